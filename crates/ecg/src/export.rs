@@ -1,0 +1,198 @@
+//! Writing beats as an ImageFolder: `OUT/<class>/<record>_<sample>.png` plus `OUT/beats.csv`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use medpath_wfdb::{Record, RecordPath, code_of, name_of};
+
+use crate::beats::{Beat, BeatOptions, record_beats};
+use crate::error::{EcgError, Result};
+use crate::render::{TraceStyle, render_traces};
+
+/// Name of the beat table written next to the class folders.
+pub const BEATS_CSV: &str = "beats.csv";
+/// Name of the file recording the options an export was made with.
+pub const OPTIONS_JSON: &str = "beats_options.json";
+/// Columns of [`BEATS_CSV`].
+pub const CSV_HEADER: &str = "record,sample,symbol,class,path,leads,prev_rr_s,next_rr_s,local_rr_s";
+
+/// What an export did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportSummary {
+    /// Records read.
+    pub records: usize,
+    /// Images written per class folder.
+    pub written: BTreeMap<String, usize>,
+    /// Beats skipped because their window runs past a record's ends.
+    pub skipped_at_edges: usize,
+    /// Records passed over, with the reason (a missing lead).
+    pub skipped_records: Vec<(String, String)>,
+}
+
+impl ExportSummary {
+    /// Images written in all.
+    pub fn total(&self) -> usize {
+        self.written.values().sum()
+    }
+
+    /// One line for a terminal: counts per class and what was skipped.
+    pub fn line(&self) -> String {
+        let per_class: Vec<String> = self
+            .written
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        let mut line = format!(
+            "{} beat images from {} records ({}); {} beats skipped at record edges",
+            self.total(),
+            self.records,
+            per_class.join(", "),
+            self.skipped_at_edges
+        );
+        if !self.skipped_records.is_empty() {
+            let names: Vec<&str> = self
+                .skipped_records
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect();
+            let _ = write!(
+                line,
+                "; records without the chosen leads: {}",
+                names.join(" ")
+            );
+        }
+        line
+    }
+}
+
+/// The folder name for a beat symbol: the symbol itself when it is alphanumeric (`A`, `L`),
+/// otherwise the WFDB mnemonic (`/` becomes `PACE`).
+pub fn class_folder(symbol: &str) -> String {
+    if !symbol.is_empty() && symbol.chars().all(|c| c.is_ascii_alphanumeric()) {
+        symbol.to_string()
+    } else {
+        code_of(symbol)
+            .map(name_of)
+            .unwrap_or_else(|| "OTHER".into())
+    }
+}
+
+fn seconds(v: Option<f64>) -> String {
+    v.map(|s| format!("{s:.4}")).unwrap_or_default()
+}
+
+/// Quotes a CSV field when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Prepares `out`: creates it, or, when it holds an earlier export, removes exactly the images
+/// that export listed. A non-empty folder that is not an export is refused, so nothing of the
+/// user's is lost.
+fn prepare_out_dir(out: &Path) -> Result<()> {
+    let csv = out.join(BEATS_CSV);
+    if csv.exists() {
+        let text = std::fs::read_to_string(&csv).map_err(|e| EcgError::io(&csv, e))?;
+        for line in text.lines().skip(1) {
+            if let Some(rel) = line.split(',').nth(4) {
+                let old = out.join(rel);
+                if old.starts_with(out) && old.extension().is_some_and(|e| e == "png") {
+                    let _ = std::fs::remove_file(old);
+                }
+            }
+        }
+    } else if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        return Err(EcgError::Invalid(format!(
+            "{} is not empty and holds no {BEATS_CSV}: choose an empty or new folder",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| EcgError::io(out, e))
+}
+
+/// Reads each record and its `atr` annotations, cuts the chosen beats, draws each as a
+/// `size`-pixel PNG and writes the ImageFolder and [`BEATS_CSV`] into `out`. `progress` is called
+/// after each record with (records done, records in all, record name). The same inputs always
+/// give byte-identical files.
+pub fn export_beat_images(
+    records: &[RecordPath],
+    options: &BeatOptions,
+    size: u32,
+    out: &Path,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<ExportSummary> {
+    options.validate()?;
+    if size < 16 {
+        return Err(EcgError::Invalid(format!(
+            "image size {size}: at least 16 pixels"
+        )));
+    }
+    prepare_out_dir(out)?;
+    let style = TraceStyle::for_size(size);
+    let mut summary = ExportSummary::default();
+    let mut csv = String::from(CSV_HEADER);
+    csv.push('\n');
+    for (done, path) in records.iter().enumerate() {
+        let record = Record::read(&path.dir.join(&path.name))?;
+        let annotations = record.read_annotations("atr")?;
+        summary.records += 1;
+        match record_beats(&record, &annotations, options) {
+            Err(missing) => summary.skipped_records.push((
+                path.name.clone(),
+                format!(
+                    "no lead {} (has {})",
+                    missing.lead,
+                    missing.available.join(", ")
+                ),
+            )),
+            Ok(beats) => {
+                summary.skipped_at_edges += beats.skipped_at_edges;
+                let leads = beats.lead_names.join(";");
+                for beat in &beats.beats {
+                    let relative = write_beat(beat, &style, out)?;
+                    *summary
+                        .written
+                        .entry(class_folder(&beat.symbol))
+                        .or_default() += 1;
+                    let t = &beat.timing;
+                    let _ = writeln!(
+                        csv,
+                        "{},{},{},{},{},{},{},{},{}",
+                        csv_field(&beat.record),
+                        beat.sample,
+                        csv_field(&beat.symbol),
+                        class_folder(&beat.symbol),
+                        csv_field(&relative),
+                        csv_field(&leads),
+                        seconds(t.prev_rr),
+                        seconds(t.next_rr),
+                        seconds(t.local_rr)
+                    );
+                }
+            }
+        }
+        progress(done + 1, records.len(), &path.name);
+    }
+    let csv_path = out.join(BEATS_CSV);
+    std::fs::write(&csv_path, csv).map_err(|e| EcgError::io(&csv_path, e))?;
+    let options_path = out.join(OPTIONS_JSON);
+    let json = serde_json::json!({ "size": size, "options": options });
+    std::fs::write(&options_path, format!("{json:#}\n"))
+        .map_err(|e| EcgError::io(&options_path, e))?;
+    Ok(summary)
+}
+
+/// Draws one beat and writes it to `out/<class>/<record>_<sample>.png`; returns the relative path.
+fn write_beat(beat: &Beat, style: &TraceStyle, out: &Path) -> Result<String> {
+    let class = class_folder(&beat.symbol);
+    let dir: PathBuf = out.join(&class);
+    std::fs::create_dir_all(&dir).map_err(|e| EcgError::io(&dir, e))?;
+    let file = format!("{}_{}.png", beat.record, beat.sample);
+    render_traces(&beat.traces, style)?.save_png(&dir.join(&file))?;
+    Ok(format!("{class}/{file}"))
+}

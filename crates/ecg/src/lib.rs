@@ -1,0 +1,20 @@
+//! ECG beats for image classifiers: R-peak-centred windows cut from WFDB records, drawn as
+//! anti-aliased trace images, with RR timing, record- and beat-level splits, and a generator of
+//! synthetic records.
+
+pub mod beats;
+pub mod error;
+pub mod export;
+pub mod leads;
+pub mod render;
+pub mod splits;
+pub mod synth;
+pub mod timing;
+
+pub use beats::{Beat, BeatOptions, Normalization, RecordBeats, record_beats};
+pub use error::{EcgError, Result};
+pub use export::{ExportSummary, export_beat_images};
+pub use leads::{LeadChoice, parse_lead_list};
+pub use render::{BeatImage, TraceStyle, render_traces};
+pub use synth::{Conduction, SynthOptions, synthesize, write_synthetic_set};
+pub use timing::{BeatTiming, beat_timings};

@@ -1,0 +1,261 @@
+//! Beat extraction and export on generated records and on real MIT-BIH records.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use medpath_ecg::{
+    BeatOptions, Conduction, Normalization, SynthOptions, export_beat_images, parse_lead_list,
+    record_beats, synthesize, write_synthetic_set,
+};
+use medpath_wfdb::{Record, RecordPath};
+
+fn no_progress() -> impl FnMut(usize, usize, &str) {
+    |_, _, _| {}
+}
+
+fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn generated_records_round_trip_through_writer_and_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, conduction) in [
+        Conduction::Normal,
+        Conduction::LeftBundleBranchBlock,
+        Conduction::RightBundleBranchBlock,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut generated = synthesize(&format!("g{i}"), conduction, 60.0, 11 + i as u64);
+        generated.record.path = RecordPath {
+            dir: tmp.path().to_path_buf(),
+            name: format!("g{i}"),
+        };
+        generated.record.write().unwrap();
+        generated
+            .record
+            .write_annotations("atr", &generated.annotations)
+            .unwrap();
+        let read = Record::read(&tmp.path().join(format!("g{i}"))).unwrap();
+        assert_eq!(read, generated.record);
+        assert!(read.checksums().iter().all(|c| c.ok()));
+        assert_eq!(read.read_annotations("atr").unwrap(), generated.annotations);
+    }
+}
+
+#[test]
+fn generated_records_have_the_classes_and_plausible_rates() {
+    let normal = synthesize("n", Conduction::Normal, 300.0, 5);
+    let count = |symbol: &str| {
+        normal
+            .annotations
+            .iter()
+            .filter(|a| a.symbol() == symbol)
+            .count()
+    };
+    let beats = count("N") + count("A");
+    assert!((300..=480).contains(&beats), "{beats} beats in 5 minutes");
+    assert!(
+        count("A") * 100 / beats >= 8,
+        "A share {} of {beats}",
+        count("A")
+    );
+    let lbbb = synthesize("l", Conduction::LeftBundleBranchBlock, 60.0, 6);
+    assert!(
+        lbbb.annotations
+            .iter()
+            .filter(|a| a.symbol() == "L")
+            .count()
+            > 50
+    );
+    // A premature beat comes early: its preceding RR is well under the record's mean.
+    let times: Vec<i64> = normal
+        .annotations
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| a.sample)
+        .collect();
+    let mean_rr = (times[times.len() - 1] - times[0]) as f64 / (times.len() - 1) as f64;
+    for (k, a) in normal
+        .annotations
+        .iter()
+        .filter(|a| a.is_beat())
+        .enumerate()
+        .skip(1)
+    {
+        if a.symbol() == "A" {
+            assert!(((times[k] - times[k - 1]) as f64) < 0.8 * mean_rr);
+        }
+    }
+}
+
+#[test]
+fn beats_are_centred_cut_counted_and_skipped_at_edges() {
+    let generated = synthesize("c", Conduction::RightBundleBranchBlock, 30.0, 2);
+    let mut options = BeatOptions::paper();
+    let beats = record_beats(&generated.record, &generated.annotations, &options).unwrap();
+    let wanted = generated
+        .annotations
+        .iter()
+        .filter(|a| ["A", "L", "R"].contains(&a.symbol().as_str()))
+        .count();
+    assert_eq!(beats.beats.len() + beats.skipped_at_edges, wanted);
+    assert_eq!(beats.lead_names, vec!["MLII"]);
+    let expected_len = (0.25f64 * 360.0).round() as usize + (0.45f64 * 360.0).round() as usize + 1;
+    for beat in &beats.beats {
+        assert_eq!(beat.traces[0].len(), expected_len);
+        if beat.timing.next_rr.is_none_or(|rr| rr < 0.5) {
+            continue; // the next R peak falls inside the window
+        }
+        // The R peak (largest deflection of an R beat in MLII) lies at the annotated sample.
+        let centre = (0.25f64 * 360.0).round() as usize;
+        let peak = beat.traces[0]
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        assert!(
+            peak.abs_diff(centre) <= 4,
+            "peak at {peak}, centre {centre}"
+        );
+    }
+    // With 5 s of window on each side, beats in the first and last 5 s are skipped.
+    options.before_s = 5.0;
+    options.after_s = 4.0;
+    let wide = record_beats(&generated.record, &generated.annotations, &options).unwrap();
+    assert!(wide.skipped_at_edges >= 8, "{}", wide.skipped_at_edges);
+    // Two leads with context: longer windows, two traces.
+    options = BeatOptions::paper();
+    options.leads = parse_lead_list("MLII,V1").unwrap();
+    options.context = 1;
+    options.normalization = Normalization::Record;
+    let ctx = record_beats(&generated.record, &generated.annotations, &options).unwrap();
+    assert_eq!(ctx.lead_names, vec!["MLII", "V1"]);
+    assert!(
+        ctx.beats
+            .iter()
+            .all(|b| b.traces.len() == 2 && b.traces[0].len() > expected_len + 300)
+    );
+    options.leads = parse_lead_list("V6").unwrap();
+    let missing = record_beats(&generated.record, &generated.annotations, &options).unwrap_err();
+    assert_eq!(missing.available, vec!["MLII", "V1"]);
+}
+
+#[test]
+fn export_is_byte_identical_across_runs_and_lists_every_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = write_synthetic_set(
+        &tmp.path().join("rec"),
+        &SynthOptions {
+            records: 3,
+            duration_s: 40.0,
+            seed: 9,
+        },
+    )
+    .unwrap();
+    let mut options = BeatOptions::paper();
+    options.leads = parse_lead_list("MLII,V1").unwrap();
+    options.context = 1;
+    let a = export_beat_images(
+        &records,
+        &options,
+        64,
+        &tmp.path().join("a"),
+        &mut no_progress(),
+    )
+    .unwrap();
+    let b = export_beat_images(
+        &records,
+        &options,
+        64,
+        &tmp.path().join("b"),
+        &mut no_progress(),
+    )
+    .unwrap();
+    assert_eq!(a, b);
+    assert!(
+        a.written.contains_key("A") && a.written.contains_key("L") && a.written.contains_key("R"),
+        "{a:?}"
+    );
+    let tree_a = read_tree(&tmp.path().join("a"));
+    assert_eq!(tree_a, read_tree(&tmp.path().join("b")));
+    let csv = String::from_utf8(tree_a["beats.csv"].clone()).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), a.total());
+    for row in rows {
+        let path = row.split(',').nth(4).unwrap();
+        assert!(tree_a.contains_key(path), "{path} listed but not written");
+    }
+    // Exporting again into the same folder replaces the earlier images, even with fewer classes.
+    options.classes = vec!["L".into()];
+    let again = export_beat_images(
+        &records,
+        &options,
+        64,
+        &tmp.path().join("a"),
+        &mut no_progress(),
+    )
+    .unwrap();
+    let tree = read_tree(&tmp.path().join("a"));
+    let pngs = tree.keys().filter(|k| k.ends_with(".png")).count();
+    assert_eq!(pngs, again.total());
+    // A folder with someone else's files is refused.
+    std::fs::write(tmp.path().join("rec").join("notes.txt"), "mine").unwrap();
+    let err = export_beat_images(
+        &records,
+        &options,
+        64,
+        &tmp.path().join("rec"),
+        &mut no_progress(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+}
+
+#[test]
+fn real_records_give_the_inventory_counts_minus_edge_beats() {
+    let Some(dir) = medpath_testkit::shared_path("data/mitdb") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let records: Vec<RecordPath> = ["118", "207"]
+        .iter()
+        .map(|r| RecordPath::new(&dir.join(r)))
+        .collect();
+    let summary = export_beat_images(
+        &records,
+        &BeatOptions::paper(),
+        64,
+        tmp.path(),
+        &mut no_progress(),
+    )
+    .unwrap();
+    // INVENTORY.md: 118 has A 96, R 2166; 207 has A 107, L 1457, R 86.
+    let total = |c: &str| summary.written.get(c).copied().unwrap_or(0);
+    assert_eq!(
+        total("A") + total("L") + total("R") + summary.skipped_at_edges,
+        96 + 2166 + 107 + 1457 + 86
+    );
+    assert!(summary.skipped_at_edges <= 2);
+    assert_eq!(total("L"), 1457);
+}
