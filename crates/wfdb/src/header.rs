@@ -350,7 +350,7 @@ fn parse_format_field(field: &str) -> std::result::Result<(u16, u32, u32, u64), 
     let (mut spf, mut skew, mut offset) = (1u32, 0u32, 0u64);
     let mut rest = &field[digits_end..];
     while let Some(tag) = rest.chars().next() {
-        let body = &rest[1..];
+        let body = &rest[tag.len_utf8()..];
         let end = body
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(body.len());
@@ -497,6 +497,9 @@ mod tests {
         let err = parse("r/2 2 360\n").unwrap_err().to_string();
         assert!(err.contains("multi-segment"), "{err}");
         assert!(parse("").is_err());
+        // Found by fuzzing: a multi-byte character after the format code.
+        let err = parse("r 1\nr.dat 16\u{FFFD}x\n").unwrap_err().to_string();
+        assert!(err.contains("malformed format field"), "{err}");
     }
 
     #[test]

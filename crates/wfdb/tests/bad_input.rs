@@ -31,8 +31,8 @@ fn write_small_record(dir: &Path) -> Record {
         },
         header,
         signals: vec![
-            (0..n).map(|i| (i % 4000) as i32 - 2000).collect(),
-            (0..n).map(|i| ((i * 7) % 300) as i32).collect(),
+            (0..n).map(|i: i32| i % 4000 - 2000).collect(),
+            (0..n).map(|i: i32| (i * 7) % 300).collect(),
         ],
     };
     record.write().unwrap();

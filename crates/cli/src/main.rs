@@ -1,0 +1,42 @@
+//! The `medpath` command-line program.
+
+mod commands;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Multitask medical image classification: a frozen VGG-16 encoder shared by all tasks and a
+/// PathNet-style path network whose per-task paths are found by evolutionary search.
+#[derive(Parser)]
+#[command(name = "medpath", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline end to end on built-in generated data.
+    Demo(commands::demo::DemoArgs),
+    /// ECG records: inspect WFDB records, cut beats into images, generate synthetic records.
+    #[command(subcommand)]
+    Ecg(commands::ecg::EcgCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Ecg(command) => commands::ecg::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
