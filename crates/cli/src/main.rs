@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run the pipeline end to end on built-in generated data.
     Demo(commands::demo::DemoArgs),
+    /// Image data sets: inspect folders, splits, duplicates.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
     /// ECG records: inspect WFDB records, cut beats into images, generate synthetic records.
     #[command(subcommand)]
     Ecg(commands::ecg::EcgCommand),
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
+        Command::Data(command) => commands::data::run(command),
         Command::Ecg(command) => commands::ecg::run(command),
     };
     match result {

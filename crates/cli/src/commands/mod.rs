@@ -1,4 +1,5 @@
 //! One module per subcommand family.
 
+pub mod data;
 pub mod demo;
 pub mod ecg;

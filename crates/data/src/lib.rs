@@ -1,0 +1,23 @@
+//! Image data sets for medpath: finding images in class folders (plain ImageFolder or the Kermany
+//! `train/val/test` layout), patient ids, duplicate detection, patient-aware stratified splits,
+//! decoding, preprocessing for the encoder and augmentation views.
+
+pub mod augment;
+pub mod error;
+pub mod folder;
+pub mod image;
+pub mod patient;
+pub mod preprocess;
+pub mod report;
+pub mod splits;
+
+pub use augment::{AugmentConfig, ViewTransform, apply_transform};
+pub use error::{DataError, Result};
+pub use folder::{ImageDataset, ImageEntry, Layout};
+pub use image::{ImageInfo, RgbImage, load_rgb};
+pub use patient::patient_id;
+pub use preprocess::{Fit, Normalization, Preprocess};
+pub use report::DatasetReport;
+pub use splits::{
+    ContentHash, SplitAssignment, SplitPlan, assign_splits, content_hashes, duplicate_groups,
+};
