@@ -19,11 +19,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Speed measurements (see bench/encoder.sh for the comparison with peers).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
     /// Run the pipeline end to end on built-in generated data.
     Demo(commands::demo::DemoArgs),
     /// Image data sets: inspect folders, splits, duplicates.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Compute VGG-16 features of images and write them as safetensors.
+    Encode(commands::encode::EncodeArgs),
     /// ECG records: inspect WFDB records, cut beats into images, generate synthetic records.
     #[command(subcommand)]
     Ecg(commands::ecg::EcgCommand),
@@ -32,9 +37,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(command) => commands::bench::run(command),
         Command::Demo(args) => commands::demo::run(args),
         Command::Data(command) => commands::data::run(command),
         Command::Ecg(command) => commands::ecg::run(command),
+        Command::Encode(args) => commands::encode::run(args),
     };
     match result {
         Ok(code) => code,

@@ -30,14 +30,6 @@ pub enum DataError {
         /// What was expected and what was found.
         message: String,
     },
-    /// A weights file's header could not be read.
-    #[error("{path}: {message}", path = path.display())]
-    Weights {
-        /// The weights file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
     /// An option has a value that cannot work.
     #[error("invalid option: {0}")]
     Invalid(String),

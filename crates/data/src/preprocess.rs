@@ -5,8 +5,6 @@
 //! with the reduction factor (so downscaling averages instead of aliasing), horizontal pass first,
 //! then vertical, intermediate values stored as `f32`.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
@@ -38,35 +36,6 @@ impl Normalization {
             other => Err(DataError::Invalid(format!(
                 "preprocessing {other:?}: expected caffe or torchvision"
             ))),
-        }
-    }
-
-    /// The convention a safetensors weights file declares in its metadata (`preprocess`), if any.
-    pub fn from_weights_file(path: &Path) -> Result<Option<Normalization>> {
-        let bad = |message: String| DataError::Weights {
-            path: path.to_path_buf(),
-            message,
-        };
-        let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-        let mut len_bytes = [0u8; 8];
-        std::io::Read::read_exact(&mut file, &mut len_bytes).map_err(|e| DataError::io(path, e))?;
-        let len = u64::from_le_bytes(len_bytes);
-        if len > 100 << 20 {
-            return Err(bad(format!(
-                "safetensors header of {len} bytes: not a safetensors file"
-            )));
-        }
-        let mut header = vec![0u8; len as usize];
-        std::io::Read::read_exact(&mut file, &mut header).map_err(|e| DataError::io(path, e))?;
-        let json: serde_json::Value = serde_json::from_slice(&header)
-            .map_err(|e| bad(format!("safetensors header is not JSON: {e}")))?;
-        match json
-            .get("__metadata__")
-            .and_then(|m| m.get("preprocess"))
-            .and_then(|p| p.as_str())
-        {
-            Some(p) => Normalization::parse(p).map(Some),
-            None => Ok(None),
         }
     }
 }

@@ -37,18 +37,3 @@ fn every_case_matches_the_pillow_numpy_reference() {
         assert!(worst <= 1e-5, "{case}: max abs difference {worst}");
     }
 }
-
-#[test]
-fn the_shared_weights_declare_caffe_preprocessing() {
-    let Some(weights) =
-        medpath_testkit::shared_path("weights/vgg16_imagenet_keras_features.safetensors")
-    else {
-        return;
-    };
-    assert_eq!(
-        Normalization::from_weights_file(&weights).unwrap(),
-        Some(Normalization::Caffe)
-    );
-    let not_weights = fixtures().join("cases.json");
-    assert!(Normalization::from_weights_file(&not_weights).is_err());
-}

@@ -1,0 +1,70 @@
+//! `medpath bench encoder`: the encoder's speed on this machine (used by `bench/encoder.sh`,
+//! which runs the peers in the same session and prints the ratios).
+
+use std::process::ExitCode;
+
+use anyhow::{Result, ensure};
+use clap::{Args, Subcommand};
+use medpath_model::{Vgg16Encoder, default_device};
+use medpath_weights::EncoderWeights;
+
+use crate::output::emit;
+
+/// The `bench` subcommands.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Time the VGG-16 encoder forward pass on random inputs and weights; prints one JSON line.
+    Encoder(EncoderBenchArgs),
+}
+
+/// Arguments of `medpath bench encoder`.
+#[derive(Args)]
+pub struct EncoderBenchArgs {
+    /// Images per batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Input side in pixels.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Timed repetitions after one warm-up; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    repeats: usize,
+}
+
+/// Runs a `bench` subcommand.
+pub fn run(command: BenchCommand) -> Result<ExitCode> {
+    match command {
+        BenchCommand::Encoder(args) => encoder(args),
+    }
+}
+
+fn encoder(args: EncoderBenchArgs) -> Result<ExitCode> {
+    ensure!(
+        args.batch > 0 && args.repeats > 0 && args.size >= 32,
+        "need batch > 0, repeats > 0, size >= 32"
+    );
+    let encoder = Vgg16Encoder::new(&EncoderWeights::random(0), &default_device());
+    let n = args.batch * 3 * args.size * args.size;
+    let input: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    encoder.encode(&input, args.batch, args.size)?;
+    let mut times = Vec::with_capacity(args.repeats);
+    for _ in 0..args.repeats {
+        let start = std::time::Instant::now();
+        let out = encoder.encode(&input, args.batch, args.size)?;
+        times.push(start.elapsed().as_secs_f64());
+        ensure!(out.iter().all(|v| v.is_finite()), "non-finite features");
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let line = serde_json::json!({
+        "engine": "medpath (burn flex)",
+        "batch": args.batch,
+        "size": args.size,
+        "images_per_s": args.batch as f64 / median,
+        "median_s": median,
+    });
+    emit(&format!("{line}\n"))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,388 @@
+//! `medpath encode`: VGG-16 features of images, written as one safetensors tensor.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use medpath_cache::Precision;
+use medpath_data::folder::has_image_extension;
+use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
+use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, default_device, open_cache};
+use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
+
+use crate::output::emit;
+use crate::progress;
+
+/// Preprocessing conventions on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PreprocessArg {
+    /// BGR, 0..255 minus the ImageNet mean (Keras / Caffe VGG weights).
+    Caffe,
+    /// RGB, /255, ImageNet mean and std (torchvision / timm weights).
+    Torchvision,
+}
+
+impl From<PreprocessArg> for Normalization {
+    fn from(p: PreprocessArg) -> Self {
+        match p {
+            PreprocessArg::Caffe => Normalization::Caffe,
+            PreprocessArg::Torchvision => Normalization::Torchvision,
+        }
+    }
+}
+
+/// How images become square, on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FitArg {
+    /// Resize both sides (aspect ratio not kept).
+    Stretch,
+    /// Keep the aspect ratio, pad with black.
+    Pad,
+    /// Keep the aspect ratio, cut the centre.
+    Crop,
+}
+
+impl From<FitArg> for Fit {
+    fn from(f: FitArg) -> Self {
+        match f {
+            FitArg::Stretch => Fit::Stretch,
+            FitArg::Pad => Fit::Pad,
+            FitArg::Crop => Fit::Crop,
+        }
+    }
+}
+
+/// Encoder options shared by every command that runs the encoder.
+#[derive(Args)]
+pub struct EncoderArgs {
+    /// VGG-16 weights: safetensors (torchvision/timm key names) or a PyTorch .pth/.pt file.
+    /// Without it the encoder uses seeded random weights (for trying things out only).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Seed of the random weights used when no --weights is given.
+    #[arg(long, default_value_t = 0)]
+    pub random_seed: u64,
+    /// Input side in pixels (at least 32; features are size/32 on a side).
+    #[arg(long, default_value_t = 224)]
+    pub size: usize,
+    /// Preprocessing convention; by default the one the weights file declares (safetensors
+    /// metadata), else torchvision.
+    #[arg(long, value_enum)]
+    pub preprocess: Option<PreprocessArg>,
+    /// How non-square images become square.
+    #[arg(long, value_enum, default_value = "stretch")]
+    pub fit: FitArg,
+    /// Feature cache folder (default: $MEDPATH_CACHE, else ~/.cache/medpath).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Do not read or write the feature cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Precision of cached features.
+    #[arg(long, value_enum, default_value = "f16")]
+    pub cache_precision: PrecisionArg,
+    /// Images per encoder batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+}
+
+/// Cache precision on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PrecisionArg {
+    /// Half precision (half the disk).
+    F16,
+    /// Single precision.
+    F32,
+}
+
+/// The default cache folder: `$MEDPATH_CACHE`, else `$XDG_CACHE_HOME/medpath`, else `~/.cache/medpath`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MEDPATH_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("medpath");
+    }
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".medpath-cache"),
+        |h| PathBuf::from(h).join(".cache/medpath"),
+    )
+}
+
+/// Loaded weights, the encoder and the preprocessing they call for.
+pub struct LoadedEncoder {
+    /// The weights (kept for their hash and source).
+    pub weights: EncoderWeights,
+    /// The encoder.
+    pub encoder: Vgg16Encoder,
+    /// The preprocessing to use.
+    pub preprocess: Preprocess,
+}
+
+impl EncoderArgs {
+    /// Loads the weights (or makes random ones, saying so loudly) and settles the preprocessing.
+    pub fn load(&self) -> Result<LoadedEncoder> {
+        if self.size < 32 {
+            bail!("--size {}: VGG-16 needs at least 32 pixels", self.size);
+        }
+        let weights = match &self.weights {
+            Some(path) => EncoderWeights::load(path)?,
+            None => {
+                eprintln!(
+                    "WARNING: no --weights given: the encoder uses RANDOM weights (seed {}). Features carry no \
+                     ImageNet knowledge; use this for trying things out only.",
+                    self.random_seed
+                );
+                EncoderWeights::random(self.random_seed)
+            }
+        };
+        let normalization = match (
+            self.preprocess.map(Normalization::from),
+            weights.declared_preprocess,
+        ) {
+            (Some(chosen), Some(declared)) if chosen != declared => {
+                eprintln!(
+                    "WARNING: --preprocess {chosen:?} overrides the {declared:?} preprocessing the weights file \
+                     declares; mixing conventions silently degrades features"
+                );
+                chosen
+            }
+            (Some(chosen), _) => chosen,
+            (None, Some(declared)) => declared,
+            (None, None) => Normalization::Torchvision,
+        };
+        let encoder = Vgg16Encoder::new(&weights, &default_device());
+        let preprocess = Preprocess {
+            size: self.size,
+            fit: self.fit.into(),
+            normalization,
+        };
+        Ok(LoadedEncoder {
+            weights,
+            encoder,
+            preprocess,
+        })
+    }
+
+    /// The feature cache for these settings, unless disabled.
+    pub fn cache(
+        &self,
+        loaded: &LoadedEncoder,
+        augment: &AugmentConfig,
+    ) -> Option<medpath_cache::FeatureCache> {
+        if self.no_cache {
+            return None;
+        }
+        let root = self.cache.clone().unwrap_or_else(default_cache_dir);
+        let precision = match self.cache_precision {
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::F32 => Precision::F32,
+        };
+        Some(open_cache(
+            &root,
+            &loaded.weights.hash,
+            &loaded.preprocess,
+            augment,
+            precision,
+        ))
+    }
+}
+
+/// Arguments of `medpath encode`.
+#[derive(Args)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    encoder: EncoderArgs,
+    /// Images (JPEG or PNG) or folders of images (searched recursively, sorted).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Output safetensors file with one float32 tensor `features` of shape [n, 512, size/32, size/32].
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading folder {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if has_image_extension(&path) {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut images = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut images)?;
+        } else {
+            images.push(path.clone());
+        }
+    }
+    if images.is_empty() {
+        bail!(
+            "no images (.jpg, .jpeg, .png) in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(images)
+}
+
+/// Runs `medpath encode`.
+pub fn run(args: EncodeArgs) -> Result<ExitCode> {
+    let images = expand_images(&args.images)?;
+    let loaded = args.encoder.load()?;
+    let augment = AugmentConfig {
+        views: 1,
+        ..AugmentConfig::default()
+    };
+    let featurizer = Featurizer {
+        encoder: &loaded.encoder,
+        preprocess: loaded.preprocess,
+        augment,
+        cache: args.encoder.cache(&loaded, &augment),
+        batch_size: args.encoder.batch,
+    };
+    let side = loaded.preprocess.size / STRIDE;
+    let shape = [images.len(), OUTPUT_CHANNELS, side, side];
+    let tmp = args.out.with_extension("safetensors.partial");
+    let mut writer = SafetensorsStream::create(
+        &tmp,
+        "features",
+        &shape,
+        &[
+            ("weights_hash", loaded.weights.hash.as_str()),
+            ("preprocess", &format!("{:?}", loaded.preprocess)),
+        ],
+    )?;
+    let requests: Vec<ViewRequest> = images
+        .iter()
+        .map(|p| ViewRequest {
+            path: p.clone(),
+            view: 0,
+        })
+        .collect();
+    let bar = progress::bar(requests.len(), "encode");
+    let started = std::time::Instant::now();
+    let mut next = 0usize;
+    let result = featurizer.run(
+        &requests,
+        &mut |index, values| {
+            if index != next {
+                return Err(medpath_model::ModelError::Input(format!(
+                    "{}: could not be read, so the output would lose the image order",
+                    images[next].display()
+                )));
+            }
+            next += 1;
+            writer
+                .append(&values)
+                .map_err(|e| medpath_model::ModelError::Input(e.to_string()))
+        },
+        &mut |done| bar.set_position(done as u64),
+    );
+    bar.finish_and_clear();
+    let stats = match result {
+        Ok(stats) if stats.failed.is_empty() => stats,
+        Ok(stats) => {
+            let _ = std::fs::remove_file(&tmp);
+            bail!(
+                "{} of {} images could not be read: {}",
+                stats.failed.len(),
+                images.len(),
+                stats.failed.join("; ")
+            );
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    writer.finish()?;
+    std::fs::rename(&tmp, &args.out)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), args.out.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    emit(&format!(
+        "{} images -> {} {:?} ({} computed, {} from cache) in {seconds:.1} s ({:.2} images/s)\n",
+        images.len(),
+        args.out.display(),
+        shape,
+        stats.computed,
+        stats.cached,
+        images.len() as f64 / seconds.max(1e-9)
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a safetensors file with a single float32 tensor whose values arrive in pieces, so
+/// memory stays flat however large the tensor.
+struct SafetensorsStream {
+    file: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    remaining: usize,
+}
+
+impl SafetensorsStream {
+    fn create(path: &Path, name: &str, shape: &[usize], metadata: &[(&str, &str)]) -> Result<Self> {
+        let count: usize = shape.iter().product();
+        let meta: serde_json::Map<String, serde_json::Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let header = serde_json::json!({
+            "__metadata__": meta,
+            name: { "dtype": "F32", "shape": shape, "data_offsets": [0, count * 4] },
+        });
+        let mut text = serde_json::to_string(&header)?;
+        while text.len() % 8 != 0 {
+            text.push(' ');
+        }
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut file = std::io::BufWriter::new(file);
+        file.write_all(&(text.len() as u64).to_le_bytes())?;
+        file.write_all(text.as_bytes())?;
+        Ok(SafetensorsStream {
+            file,
+            path: path.to_path_buf(),
+            remaining: count,
+        })
+    }
+
+    fn append(&mut self, values: &[f32]) -> Result<()> {
+        anyhow::ensure!(
+            values.len() <= self.remaining,
+            "{}: more values than the header declares",
+            self.path.display()
+        );
+        for v in values {
+            self.file.write_all(&v.to_le_bytes())?;
+        }
+        self.remaining -= values.len();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        anyhow::ensure!(
+            self.remaining == 0,
+            "{}: {} values missing",
+            self.path.display(),
+            self.remaining
+        );
+        self.file
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}

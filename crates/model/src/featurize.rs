@@ -1,0 +1,166 @@
+//! From image files to encoder features: decode, fit to the input size, augment (view > 0),
+//! normalise, encode in batches, with a content-addressed cache in front so that each
+//! (weights, preprocessing, image, view) is computed once.
+
+use std::path::PathBuf;
+
+use medpath_cache::{FeatureCache, Precision, key_of};
+use medpath_data::{
+    AugmentConfig, Preprocess, apply_transform, image::load_rgb, preprocess::normalize,
+};
+use sha2::{Digest, Sha256};
+
+use crate::encoder::Vgg16Encoder;
+use crate::error::Result;
+
+/// One image view to encode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewRequest {
+    /// The image file.
+    pub path: PathBuf,
+    /// 0 for the image itself, 1.. for augmented views.
+    pub view: usize,
+}
+
+/// Counts of an encoding run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodeStats {
+    /// Views run through the encoder.
+    pub computed: usize,
+    /// Views read from the cache.
+    pub cached: usize,
+    /// Views whose image could not be read, with the reason (they are skipped).
+    pub failed: Vec<String>,
+}
+
+/// Encodes image views with one encoder, preprocessing, augmentation and (optionally) cache.
+pub struct Featurizer<'a> {
+    /// The encoder.
+    pub encoder: &'a Vgg16Encoder,
+    /// Input preprocessing.
+    pub preprocess: Preprocess,
+    /// Augmentation of views 1..; view 0 is never augmented.
+    pub augment: AugmentConfig,
+    /// Where features are cached, if anywhere.
+    pub cache: Option<FeatureCache>,
+    /// Images per encoder batch.
+    pub batch_size: usize,
+}
+
+/// The cache namespace for an encoder, preprocessing and augmentation: every setting that
+/// changes the features is in it.
+pub fn cache_namespace(
+    weights_hash: &str,
+    preprocess: &Preprocess,
+    augment: &AugmentConfig,
+) -> String {
+    let preprocess = format!("{preprocess:?}");
+    let augment = format!(
+        "flip={} zoom={} rot={} seed={}",
+        augment.flip, augment.zoom, augment.rotation_deg, augment.seed
+    );
+    key_of(&["medpath-features-v1", weights_hash, &preprocess, &augment])
+}
+
+/// Opens the cache for a featurizer's settings under `root`.
+pub fn open_cache(
+    root: &std::path::Path,
+    weights_hash: &str,
+    preprocess: &Preprocess,
+    augment: &AugmentConfig,
+    precision: Precision,
+) -> FeatureCache {
+    FeatureCache::new(
+        root,
+        &cache_namespace(weights_hash, preprocess, augment),
+        precision,
+    )
+}
+
+impl Featurizer<'_> {
+    /// Encodes `requests` in order, calling `on_result(index, features)` for each one that
+    /// succeeds, in request order; a file that cannot be read is counted in
+    /// [`EncodeStats::failed`] and skipped. `progress(done)` follows each batch. Memory holds one
+    /// batch at a time.
+    pub fn run(
+        &self,
+        requests: &[ViewRequest],
+        on_result: &mut dyn FnMut(usize, Vec<f32>) -> Result<()>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<EncodeStats> {
+        let size = self.preprocess.size;
+        let mut stats = EncodeStats::default();
+        let batch = self.batch_size.max(1);
+        for (chunk_index, chunk) in requests.chunks(batch).enumerate() {
+            let base = chunk_index * batch;
+            let mut results: Vec<Option<Vec<f32>>> = vec![None; chunk.len()];
+            let mut pending: Vec<(usize, String)> = Vec::new();
+            let mut inputs: Vec<f32> = Vec::new();
+            for (k, request) in chunk.iter().enumerate() {
+                let bytes = match std::fs::read(&request.path) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        stats
+                            .failed
+                            .push(format!("{}: {e}", request.path.display()));
+                        continue;
+                    }
+                };
+                let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                let item = key_of(&[&hex(&digest), &request.view.to_string()]);
+                if let Some(cache) = &self.cache {
+                    match cache.get(&item) {
+                        Ok(Some(values)) => {
+                            results[k] = Some(values);
+                            stats.cached += 1;
+                            continue;
+                        }
+                        Ok(None) => {}
+                        // A damaged entry is recomputed and overwritten.
+                        Err(_) => {}
+                    }
+                }
+                match load_rgb(&request.path) {
+                    Ok((image, _)) => {
+                        let mut fitted = self.preprocess.fit(&image);
+                        if request.view > 0 {
+                            let key = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+                            fitted = apply_transform(
+                                &fitted,
+                                &self.augment.transform(key, request.view),
+                            );
+                        }
+                        inputs.extend(normalize(&fitted, self.preprocess.normalization));
+                        pending.push((k, item));
+                    }
+                    Err(e) => stats.failed.push(e.to_string()),
+                }
+            }
+            if !pending.is_empty() {
+                let features = self.encoder.encode(&inputs, pending.len(), size)?;
+                let per = features.len() / pending.len();
+                for ((k, item), values) in pending.into_iter().zip(features.chunks_exact(per)) {
+                    results[k] = Some(match &self.cache {
+                        Some(cache) => {
+                            cache.put(&item, values)?;
+                            cache.quantize(values)
+                        }
+                        None => values.to_vec(),
+                    });
+                    stats.computed += 1;
+                }
+            }
+            for (k, values) in results.into_iter().enumerate() {
+                if let Some(values) = values {
+                    on_result(base + k, values)?;
+                }
+            }
+            progress(base + chunk.len());
+        }
+        Ok(stats)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

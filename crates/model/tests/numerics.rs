@@ -1,0 +1,88 @@
+//! The encoder's features equal an independent numpy forward (float64) over the same weights and
+//! input, for both weight conventions (`fixtures/make_vgg_reference.py` made the references).
+
+use std::path::{Path, PathBuf};
+
+use medpath_data::Normalization;
+use medpath_model::{Vgg16Encoder, default_device};
+use medpath_weights::EncoderWeights;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Largest absolute difference relative to the reference's largest magnitude.
+fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
+    assert_eq!(ours.len(), reference.len());
+    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    ours.iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max)
+        / scale
+}
+
+#[test]
+fn features_match_numpy_for_caffe_and_torchvision_conventions() {
+    let Some(shared) =
+        medpath_testkit::shared_path("weights/vgg16_imagenet_keras_features.safetensors")
+    else {
+        return;
+    };
+    let caffe = EncoderWeights::load(&shared).unwrap();
+    assert_eq!(caffe.declared_preprocess, Some(Normalization::Caffe));
+    // The same numbers saved as a torchvision-convention file, read back through the loader.
+    let tmp = tempfile::tempdir().unwrap();
+    let tv_file = tmp.path().join("vgg16_tv.safetensors");
+    caffe
+        .save_safetensors(&tv_file, Normalization::Torchvision)
+        .unwrap();
+    let torchvision = EncoderWeights::load(&tv_file).unwrap();
+    assert_eq!(
+        torchvision.declared_preprocess,
+        Some(Normalization::Torchvision)
+    );
+
+    let device = default_device();
+    for (weights, convention) in [(&caffe, "caffe"), (&torchvision, "torchvision")] {
+        let encoder = Vgg16Encoder::new(weights, &device);
+        let input = read_f32(&fixture(&format!("vgg_input_{convention}.f32")));
+        let reference = read_f32(&fixture(&format!("vgg_features_{convention}.f32")));
+        let ours = encoder.encode(&input, 1, 64).unwrap();
+        assert_eq!(ours.len(), Vgg16Encoder::feature_len(64));
+        let err = relative_error(&ours, &reference);
+        eprintln!("{convention}: relative error {err:e}");
+        assert!(err < 1e-4, "{convention}: relative error {err}");
+    }
+}
+
+#[test]
+fn batches_give_the_same_features_as_single_images_and_bad_inputs_are_refused() {
+    let encoder = Vgg16Encoder::new(&EncoderWeights::random(1), &default_device());
+    let a = read_f32(&fixture("vgg_input_caffe.f32"));
+    let b: Vec<f32> = a.iter().rev().copied().collect();
+    let both: Vec<f32> = a.iter().chain(&b).copied().collect();
+    let batch = encoder.encode(&both, 2, 64).unwrap();
+    let single_a = encoder.encode(&a, 1, 64).unwrap();
+    let single_b = encoder.encode(&b, 1, 64).unwrap();
+    assert!(relative_error(&batch[..2048], &single_a) < 1e-5);
+    assert!(relative_error(&batch[2048..], &single_b) < 1e-5);
+    assert!(encoder.encode(&a, 2, 64).is_err());
+    assert!(
+        encoder
+            .encode(&[0.0; 3 * 16 * 16], 1, 16)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 32")
+    );
+}
