@@ -29,6 +29,9 @@ enum Command {
     Data(commands::data::DataCommand),
     /// Compute VGG-16 features of images and write them as safetensors.
     Encode(commands::encode::EncodeArgs),
+    /// Download published weights.
+    #[command(subcommand)]
+    Fetch(commands::fetch::FetchCommand),
     /// ECG records: inspect WFDB records, cut beats into images, generate synthetic records.
     #[command(subcommand)]
     Ecg(commands::ecg::EcgCommand),
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Data(command) => commands::data::run(command),
         Command::Ecg(command) => commands::ecg::run(command),
         Command::Encode(args) => commands::encode::run(args),
+        Command::Fetch(command) => commands::fetch::run(command),
     };
     match result {
         Ok(code) => code,

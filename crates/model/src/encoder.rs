@@ -9,8 +9,13 @@ use medpath_weights::{EncoderWeights, MIN_INPUT, OUTPUT_CHANNELS, STRIDE, Step, 
 
 use crate::error::{ModelError, Result};
 
+struct ConvLayer {
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+}
+
 enum Layer {
-    Conv { weight: Tensor<4>, bias: Tensor<1> },
+    Conv(Box<ConvLayer>),
     Pool,
 }
 
@@ -37,13 +42,11 @@ impl Vgg16Encoder {
                         .next()
                         .expect("EncoderWeights holds one entry per convolution of the plan");
                     let weight = TensorData::new(c.weight.clone(), [c.output, c.input, 3, 3]);
-                    Layer::Conv {
+                    let bias = TensorData::new(c.bias.clone(), [c.output]);
+                    Layer::Conv(Box::new(ConvLayer {
                         weight: Tensor::from_data(weight, device),
-                        bias: Tensor::from_data(
-                            TensorData::new(c.bias.clone(), [c.output]),
-                            device,
-                        ),
-                    }
+                        bias: Tensor::from_data(bias, device),
+                    }))
                 }
             })
             .collect();
@@ -65,9 +68,12 @@ impl Vgg16Encoder {
         let conv = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
         for layer in &self.layers {
             x = match layer {
-                Layer::Conv { weight, bias } => {
-                    relu(conv2d(x, weight.clone(), Some(bias.clone()), conv.clone()))
-                }
+                Layer::Conv(c) => relu(conv2d(
+                    x,
+                    c.weight.clone(),
+                    Some(c.bias.clone()),
+                    conv.clone(),
+                )),
                 Layer::Pool => max_pool2d(x, MaxPoolOptions::new([2, 2])),
             };
         }

@@ -64,9 +64,10 @@ pub struct EncoderArgs {
     /// Seed of the random weights used when no --weights is given.
     #[arg(long, default_value_t = 0)]
     pub random_seed: u64,
-    /// Input side in pixels (at least 32; features are size/32 on a side).
-    #[arg(long, default_value_t = 224)]
-    pub size: usize,
+    /// Input side in pixels, at least 32; features are size/32 on a side (default: 224 for
+    /// `encode`, 64 for `demo`).
+    #[arg(long)]
+    pub size: Option<usize>,
     /// Preprocessing convention; by default the one the weights file declares (safetensors
     /// metadata), else torchvision.
     #[arg(long, value_enum)]
@@ -122,10 +123,12 @@ pub struct LoadedEncoder {
 }
 
 impl EncoderArgs {
-    /// Loads the weights (or makes random ones, saying so loudly) and settles the preprocessing.
-    pub fn load(&self) -> Result<LoadedEncoder> {
-        if self.size < 32 {
-            bail!("--size {}: VGG-16 needs at least 32 pixels", self.size);
+    /// Loads the weights (or makes random ones, saying so loudly) and settles the preprocessing;
+    /// `default_size` applies when `--size` is not given.
+    pub fn load(&self, default_size: usize) -> Result<LoadedEncoder> {
+        let size = self.size.unwrap_or(default_size);
+        if size < 32 {
+            bail!("--size {size}: VGG-16 needs at least 32 pixels");
         }
         let weights = match &self.weights {
             Some(path) => EncoderWeights::load(path)?,
@@ -155,7 +158,7 @@ impl EncoderArgs {
         };
         let encoder = Vgg16Encoder::new(&weights, &default_device());
         let preprocess = Preprocess {
-            size: self.size,
+            size,
             fit: self.fit.into(),
             normalization,
         };
@@ -243,7 +246,7 @@ fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// Runs `medpath encode`.
 pub fn run(args: EncodeArgs) -> Result<ExitCode> {
     let images = expand_images(&args.images)?;
-    let loaded = args.encoder.load()?;
+    let loaded = args.encoder.load(224)?;
     let augment = AugmentConfig {
         views: 1,
         ..AugmentConfig::default()

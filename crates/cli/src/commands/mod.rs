@@ -5,3 +5,4 @@ pub mod data;
 pub mod demo;
 pub mod ecg;
 pub mod encode;
+pub mod fetch;
