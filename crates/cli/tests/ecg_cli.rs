@@ -22,6 +22,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Generates `count` synthetic records of `seconds` each into `dir` with `medpath ecg synth`.
+fn synth_records(dir: &Path, count: usize, seconds: usize) {
+    let (count, seconds) = (count.to_string(), seconds.to_string());
+    let out = medpath(&[
+        "ecg",
+        "synth",
+        "--out",
+        s(dir),
+        "--records",
+        &count,
+        "--seconds",
+        &seconds,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn inspect_json_reports_record_100_as_documented() {
     let Some(dir) = medpath_testkit::shared_path("data/mitdb") else {
@@ -53,17 +69,7 @@ fn inspect_json_reports_record_100_as_documented() {
 fn synth_then_beats_gives_an_image_folder_with_three_classes() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("records");
-    let out = medpath(&[
-        "ecg",
-        "synth",
-        "--out",
-        s(&records),
-        "--records",
-        "3",
-        "--seconds",
-        "30",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    synth_records(&records, 3, 30);
     let inspect = medpath(&["ecg", "inspect", s(&records), "--json"]);
     let json: serde_json::Value = serde_json::from_str(&stdout(&inspect)).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 3);
@@ -123,20 +129,7 @@ fn synth_then_beats_gives_an_image_folder_with_three_classes() {
 fn missing_lead_is_a_warning_naming_the_record() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("r");
-    assert!(
-        medpath(&[
-            "ecg",
-            "synth",
-            "--out",
-            s(&records),
-            "--records",
-            "1",
-            "--seconds",
-            "10"
-        ])
-        .status
-        .success()
-    );
+    synth_records(&records, 1, 10);
     let out = medpath(&[
         "ecg",
         "beats",
@@ -159,31 +152,31 @@ fn missing_lead_is_a_warning_naming_the_record() {
 fn bad_input_fails_with_one_line_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("r");
+    synth_records(&records, 1, 10);
+    let out_dir = tmp.path().join("o");
+    let beats = |extra: &[&str]| {
+        let mut args = vec!["ecg", "beats", "--mitdb", s(&records), "--out", s(&out_dir)];
+        args.extend_from_slice(extra);
+        medpath(&args)
+    };
+    let out = beats(&["--records", "999"]);
     assert!(
-        medpath(&[
-            "ecg",
-            "synth",
-            "--out",
-            s(&records),
-            "--records",
-            "1",
-            "--seconds",
-            "10"
-        ])
-        .status
-        .success()
+        stderr(&out).contains("record 999 not found"),
+        "{}",
+        stderr(&out)
     );
+
+    let out = beats(&["--leads", "I,II,III,V1"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("1 to 3"),
+        "{}",
+        stderr(&out)
+    );
+
     let dat = records.join("s001.dat");
     let bytes = std::fs::read(&dat).unwrap();
     std::fs::write(&dat, &bytes[..100]).unwrap();
-    let out = medpath(&[
-        "ecg",
-        "beats",
-        "--mitdb",
-        s(&records),
-        "--out",
-        s(&tmp.path().join("o")),
-    ]);
+    let out = beats(&[]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -196,38 +189,6 @@ fn bad_input_fails_with_one_line_naming_the_file() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("nothing-here.hea"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = medpath(&[
-        "ecg",
-        "beats",
-        "--mitdb",
-        s(&records),
-        "--out",
-        s(&tmp.path().join("o")),
-        "--records",
-        "999",
-    ]);
-    assert!(
-        stderr(&out).contains("record 999 not found"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = medpath(&[
-        "ecg",
-        "beats",
-        "--mitdb",
-        s(&records),
-        "--out",
-        s(&tmp.path().join("o")),
-        "--leads",
-        "I,II,III,V1",
-    ]);
-    assert!(
-        !out.status.success() && stderr(&out).contains("1 to 3"),
         "{}",
         stderr(&out)
     );

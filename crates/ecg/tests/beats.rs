@@ -176,22 +176,17 @@ fn export_is_byte_identical_across_runs_and_lists_every_image() {
     let mut options = BeatOptions::paper();
     options.leads = parse_lead_list("MLII,V1").unwrap();
     options.context = 1;
-    let a = export_beat_images(
-        &records,
-        &options,
-        64,
-        &tmp.path().join("a"),
-        &mut no_progress(),
-    )
-    .unwrap();
-    let b = export_beat_images(
-        &records,
-        &options,
-        64,
-        &tmp.path().join("b"),
-        &mut no_progress(),
-    )
-    .unwrap();
+    let export = |options: &BeatOptions, folder: &str| {
+        export_beat_images(
+            &records,
+            options,
+            64,
+            &tmp.path().join(folder),
+            &mut no_progress(),
+        )
+    };
+    let a = export(&options, "a").unwrap();
+    let b = export(&options, "b").unwrap();
     assert_eq!(a, b);
     assert!(
         a.written.contains_key("A") && a.written.contains_key("L") && a.written.contains_key("R"),
@@ -208,14 +203,7 @@ fn export_is_byte_identical_across_runs_and_lists_every_image() {
     }
     // Exporting again into the same folder replaces the earlier images, even with fewer classes.
     options.classes = vec!["L".into()];
-    let again = export_beat_images(
-        &records,
-        &options,
-        64,
-        &tmp.path().join("a"),
-        &mut no_progress(),
-    )
-    .unwrap();
+    let again = export(&options, "a").unwrap();
     let tree = read_tree(&tmp.path().join("a"));
     let pngs = tree.keys().filter(|k| k.ends_with(".png")).count();
     assert_eq!(pngs, again.total());

@@ -90,8 +90,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 
 /// Encodes the beat images of `dir` (an export's `beats.csv`) and says what it did.
 fn encode_beats(args: &DemoArgs, dir: &std::path::Path) -> Result<String> {
-    use medpath_data::AugmentConfig;
-    use medpath_model::{Featurizer, ViewRequest};
+    use medpath_model::ViewRequest;
 
     let csv = std::fs::read_to_string(dir.join(medpath_ecg::export::BEATS_CSV))?;
     let requests: Vec<ViewRequest> = csv
@@ -104,17 +103,7 @@ fn encode_beats(args: &DemoArgs, dir: &std::path::Path) -> Result<String> {
         })
         .collect();
     let loaded = args.encoder.load(64)?;
-    let augment = AugmentConfig {
-        views: 1,
-        ..AugmentConfig::default()
-    };
-    let featurizer = Featurizer {
-        encoder: &loaded.encoder,
-        preprocess: loaded.preprocess,
-        augment,
-        cache: args.encoder.cache(&loaded, &augment),
-        batch_size: args.encoder.batch,
-    };
+    let featurizer = args.encoder.originals_featurizer(&loaded);
     let bar = progress::bar(requests.len(), "encode");
     let started = std::time::Instant::now();
     let mut values = 0usize;

@@ -193,6 +193,23 @@ impl EncoderArgs {
     }
 }
 
+impl EncoderArgs {
+    /// A featurizer for the images themselves (view 0, no augmentation) with these settings.
+    pub fn originals_featurizer<'a>(&self, loaded: &'a LoadedEncoder) -> Featurizer<'a> {
+        let augment = AugmentConfig {
+            views: 1,
+            ..AugmentConfig::default()
+        };
+        Featurizer {
+            encoder: &loaded.encoder,
+            preprocess: loaded.preprocess,
+            augment,
+            cache: self.cache(loaded, &augment),
+            batch_size: self.batch,
+        }
+    }
+}
+
 /// Arguments of `medpath encode`.
 #[derive(Args)]
 pub struct EncodeArgs {
@@ -247,17 +264,7 @@ fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn run(args: EncodeArgs) -> Result<ExitCode> {
     let images = expand_images(&args.images)?;
     let loaded = args.encoder.load(224)?;
-    let augment = AugmentConfig {
-        views: 1,
-        ..AugmentConfig::default()
-    };
-    let featurizer = Featurizer {
-        encoder: &loaded.encoder,
-        preprocess: loaded.preprocess,
-        augment,
-        cache: args.encoder.cache(&loaded, &augment),
-        batch_size: args.encoder.batch,
-    };
+    let featurizer = args.encoder.originals_featurizer(&loaded);
     let side = loaded.preprocess.size / STRIDE;
     let shape = [images.len(), OUTPUT_CHANNELS, side, side];
     let tmp = args.out.with_extension("safetensors.partial");
