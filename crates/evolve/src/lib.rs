@@ -135,8 +135,9 @@ pub struct TournamentRecord {
     pub mean: f64,
 }
 
-/// A population under binary-tournament selection.
-#[derive(Debug, Clone)]
+/// A population under binary-tournament selection. It serialises completely (random state
+/// included), so a search saved after any tournament resumes exactly where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Search {
     /// The search space.
     pub space: SearchSpace,
@@ -319,5 +320,31 @@ mod tests {
         }
         let fresh = clamp.random(&mut rng);
         assert!(fresh.layers.iter().all(|l| l.len() == 3));
+    }
+
+    #[test]
+    fn a_saved_search_resumes_exactly() {
+        let target = Genotype {
+            layers: vec![vec![2, 2, 8], vec![6, 1, 0], vec![3, 4, 9]],
+        };
+        let config = SearchConfig {
+            population: 12,
+            max_tournaments: 300,
+            threshold: None,
+        };
+        let fitness = |a: &Genotype, b: &Genotype| (matches(&target, a), matches(&target, b));
+        let mut whole = Search::new(SearchSpace::paper(), config, 11);
+        whole.run(&mut |a, b| fitness(a, b));
+
+        let mut first = Search::new(SearchSpace::paper(), config, 11);
+        for _ in 0..137 {
+            first.tournament(&mut |a, b| fitness(a, b));
+        }
+        let saved = serde_json::to_string(&first).unwrap();
+        drop(first);
+        let mut resumed: Search = serde_json::from_str(&saved).unwrap();
+        resumed.run(&mut |a, b| fitness(a, b));
+        assert_eq!(resumed.population, whole.population);
+        assert_eq!(resumed.log, whole.log);
     }
 }

@@ -1,0 +1,197 @@
+//! Phase 2: training a fixed path (its readout and unfrozen modules) epoch by epoch, with early
+//! stopping on validation loss; the weights of the best epoch are kept. Also used for the
+//! ablations, with a step budget instead of early stopping.
+
+use std::ops::ControlFlow;
+use std::path::Path as FilePath;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::error::{Error, Result};
+use crate::features::FeatureSet;
+use crate::network::{Path, SuperNet};
+use crate::train::{Adam, Stepper, evaluate};
+
+/// How long and how a path is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitSettings {
+    /// Most epochs.
+    pub epochs: usize,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Stop after this many epochs without a lower validation loss (`None`: never).
+    pub patience: Option<usize>,
+    /// Stop after this many gradient steps in all (`None`: no limit).
+    pub max_steps: Option<usize>,
+    /// Seed of the batch order.
+    pub seed: u64,
+}
+
+/// Loss and accuracy after one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Gradient steps so far.
+    pub steps: usize,
+    /// Mean minibatch loss during the epoch.
+    pub train_loss: f64,
+    /// Minibatch accuracy during the epoch (before each step).
+    pub train_accuracy: f64,
+    /// Validation loss after the epoch.
+    pub val_loss: f64,
+    /// Validation accuracy after the epoch.
+    pub val_accuracy: f64,
+}
+
+/// The result of phase 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitOutcome {
+    /// One record per epoch run.
+    pub log: Vec<EpochRecord>,
+    /// Epoch whose weights were kept (lowest validation loss).
+    pub best_epoch: usize,
+    /// Gradient steps taken.
+    pub steps: usize,
+    /// Whether training ended by a stop rule (false when `progress` interrupted it).
+    pub finished: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FitState {
+    settings: FitSettings,
+    head: String,
+    path: Path,
+    outcome: FitOutcome,
+    best_loss: f64,
+}
+
+/// Trains readout `head` along the fixed `path` (resuming from `checkpoint` when it exists) and
+/// leaves the network at its best epoch's weights.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    net: &mut SuperNet,
+    adam: &mut Adam,
+    head: usize,
+    path: &Path,
+    train: &FeatureSet,
+    val: &FeatureSet,
+    settings: &FitSettings,
+    checkpoint: Option<&FilePath>,
+    progress: &mut dyn FnMut(&EpochRecord) -> ControlFlow<()>,
+) -> Result<FitOutcome> {
+    if train.is_empty() || val.is_empty() {
+        return Err(Error::Shape(
+            "training needs training and validation examples".into(),
+        ));
+    }
+    net.check_features(train)?;
+    net.check_path(path)?;
+    let head_name = net.heads[head].name.clone();
+    let mut state = FitState {
+        settings: settings.clone(),
+        head: head_name,
+        path: path.clone(),
+        outcome: FitOutcome {
+            log: Vec::new(),
+            best_epoch: 0,
+            steps: 0,
+            finished: false,
+        },
+        best_loss: f64::INFINITY,
+    };
+    let mut best = net.params.clone();
+    if let Some(file) = checkpoint.filter(|f| f.exists()) {
+        let saved = checkpoint::load(file)?;
+        let bad = |reason: String| Error::File {
+            path: file.to_path_buf(),
+            reason,
+        };
+        let loaded: FitState =
+            serde_json::from_str(&saved.state).map_err(|e| bad(format!("training state: {e}")))?;
+        if loaded.settings != *settings || loaded.path != *path || loaded.head != state.head {
+            return Err(bad(
+                "this training checkpoint was written with other settings; remove it to start over"
+                    .into(),
+            ));
+        }
+        *net = saved.net;
+        *adam = saved
+            .adam
+            .ok_or_else(|| bad("checkpoint without optimiser state".into()))?;
+        best = saved
+            .extra
+            .get("best")
+            .cloned()
+            .ok_or_else(|| bad("checkpoint without best weights".into()))?;
+        state = loaded;
+    }
+    let save = |net: &SuperNet, adam: &Adam, best: &[f32], state: &FitState| -> Result<()> {
+        let Some(file) = checkpoint else {
+            return Ok(());
+        };
+        checkpoint::save(
+            file,
+            &Checkpoint {
+                net: net.clone(),
+                adam: Some(adam.clone()),
+                extra: [("best".to_string(), best.to_vec())].into(),
+                state: serde_json::to_string(state).expect("plain data serialises"),
+            },
+        )
+    };
+    let mut interrupted = false;
+    while !state.outcome.finished {
+        let epoch = state.outcome.log.len() + 1;
+        let out_of_budget = settings.max_steps.is_some_and(|m| state.outcome.steps >= m);
+        let patience_spent = settings
+            .patience
+            .is_some_and(|p| epoch > state.outcome.best_epoch + p && state.outcome.best_epoch > 0);
+        if epoch > settings.epochs || out_of_budget || patience_spent {
+            state.outcome.finished = true;
+            break;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+        rng.set_stream(epoch as u64);
+        let mut stepper = Stepper::new(net, adam, head, path)?;
+        stepper.steps = state.outcome.steps;
+        let (train_loss, train_accuracy, _) =
+            stepper.epoch(train, settings.batch, settings.max_steps, &mut rng)?;
+        state.outcome.steps = stepper.steps;
+        let scored = evaluate(net, head, path, val);
+        if !scored.loss.is_finite() {
+            return Err(Error::Diverged {
+                task: state.head.clone(),
+                step: state.outcome.steps,
+                loss: scored.loss as f32,
+            });
+        }
+        let record = EpochRecord {
+            epoch,
+            steps: state.outcome.steps,
+            train_loss,
+            train_accuracy,
+            val_loss: scored.loss,
+            val_accuracy: scored.accuracy,
+        };
+        if scored.loss < state.best_loss {
+            state.best_loss = scored.loss;
+            state.outcome.best_epoch = epoch;
+            best.clone_from(&net.params);
+        }
+        state.outcome.log.push(record.clone());
+        save(net, adam, &best, &state)?;
+        if progress(&record).is_break() {
+            interrupted = true;
+            break;
+        }
+    }
+    if !interrupted {
+        net.params.clone_from(&best);
+        save(net, adam, &best, &state)?;
+    }
+    Ok(state.outcome)
+}

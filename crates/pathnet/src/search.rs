@@ -1,0 +1,257 @@
+//! Phase 1: evolutionary path search on the shared super-network. Each tournament trains both
+//! candidates for T minibatches from the same weights snapshot (and the same batches), scores
+//! them, and keeps the winner's weights; the population logic is `medpath-evolve`'s.
+
+use std::ops::ControlFlow;
+use std::path::Path as FilePath;
+use std::time::Instant;
+
+use medpath_evolve::{Genotype, Search, SearchConfig, SearchSpace, TournamentRecord};
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::error::{Error, Result};
+use crate::features::FeatureSet;
+use crate::network::{Path, SuperNet};
+use crate::train::{Adam, Stepper, evaluate};
+
+/// Which examples a candidate's fitness is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FitnessOn {
+    /// Accuracy on the validation set (the paper's choice).
+    Validation,
+    /// Accuracy on the training set.
+    Training,
+}
+
+/// Everything that decides a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchSettings {
+    /// Genotype shape, mutation and duplicate rules.
+    pub space: SearchSpace,
+    /// Population size and stop rules.
+    pub config: SearchConfig,
+    /// Minibatches each candidate trains per tournament (T).
+    pub steps: usize,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Seed of the population, batches and fitness subset.
+    pub seed: u64,
+    /// Fitness set.
+    pub fitness: FitnessOn,
+    /// Score fitness on at most this many examples (a fixed random subset), for speed.
+    pub fitness_samples: Option<usize>,
+    /// Save a checkpoint every this many tournaments.
+    pub checkpoint_every: usize,
+}
+
+impl SearchSettings {
+    /// The published PathNet settings: P = 20, T = 50, batch 16, paper search space, fitness
+    /// on validation, at most `tournaments` tournaments.
+    pub fn paper(tournaments: usize, seed: u64) -> SearchSettings {
+        SearchSettings {
+            space: SearchSpace::paper(),
+            config: SearchConfig {
+                population: 20,
+                max_tournaments: tournaments,
+                threshold: Some(0.998),
+            },
+            steps: 50,
+            batch: 16,
+            seed,
+            fitness: FitnessOn::Validation,
+            fitness_samples: None,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+/// The result of a search.
+#[derive(Debug, Clone)]
+pub struct SearchOutcome {
+    /// Final population and the log of every tournament.
+    pub search: Search,
+    /// The fittest path.
+    pub best: Path,
+    /// Its fitness.
+    pub best_fitness: f64,
+    /// Gradient steps taken (both candidates of every tournament).
+    pub steps: usize,
+    /// Seconds spent searching, over all resumed parts.
+    pub seconds: f64,
+    /// Whether a stop rule was met (false when the progress callback stopped the search).
+    pub finished: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SearchState {
+    settings: SearchSettings,
+    head: String,
+    search: Search,
+    seconds: f64,
+}
+
+fn fitness_set(train: &FeatureSet, val: &FeatureSet, s: &SearchSettings) -> FeatureSet {
+    let set = match s.fitness {
+        FitnessOn::Validation => val,
+        FitnessOn::Training => train,
+    };
+    match s.fitness_samples {
+        Some(k) if k < set.len() => {
+            let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x5EED_F17E);
+            let mut chosen = sample(&mut rng, set.len(), k).into_vec();
+            chosen.sort_unstable();
+            set.select(&chosen)
+        }
+        _ => set.clone(),
+    }
+}
+
+/// Batches of tournament `t`: the same for both candidates, different per tournament.
+fn batch_rng(seed: u64, tournament: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(tournament as u64 + 1);
+    rng
+}
+
+/// Trains one candidate from the current weights and returns its fitness.
+#[allow(clippy::too_many_arguments)]
+fn train_candidate(
+    net: &mut SuperNet,
+    adam: &mut Adam,
+    head: usize,
+    genotype: &Genotype,
+    train: &FeatureSet,
+    scored: &FeatureSet,
+    s: &SearchSettings,
+    tournament: usize,
+) -> Result<f64> {
+    let mut rng = batch_rng(s.seed, tournament);
+    let path = &genotype.layers;
+    Stepper::new(net, adam, head, path)?.run_random(train, s.steps, s.batch, &mut rng)?;
+    Ok(evaluate(net, head, path, scored).accuracy)
+}
+
+/// Runs (or resumes from `checkpoint`) the path search for readout `head` of `net`.
+/// `progress` sees every tournament and may stop the search early (`ControlFlow::Break`); the
+/// checkpoint then holds the last completed tournament.
+#[allow(clippy::too_many_arguments)]
+pub fn evolve(
+    net: &mut SuperNet,
+    adam: &mut Adam,
+    head: usize,
+    train: &FeatureSet,
+    val: &FeatureSet,
+    settings: &SearchSettings,
+    checkpoint: Option<&FilePath>,
+    progress: &mut dyn FnMut(&TournamentRecord) -> ControlFlow<()>,
+) -> Result<SearchOutcome> {
+    if train.is_empty() || val.is_empty() {
+        return Err(Error::Shape(
+            "path search needs training and validation examples".into(),
+        ));
+    }
+    net.check_features(train)?;
+    let head_name = net.heads[head].name.clone();
+    let mut search = Search::new(settings.space, settings.config, settings.seed);
+    let mut seconds_before = 0.0;
+    if let Some(file) = checkpoint.filter(|f| f.exists()) {
+        let saved = checkpoint::load(file)?;
+        let state: SearchState = serde_json::from_str(&saved.state).map_err(|e| Error::File {
+            path: file.to_path_buf(),
+            reason: format!("search state: {e}"),
+        })?;
+        if state.settings != *settings || state.head != head_name {
+            return Err(Error::File {
+                path: file.to_path_buf(),
+                reason: "this search checkpoint was written with other settings; remove it to start over".into(),
+            });
+        }
+        *net = saved.net;
+        *adam = saved.adam.ok_or_else(|| Error::File {
+            path: file.to_path_buf(),
+            reason: "search checkpoint without optimiser state".into(),
+        })?;
+        search = state.search;
+        seconds_before = state.seconds;
+    }
+    let scored = fitness_set(train, val, settings);
+    let save = |net: &SuperNet, adam: &Adam, search: &Search, seconds: f64| -> Result<()> {
+        let Some(file) = checkpoint else {
+            return Ok(());
+        };
+        let state = SearchState {
+            settings: settings.clone(),
+            head: head_name.clone(),
+            search: search.clone(),
+            seconds,
+        };
+        checkpoint::save(
+            file,
+            &Checkpoint {
+                net: net.clone(),
+                adam: Some(adam.clone()),
+                extra: Default::default(),
+                state: serde_json::to_string(&state).expect("plain data serialises"),
+            },
+        )
+    };
+    let started = Instant::now();
+    let mut stopped = false;
+    while !search.finished() {
+        let t = search.log.len();
+        let mut failure = None;
+        let record = search
+            .tournament(&mut |a, b| {
+                let snapshot = (net.params.clone(), adam.clone());
+                let fa = train_candidate(net, adam, head, a, train, &scored, settings, t);
+                let after_a = (net.params.clone(), adam.clone());
+                net.params.clone_from(&snapshot.0);
+                *adam = snapshot.1;
+                let fb = train_candidate(net, adam, head, b, train, &scored, settings, t);
+                match (fa, fb) {
+                    (Ok(fa), Ok(fb)) => {
+                        if fa >= fb {
+                            net.params = after_a.0;
+                            *adam = after_a.1;
+                        }
+                        (fa, fb)
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        failure = Some(e);
+                        (f64::NAN, f64::NAN)
+                    }
+                }
+            })
+            .clone();
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let seconds = seconds_before + started.elapsed().as_secs_f64();
+        let done = search.log.len();
+        if done % settings.checkpoint_every.max(1) == 0 || search.finished() {
+            save(net, adam, &search, seconds)?;
+        }
+        if progress(&record).is_break() {
+            stopped = !search.finished();
+            save(net, adam, &search, seconds)?;
+            break;
+        }
+    }
+    let (best, best_fitness) = search
+        .best()
+        .map(|(g, f)| (g.layers.clone(), f))
+        .ok_or_else(|| Error::Shape("the search ran no tournament".into()))?;
+    Ok(SearchOutcome {
+        steps: search.log.len() * 2 * settings.steps,
+        best,
+        best_fitness,
+        seconds: seconds_before + started.elapsed().as_secs_f64(),
+        finished: !stopped,
+        search,
+    })
+}

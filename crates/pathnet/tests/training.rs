@@ -1,0 +1,303 @@
+//! Training, search and checkpoint behaviour on small generated feature sets.
+
+use std::ops::ControlFlow;
+
+use medpath_pathnet::{
+    Adam, AdamConfig, FeatureSet, FitSettings, NetworkConfig, SearchSettings, SuperNet, checkpoint,
+    evaluate, evolve, fit,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// `n` examples of 3 classes on 2x2 maps of 16 channels: class c raises channels 4c..4c+3 at one
+/// corner, everything else is noise, so the classes are learnable but not trivially so.
+fn generated(n: usize, seed: u64) -> FeatureSet {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut set = FeatureSet::new(2, 2, 16);
+    for i in 0..n {
+        let label = i % 3;
+        let mut chw = vec![0.0f32; 16 * 4];
+        for (k, v) in chw.iter_mut().enumerate() {
+            *v = rng.random_range(0.0..1.0);
+            let (channel, position) = (k / 4, k % 4);
+            if channel / 4 == label && position == label {
+                *v += 0.9;
+            }
+        }
+        set.push_chw(&chw, label).unwrap();
+    }
+    set
+}
+
+fn config() -> NetworkConfig {
+    NetworkConfig {
+        channels: 16,
+        modules: 5,
+        conv_width: 6,
+        grid: 2,
+        fc_widths: vec![8, 8],
+        ..NetworkConfig::paper()
+    }
+}
+
+fn classes() -> Vec<String> {
+    ["A", "L", "R"].map(String::from).to_vec()
+}
+
+fn settings(tournaments: usize) -> SearchSettings {
+    let mut s = SearchSettings::paper(tournaments, 5);
+    s.space.modules = 5;
+    s.config.population = 8;
+    s.steps = 10;
+    s.config.threshold = None;
+    s
+}
+
+#[test]
+fn search_then_fit_learns_the_generated_classes() {
+    let (train, val, test) = (generated(240, 1), generated(90, 2), generated(90, 3));
+    let mut net = SuperNet::new(config(), 1).unwrap();
+    let head = net.add_head("task", &classes(), false, 2);
+    let mut adam = Adam::new(AdamConfig::default(), &net);
+    let found = evolve(
+        &mut net,
+        &mut adam,
+        head,
+        &train,
+        &val,
+        &settings(15),
+        None,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    assert_eq!(found.search.log.len(), 15);
+    assert_eq!(found.steps, 15 * 2 * 10);
+    let fit_settings = FitSettings {
+        epochs: 30,
+        batch: 16,
+        patience: Some(4),
+        max_steps: None,
+        seed: 3,
+    };
+    let outcome = fit(
+        &mut net,
+        &mut adam,
+        head,
+        &found.best,
+        &train,
+        &val,
+        &fit_settings,
+        None,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    let best = &outcome.log[outcome.best_epoch - 1];
+    let restored = evaluate(&net, head, &found.best, &val);
+    assert!(
+        (restored.loss - best.val_loss).abs() < 1e-9,
+        "best weights restored"
+    );
+    let accuracy = evaluate(&net, head, &found.best, &test).accuracy;
+    assert!(accuracy > 0.9, "test accuracy {accuracy}");
+}
+
+#[test]
+fn frozen_modules_and_other_readouts_never_change() {
+    let (train, val) = (generated(120, 4), generated(60, 5));
+    let mut net = SuperNet::new(config(), 1).unwrap();
+    let first = net.add_head("first", &classes(), false, 2);
+    let path = vec![vec![0, 1], vec![2], vec![3, 4]];
+    let mut adam = Adam::new(AdamConfig::default(), &net);
+    let s = FitSettings {
+        epochs: 3,
+        batch: 16,
+        patience: None,
+        max_steps: None,
+        seed: 0,
+    };
+    fit(
+        &mut net,
+        &mut adam,
+        first,
+        &path,
+        &train,
+        &val,
+        &s,
+        None,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    net.freeze(&path);
+    let before = evaluate(&net, first, &path, &val);
+    let params_before = net.params.clone();
+    net.reinitialise_unfrozen(9);
+    let second = net.add_head("second", &classes(), false, 3);
+    evolve(
+        &mut net,
+        &mut adam,
+        second,
+        &train,
+        &val,
+        &settings(6),
+        None,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    let after = evaluate(&net, first, &path, &val);
+    assert_eq!(before.probs, after.probs, "the first task's outputs moved");
+    for (l, modules) in path.iter().enumerate() {
+        for &m in modules {
+            let r = net.blocks[net.module_block(l, m)].range();
+            assert_eq!(net.params[r.clone()], params_before[r]);
+        }
+    }
+}
+
+#[test]
+fn search_is_deterministic_and_resumes_exactly_after_an_interruption() {
+    let (train, val) = (generated(120, 6), generated(60, 7));
+    let run = |stop_after: Option<usize>, file: Option<&std::path::Path>| {
+        let mut net = SuperNet::new(config(), 1).unwrap();
+        let head = net.add_head("task", &classes(), false, 2);
+        let mut adam = Adam::new(AdamConfig::default(), &net);
+        let mut seen = 0;
+        let outcome = evolve(
+            &mut net,
+            &mut adam,
+            head,
+            &train,
+            &val,
+            &settings(12),
+            file,
+            &mut |_| {
+                seen += 1;
+                if Some(seen) == stop_after {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
+        .unwrap();
+        (outcome, net)
+    };
+    let (whole, whole_net) = run(None, None);
+    let (again, again_net) = run(None, None);
+    assert_eq!(whole.search.log, again.search.log);
+    assert_eq!(whole_net.params, again_net.params);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("search.ckpt");
+    let (part, _) = run(Some(5), Some(&file));
+    assert!(!part.finished);
+    assert_eq!(part.search.log.len(), 5);
+    let (resumed, resumed_net) = run(None, Some(&file));
+    assert!(resumed.finished);
+    assert_eq!(resumed.search.log, whole.search.log);
+    assert_eq!(resumed.best, whole.best);
+    assert_eq!(resumed_net.params, whole_net.params);
+}
+
+#[test]
+fn fit_resumes_exactly_and_checkpoints_reject_bad_files() {
+    let (train, val) = (generated(120, 8), generated(60, 9));
+    let path = vec![vec![1], vec![0, 2], vec![4]];
+    let s = FitSettings {
+        epochs: 6,
+        batch: 16,
+        patience: None,
+        max_steps: Some(30),
+        seed: 1,
+    };
+    let run = |stop_after: Option<usize>, file: Option<&std::path::Path>| {
+        let mut net = SuperNet::new(config(), 1).unwrap();
+        let head = net.add_head("task", &classes(), false, 2);
+        let mut adam = Adam::new(AdamConfig::default(), &net);
+        let outcome = fit(
+            &mut net,
+            &mut adam,
+            head,
+            &path,
+            &train,
+            &val,
+            &s,
+            file,
+            &mut |r| {
+                if Some(r.epoch) == stop_after {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
+        .unwrap();
+        (outcome, net)
+    };
+    let (whole, whole_net) = run(None, None);
+    assert_eq!(whole.steps, 30, "the step budget holds");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fit.ckpt");
+    run(Some(2), Some(&file));
+    let (resumed, resumed_net) = run(None, Some(&file));
+    assert_eq!(resumed, whole);
+    assert_eq!(resumed_net.params, whole_net.params);
+
+    let loaded = checkpoint::load(&file).unwrap();
+    assert_eq!(loaded.net.params, whole_net.params);
+    let bytes = std::fs::read(&file).unwrap();
+    let truncated = dir.path().join("truncated.ckpt");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let error = checkpoint::load(&truncated).unwrap_err().to_string();
+    assert!(error.contains("truncated.ckpt"), "{error}");
+    let text = dir.path().join("text.ckpt");
+    std::fs::write(&text, "hello").unwrap();
+    let error = checkpoint::load(&text).unwrap_err().to_string();
+    assert!(
+        error.contains("text.ckpt") && error.contains("safetensors"),
+        "{error}"
+    );
+}
+
+#[test]
+fn non_finite_features_and_a_diverging_loss_are_clear_errors() {
+    let mut set = FeatureSet::new(2, 2, 16);
+    let mut chw = vec![0.5f32; 64];
+    chw[7] = f32::NAN;
+    let error = set.push_chw(&chw, 0).unwrap_err().to_string();
+    assert!(
+        error.contains("NaN") && error.contains("value 7"),
+        "{error}"
+    );
+
+    let (mut train, val) = (generated(60, 10), generated(30, 11));
+    // Finite, but far beyond what f32 products survive: the loss overflows.
+    train.data.iter_mut().for_each(|v| *v *= 1e38);
+    let mut net = SuperNet::new(config(), 1).unwrap();
+    let head = net.add_head("task", &classes(), false, 2);
+    let mut adam = Adam::new(AdamConfig::default(), &net);
+    let s = FitSettings {
+        epochs: 2,
+        batch: 16,
+        patience: None,
+        max_steps: None,
+        seed: 1,
+    };
+    let path = vec![vec![0], vec![0], vec![0]];
+    let error = fit(
+        &mut net,
+        &mut adam,
+        head,
+        &path,
+        &train,
+        &val,
+        &s,
+        None,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("diverged") && error.contains("task"),
+        "{error}"
+    );
+}
