@@ -173,15 +173,22 @@ pub struct SuperNet {
     pub heads: Vec<Head>,
 }
 
+/// One layer of a forward pass.
+pub(crate) struct LayerTrace {
+    /// Its input (empty for layer 0, whose input is the batch itself).
+    pub input: Vec<f32>,
+    /// Each active module's block and ReLU output.
+    pub outputs: Vec<(usize, Vec<f32>)>,
+}
+
 /// Values kept from a forward pass for the backward pass.
 pub(crate) struct Trace {
     /// Examples in the batch.
     pub n: usize,
     /// Positions per example.
     pub positions: usize,
-    /// Per layer: its input (empty for layer 0, whose input is the batch) and each active
-    /// module's block with its ReLU output.
-    pub layers: Vec<(Vec<f32>, Vec<(usize, Vec<f32>)>)>,
+    /// Per layer, what its backward pass needs.
+    pub layers: Vec<LayerTrace>,
     /// Input of the readout.
     pub head_input: Vec<f32>,
     /// Class probabilities `[n, classes]`.
@@ -462,7 +469,10 @@ impl SuperNet {
                 } else {
                     std::mem::take(&mut current)
                 };
-                layers.push((kept_input, outs));
+                layers.push(LayerTrace {
+                    input: kept_input,
+                    outputs: outs,
+                });
                 current = if l == 0 {
                     self.pool(&sum, n, hw, outputs)
                 } else {
@@ -534,7 +544,10 @@ impl SuperNet {
             if l == 0 {
                 dy = self.unpool(&dy, n, hw, outputs);
             }
-            let (input, outs) = &trace.layers[l];
+            let LayerTrace {
+                input,
+                outputs: outs,
+            } = &trace.layers[l];
             let input: &[f32] = if l == 0 { x } else { input };
             let scale = self.aggregate_scale(outs.len());
             let mut dx = if l > lowest {
