@@ -29,6 +29,10 @@ enum Command {
     Data(commands::data::DataCommand),
     /// Compute VGG-16 features of images and write them as safetensors.
     Encode(commands::encode::EncodeArgs),
+    /// Rebuild the HTML report of a run folder.
+    Report(commands::report::ReportArgs),
+    /// Run an experiment file end to end (resumes an interrupted run).
+    Run(commands::run::RunArgs),
     /// Download published weights.
     #[command(subcommand)]
     Fetch(commands::fetch::FetchCommand),
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
         Command::Ecg(command) => commands::ecg::run(command),
         Command::Encode(args) => commands::encode::run(args),
         Command::Fetch(command) => commands::fetch::run(command),
+        Command::Report(args) => commands::report::run(args),
+        Command::Run(args) => commands::run::run(args),
     };
     match result {
         Ok(code) => code,

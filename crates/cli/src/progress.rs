@@ -15,3 +15,40 @@ pub fn bar(total: usize, what: &str) -> ProgressBar {
     bar.set_prefix(what.to_string());
     bar
 }
+
+/// Shows a run's stages as lines and each step as a bar (bars hidden when stderr is not a
+/// terminal; stage lines always go to stderr).
+#[derive(Default)]
+pub struct TerminalReporter {
+    current: Option<(String, ProgressBar)>,
+}
+
+impl medpath_experiment::Reporter for TerminalReporter {
+    fn stage(&mut self, text: &str) {
+        match &self.current {
+            Some((_, bar)) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn warn(&mut self, text: &str) {
+        self.stage(&format!("WARNING: {text}"));
+    }
+
+    fn progress(&mut self, label: &str, done: usize, total: usize) {
+        if self.current.as_ref().is_none_or(|(l, _)| l != label) {
+            if let Some((_, old)) = self.current.take() {
+                old.finish_and_clear();
+            }
+            self.current = Some((label.to_string(), bar(total, label)));
+        }
+        if let Some((_, bar)) = &self.current {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if done >= total {
+                bar.finish_and_clear();
+                self.current = None;
+            }
+        }
+    }
+}

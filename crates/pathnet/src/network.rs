@@ -245,10 +245,17 @@ impl SuperNet {
 
     /// Re-draws every module that is not frozen (PathNet's step between tasks).
     pub fn reinitialise_unfrozen(&mut self, seed: u64) {
+        self.reinitialise_except(&Vec::new(), seed);
+    }
+
+    /// Re-draws every module that is neither frozen nor on `keep` (after a search: the found
+    /// path keeps its trained weights, every other free module starts afresh).
+    pub fn reinitialise_except(&mut self, keep: &Path, seed: u64) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         for layer in 0..self.config.layers() {
             for module in 0..self.config.modules {
-                if !self.frozen[layer][module] {
+                let kept = keep.get(layer).is_some_and(|ms| ms.contains(&module));
+                if !self.frozen[layer][module] && !kept {
                     let block = self.module_block(layer, module);
                     self.initialise_block(block, &mut rng);
                 }

@@ -6,3 +6,6 @@ pub mod demo;
 pub mod ecg;
 pub mod encode;
 pub mod fetch;
+pub mod report;
+pub mod run;
+pub mod summary;

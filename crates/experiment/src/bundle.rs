@@ -1,0 +1,119 @@
+//! The saved model: what `predict` needs to route and classify new inputs. `bundle/model.json`
+//! names the encoder (weights file and hash, preprocessing), every task's classes, path, input
+//! size and beat options, and the router; `bundle/network.safetensors` holds the super-network.
+
+use std::path::{Path as FilePath, PathBuf};
+
+use medpath_pathnet::checkpoint::{self, Checkpoint};
+use medpath_pathnet::{Path, SuperNet};
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::EncoderReference;
+use crate::error::{Error, Result};
+use crate::files::{read_json, write_json};
+
+/// Bundle format written by this version.
+pub const FORMAT: &str = "medpath-bundle 1";
+
+/// One task (or the router) in a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleTask {
+    /// Name (also the readout's name in the network).
+    pub name: String,
+    /// `ecg`, `images` or `router`.
+    pub kind: String,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Active modules per layer.
+    pub path: Path,
+    /// Input side in pixels.
+    pub size: usize,
+    /// Evaluation protocol of its numbers.
+    pub protocol: String,
+    /// How beats are cut and drawn (ECG tasks).
+    pub beat_options: Option<serde_json::Value>,
+}
+
+/// `bundle/model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Experiment name.
+    pub experiment: String,
+    /// The encoder the features came from.
+    pub encoder: EncoderReference,
+    /// Tasks in learning order.
+    pub tasks: Vec<BundleTask>,
+    /// The router.
+    pub router: BundleTask,
+}
+
+/// A loaded bundle with its network.
+pub struct LoadedBundle {
+    /// Folder it came from.
+    pub dir: PathBuf,
+    /// The description.
+    pub bundle: Bundle,
+    /// The super-network.
+    pub net: SuperNet,
+}
+
+impl Bundle {
+    /// Writes `model.json` and `network.safetensors` into `dir`.
+    pub fn save(&self, dir: &FilePath, net: &SuperNet) -> Result<()> {
+        checkpoint::save(
+            &dir.join("network.safetensors"),
+            &Checkpoint {
+                net: net.clone(),
+                adam: None,
+                extra: Default::default(),
+                state: "{}".into(),
+            },
+        )?;
+        write_json(&dir.join("model.json"), self)
+    }
+
+    /// Reads a bundle from a run folder (or its `bundle/` folder), checking format, readouts and
+    /// paths against the network.
+    pub fn load(run_or_bundle: &FilePath) -> Result<LoadedBundle> {
+        let dir = if run_or_bundle.join("bundle").is_dir() {
+            run_or_bundle.join("bundle")
+        } else {
+            run_or_bundle.to_path_buf()
+        };
+        let json = dir.join("model.json");
+        if !json.exists() {
+            return Err(Error::run(
+                run_or_bundle,
+                "no model bundle here (expected bundle/model.json from `medpath run` or `medpath demo`)",
+            ));
+        }
+        let value: serde_json::Value = read_json(&json)?;
+        let format = value
+            .get("format")
+            .and_then(|f| f.as_str())
+            .unwrap_or("none");
+        if format != FORMAT {
+            return Err(Error::run(
+                &json,
+                format!(
+                    "bundle format `{format}`, this medpath reads `{FORMAT}`: rerun the experiment with this version"
+                ),
+            ));
+        }
+        let bundle: Bundle = serde_json::from_value(value)
+            .map_err(|e| Error::run(&json, format!("bundle description: {e}")))?;
+        let net = checkpoint::load(&dir.join("network.safetensors"))?.net;
+        for task in bundle.tasks.iter().chain(std::iter::once(&bundle.router)) {
+            if net.head_index(&task.name).is_none() {
+                return Err(Error::run(
+                    &dir,
+                    format!("the network has no readout for `{}`", task.name),
+                ));
+            }
+            net.check_path(&task.path)?;
+        }
+        Ok(LoadedBundle { dir, bundle, net })
+    }
+}

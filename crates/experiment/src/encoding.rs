@@ -1,0 +1,209 @@
+//! The frozen encoder of a run: weights, preprocessing convention, cache, and turning a task's
+//! examples into feature sets.
+
+use std::path::PathBuf;
+
+use medpath_cache::Precision;
+use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
+use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, default_device, open_cache};
+use medpath_pathnet::FeatureSet;
+use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
+use serde::{Deserialize, Serialize};
+
+use crate::config::EncoderSettings;
+use crate::error::{Error, Result};
+
+/// What identifies an encoder's features: stored in the model bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderReference {
+    /// Weights file, absent for random weights.
+    pub weights_file: Option<PathBuf>,
+    /// Seed of random weights.
+    pub random_seed: Option<u64>,
+    /// Hash of the weights.
+    pub weights_hash: String,
+    /// Normalisation convention.
+    pub normalization: Normalization,
+    /// How images are made square.
+    pub fit: Fit,
+}
+
+/// Features of each requested view (`None` where the input could not be read) and the reasons
+/// for the failures.
+pub type EncodedViews = (Vec<Option<Vec<f32>>>, Vec<String>);
+
+/// The loaded encoder and its cache.
+pub struct Encoding {
+    /// The weights.
+    pub weights: EncoderWeights,
+    /// The network.
+    pub encoder: Vgg16Encoder,
+    /// Bundle reference.
+    pub reference: EncoderReference,
+    cache_root: Option<PathBuf>,
+    precision: Precision,
+    batch: usize,
+}
+
+/// The default cache folder: `$MEDPATH_CACHE`, else `$XDG_CACHE_HOME/medpath`, else
+/// `~/.cache/medpath`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MEDPATH_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("medpath");
+    }
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".medpath-cache"),
+        |h| PathBuf::from(h).join(".cache/medpath"),
+    )
+}
+
+fn parse_fit(text: &str) -> Result<Fit> {
+    match text {
+        "stretch" => Ok(Fit::Stretch),
+        "pad" => Ok(Fit::Pad),
+        "crop" => Ok(Fit::Crop),
+        other => Err(Error::Config(format!(
+            "encoder.fit `{other}`: expected stretch, pad or crop"
+        ))),
+    }
+}
+
+impl Encoding {
+    /// Loads the weights (random ones when none are named: `warn` is told) and settles the
+    /// preprocessing: an explicit choice, else the weights' declaration, else torchvision.
+    pub fn load(settings: &EncoderSettings, warn: &mut dyn FnMut(String)) -> Result<Encoding> {
+        let weights = match &settings.weights {
+            Some(path) => EncoderWeights::load(path)?,
+            None => {
+                warn(format!(
+                    "no encoder weights given: the encoder uses RANDOM weights (seed {}); features carry no ImageNet knowledge (demo and tests only)",
+                    settings.random_seed
+                ));
+                EncoderWeights::random(settings.random_seed)
+            }
+        };
+        let chosen = settings
+            .preprocess
+            .as_deref()
+            .map(Normalization::parse)
+            .transpose()?;
+        let normalization = match (chosen, weights.declared_preprocess) {
+            (Some(c), Some(d)) if c != d => {
+                warn(format!(
+                    "preprocessing {c:?} overrides the {d:?} preprocessing the weights declare; mixing conventions silently degrades features"
+                ));
+                c
+            }
+            (Some(c), _) => c,
+            (None, Some(d)) => d,
+            (None, None) => Normalization::Torchvision,
+        };
+        let precision = match settings.cache_precision.as_str() {
+            "f16" => Precision::F16,
+            "f32" => Precision::F32,
+            other => {
+                return Err(Error::Config(format!(
+                    "encoder.cache_precision `{other}`: expected f16 or f32"
+                )));
+            }
+        };
+        let reference = EncoderReference {
+            weights_file: settings.weights.clone(),
+            random_seed: weights.is_random().then_some(settings.random_seed),
+            weights_hash: weights.hash.clone(),
+            normalization,
+            fit: parse_fit(&settings.fit)?,
+        };
+        let encoder = Vgg16Encoder::new(&weights, &default_device());
+        Ok(Encoding {
+            weights,
+            encoder,
+            reference,
+            cache_root: Some(settings.cache.clone().unwrap_or_else(default_cache_dir)),
+            precision,
+            batch: settings.batch.max(1),
+        })
+    }
+
+    /// Turns off the feature cache (for `predict`, which sees each input once).
+    pub fn without_cache(mut self) -> Encoding {
+        self.cache_root = None;
+        self
+    }
+
+    /// The preprocessing at input side `size`.
+    pub fn preprocess(&self, size: usize) -> Preprocess {
+        Preprocess {
+            size,
+            fit: self.reference.fit,
+            normalization: self.reference.normalization,
+        }
+    }
+
+    /// Features of `requests` at side `size` (augmented views from `augment`); `None` for inputs
+    /// that could not be read, with the reasons in the second value.
+    pub fn features(
+        &self,
+        requests: &[ViewRequest],
+        size: usize,
+        augment: AugmentConfig,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<EncodedViews> {
+        let preprocess = self.preprocess(size);
+        let featurizer = Featurizer {
+            encoder: &self.encoder,
+            preprocess,
+            augment,
+            cache: self.cache_root.as_ref().map(|root| {
+                open_cache(
+                    root,
+                    &self.weights.hash,
+                    &preprocess,
+                    &augment,
+                    self.precision,
+                )
+            }),
+            batch_size: self.batch,
+        };
+        let mut out = vec![None; requests.len()];
+        let stats = featurizer.run(
+            requests,
+            &mut |i, values| {
+                out[i] = Some(values);
+                Ok(())
+            },
+            progress,
+        )?;
+        Ok((out, stats.failed))
+    }
+
+    /// An empty feature set for inputs of side `size`.
+    pub fn feature_set(size: usize) -> FeatureSet {
+        let side = size / STRIDE;
+        FeatureSet::new(side, side, OUTPUT_CHANNELS)
+    }
+}
+
+/// The augmentation of a task's training views (`views` = 1: none).
+pub fn augmentation(views: usize, seed: u64) -> AugmentConfig {
+    AugmentConfig {
+        views: views.max(1),
+        seed,
+        ..AugmentConfig::default()
+    }
+}
+
+/// Features of a single image file at side `size` (view 0), for prediction.
+pub fn single(encoding: &Encoding, path: PathBuf, size: usize) -> Result<Vec<f32>> {
+    let request = ViewRequest {
+        path: path.clone(),
+        view: 0,
+    };
+    let (mut out, failed) = encoding.features(&[request], size, augmentation(1, 0), &mut |_| {})?;
+    out.pop()
+        .flatten()
+        .ok_or_else(|| Error::run(&path, failed.join("; ")))
+}

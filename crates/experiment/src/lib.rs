@@ -1,0 +1,27 @@
+//! medpath experiments end to end.
+//!
+//! - [`config`]: the TOML experiment file and `--set` overrides.
+//! - [`tasks`]: preparing examples (beat images, image folders) and splits by protocol.
+//! - [`encoding`]: the frozen encoder and feature cache of a run.
+//! - [`learn`]: one task on the shared super-network (search, training, ablations).
+//! - [`run`]: the whole run, router, joint test, no-forgetting check, metrics, bundle.
+//! - [`bundle`]: the saved model for `predict`.
+//! - [`report`]: the self-contained HTML report.
+//! - [`demo`]: the built-in demo experiment on generated data.
+
+pub mod bundle;
+pub mod config;
+pub mod demo;
+pub mod encoding;
+pub mod error;
+pub mod files;
+pub mod learn;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod tasks;
+
+pub use config::Experiment;
+pub use error::{Error, Result};
+pub use progress::{Plain, Recorder, Reporter};
+pub use run::{RunSummary, run};

@@ -1,0 +1,245 @@
+//! The HTML report of a run folder: one self-contained file (figures embedded as PNG data),
+//! rebuilt from what the run wrote, so `medpath report RUN_DIR` gives the same page.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::files::{read_json, write_atomic};
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn number(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "n/a".into(), |x| format!("{x:.4}"))
+}
+
+fn interval(v: &Value) -> String {
+    match v.as_array() {
+        Some(a) if a.len() == 2 => format!("[{}, {}]", number(&a[0]), number(&a[1])),
+        _ => "n/a".into(),
+    }
+}
+
+/// One row of a metrics table.
+fn metrics_row(label: &str, m: &Value) -> String {
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        escape(label),
+        m["n"],
+        number(&m["accuracy"]),
+        interval(&m["accuracy_ci95"]),
+        number(&m["recall_macro"]),
+        interval(&m["recall_macro_ci95"]),
+        number(&m["precision_macro"]),
+        number(&m["specificity_macro"]),
+        number(&m["f1_macro"]),
+        number(&m["auroc_macro"]),
+    )
+}
+
+const METRICS_HEAD: &str = "<tr><th></th><th>n</th><th>accuracy [95 % CI]</th><th>macro recall [95 % CI]</th><th>macro precision</th><th>macro specificity</th><th>macro F1</th><th>macro AUROC</th></tr>\n";
+
+fn per_class_table(m: &Value) -> String {
+    let mut html = String::from(
+        "<table><tr><th>class</th><th>n</th><th>recall</th><th>precision</th><th>specificity</th><th>F1</th></tr>\n",
+    );
+    if let Some(classes) = m["per_class"].as_object() {
+        for (name, c) in classes {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(name),
+                c["n"],
+                number(&c["recall"]),
+                number(&c["precision"]),
+                number(&c["specificity"]),
+                number(&c["f1"])
+            );
+        }
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// Embeds figure `relative` of `dir`, or records it as missing.
+fn figure(dir: &Path, relative: &str, caption: &str, missing: &mut Vec<PathBuf>) -> String {
+    let path = dir.join(relative);
+    match std::fs::read(&path) {
+        Ok(bytes) => format!(
+            "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>\n",
+            escape(caption),
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            escape(caption)
+        ),
+        Err(_) => {
+            missing.push(path);
+            format!(
+                "<p class=\"missing\">figure missing: {}</p>\n",
+                escape(relative)
+            )
+        }
+    }
+}
+
+/// Writes `dir/report.html` from the run folder and returns the figures it could not find
+/// (none for a complete run).
+pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
+    let metrics: Value = read_json(&dir.join("metrics.json")).map_err(|_| {
+        Error::run(dir, "no metrics.json: not a finished medpath run folder (run `medpath run` or `medpath demo` first)")
+    })?;
+    let experiment: Value = read_json(&dir.join("experiment.json"))?;
+    let mut missing = Vec::new();
+    let mut html = String::new();
+    let title = format!(
+        "medpath report: {}",
+        metrics["experiment"].as_str().unwrap_or("run")
+    );
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\n\
+         body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\n\
+         table{{border-collapse:collapse;margin:0.5em 0 1.5em}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\n\
+         td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em}} img{{max-width:100%}}\n\
+         pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}} .missing{{color:#b00}} .note{{color:#555}}\n\
+         </style></head><body>\n<h1>{}</h1>\n",
+        escape(&title),
+        escape(&title)
+    );
+    let encoder = &metrics["encoder"];
+    let weights = encoder["weights_file"].as_str().map_or_else(
+        || {
+            format!(
+                "RANDOM weights (seed {}): features carry no ImageNet knowledge",
+                encoder["random_seed"]
+            )
+        },
+        |w| {
+            format!(
+                "{w} (hash {})",
+                encoder["weights_hash"].as_str().unwrap_or("?")
+            )
+        },
+    );
+    let _ = writeln!(
+        html,
+        "<p>Encoder: VGG-16 convolutional base, frozen; weights {}; preprocessing {}; fit {}.</p>",
+        escape(&weights),
+        escape(&encoder["normalization"].to_string()),
+        escape(&encoder["fit"].to_string())
+    );
+    html.push_str("<h2>Results</h2>\n<p class=\"note\">Every number is on the task's test set under the protocol named with it. Ablations had the same number of gradient steps as the evolved path (its search plus its training).</p>\n");
+    let empty = serde_json::Map::new();
+    let tasks = metrics["tasks"].as_object().unwrap_or(&empty);
+    for (name, task) in tasks {
+        let _ = writeln!(
+            html,
+            "<h3>Task {}</h3>\n<p>Protocol: {}</p>\n<p>Examples: {}</p>",
+            escape(name),
+            escape(task["protocol"].as_str().unwrap_or("")),
+            escape(task["examples"].as_str().unwrap_or(""))
+        );
+        html.push_str("<table>\n");
+        html.push_str(METRICS_HEAD);
+        html.push_str(&metrics_row("evolved path", &task["test"]));
+        html.push_str(&metrics_row(
+            "ablation: linear readout (no path network)",
+            &task["ablations"]["linear_readout"],
+        ));
+        html.push_str(&metrics_row(
+            "ablation: random fixed path (no search)",
+            &task["ablations"]["random_path"],
+        ));
+        html.push_str("</table>\n");
+        let _ = writeln!(
+            html,
+            "<p>Evolved path {}; random path {}. Search: {} tournaments, best validation fitness {}, {} steps/s. Training: {} epochs, best epoch {}.</p>",
+            task["path"],
+            task["random_path"],
+            task["search"]["tournaments"],
+            number(&task["search"]["best_fitness"]),
+            task["search"]["steps_per_second"]
+                .as_f64()
+                .map_or("n/a".into(), |v| format!("{v:.0}")),
+            task["training"]["epochs"],
+            task["training"]["best_epoch"]
+        );
+        html.push_str(&per_class_table(&task["test"]));
+        for (file, caption) in [
+            (
+                "fitness.png",
+                "population fitness per tournament (best and mean)",
+            ),
+            ("loss.png", "loss per epoch"),
+            ("accuracy.png", "accuracy per epoch"),
+            ("confusion.png", "test confusion matrix"),
+            ("samples.png", "test inputs: right (green) and wrong (red)"),
+        ] {
+            html.push_str(&figure(
+                dir,
+                &format!("tasks/{name}/{file}"),
+                &format!("{name}: {caption}"),
+                &mut missing,
+            ));
+        }
+    }
+    html.push_str("<h3>Router</h3>\n<table>\n");
+    html.push_str(METRICS_HEAD);
+    html.push_str(&metrics_row("router", &metrics["router"]["test"]));
+    html.push_str("</table>\n");
+    html.push_str(&per_class_table(&metrics["router"]["test"]));
+    for (file, caption) in [
+        ("fitness.png", "router: population fitness"),
+        ("loss.png", "router: loss per epoch"),
+        ("confusion.png", "router: test confusion matrix"),
+    ] {
+        html.push_str(&figure(
+            dir,
+            &format!("router/{file}"),
+            caption,
+            &mut missing,
+        ));
+    }
+    let _ = writeln!(
+        html,
+        "<h3>Joint classification</h3>\n<p>Each test input is routed to a task, then classified on that task's path. Routing accuracy {}.</p>\n<table>",
+        number(&metrics["joint"]["routing_accuracy"])
+    );
+    html.push_str(METRICS_HEAD);
+    html.push_str(&metrics_row("joint", &metrics["joint"]["test"]));
+    html.push_str("</table>\n");
+    html.push_str(&per_class_table(&metrics["joint"]["test"]));
+    html.push_str(&figure(
+        dir,
+        "joint_confusion.png",
+        "joint test confusion matrix (rows true, columns predicted)",
+        &mut missing,
+    ));
+    html.push_str("<h2>Paths</h2>\n<p>The super-network's layers and modules; each task's path in its colour, frozen modules with a thick frame.</p>\n");
+    html.push_str(&figure(
+        dir,
+        "paths.png",
+        "paths of every task and the router",
+        &mut missing,
+    ));
+    let _ = writeln!(
+        html,
+        "<p>No forgetting: checked = {} (every earlier task's test outputs are bit-identical on the final network).</p>",
+        metrics["no_forgetting"]["checked"]
+    );
+    let _ = writeln!(
+        html,
+        "<h2>Settings</h2>\n<pre>{}</pre>\n</body></html>",
+        escape(&serde_json::to_string_pretty(&experiment).unwrap_or_default())
+    );
+    write_atomic(&dir.join("report.html"), html.as_bytes())?;
+    Ok(missing)
+}

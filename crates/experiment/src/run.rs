@@ -1,0 +1,567 @@
+//! `medpath run`: an experiment end to end in a run folder, resumable at every stage.
+//!
+//! Run folder layout: `experiment.json` (the resolved experiment), `data/<task>/` (prepared
+//! examples, beat images), `tasks/<task>/` (search and training checkpoints, logs, figures,
+//! `result.json`), `network/after_<task>.safetensors` (the super-network after each task),
+//! `router/`, `metrics.json`, `bundle/` (the model for `predict`), `report.html`.
+
+use std::collections::HashMap;
+use std::path::{Path as FilePath, PathBuf};
+use std::time::Instant;
+
+use medpath_model::ViewRequest;
+use medpath_pathnet::checkpoint::{self, Checkpoint};
+use medpath_pathnet::{SuperNet, evaluate};
+use medpath_plot::{PathMark, Tile, image_sheet, path_grid};
+use medpath_split::Role;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::{Bundle, BundleTask};
+use crate::config::Experiment;
+use crate::encoding::{Encoding, augmentation, single};
+use crate::error::{Error, Result};
+use crate::files::{read_json, write_json};
+use crate::learn::{Split, TaskPlan, TaskResult, argmax_rows, learn_task, network_config};
+use crate::progress::Reporter;
+use crate::tasks::{PreparedTask, prepare};
+
+/// Name of the router's readout and folder.
+pub const ROUTER: &str = "router";
+
+/// Features of a task with, for every row, the example it came from.
+struct Encoded {
+    split: Split,
+    /// Example index of each test row.
+    test_rows: Vec<usize>,
+}
+
+fn encode_task(
+    enc: &Encoding,
+    task: &PreparedTask,
+    reporter: &mut dyn Reporter,
+) -> Result<Encoded> {
+    let mut requests = Vec::new();
+    let mut owners = Vec::new();
+    for (i, example) in task.examples.iter().enumerate() {
+        let views = if example.role == Role::Train {
+            task.augment_views
+        } else {
+            1
+        };
+        for view in 0..views {
+            requests.push(ViewRequest {
+                path: example.path.clone(),
+                view,
+            });
+            owners.push(i);
+        }
+    }
+    let label = format!("{} encode", task.name);
+    let total = requests.len();
+    let (features, failed) = enc.features(
+        &requests,
+        task.size,
+        augmentation(task.augment_views, 0),
+        &mut |done| reporter.progress(&label, done, total),
+    )?;
+    reporter.progress(&label, total, total);
+    if !failed.is_empty() {
+        reporter.warn(&format!(
+            "task `{}`: {} inputs could not be read and are left out, e.g. {}",
+            task.name,
+            failed.len(),
+            failed[0]
+        ));
+    }
+    let mut split = Split {
+        train: Encoding::feature_set(task.size),
+        val: Encoding::feature_set(task.size),
+        test: Encoding::feature_set(task.size),
+    };
+    let mut test_rows = Vec::new();
+    for (values, &owner) in features.iter().zip(&owners) {
+        let Some(values) = values else { continue };
+        let example = &task.examples[owner];
+        let set = match example.role {
+            Role::Train => &mut split.train,
+            Role::Val => &mut split.val,
+            Role::Test => {
+                test_rows.push(owner);
+                &mut split.test
+            }
+        };
+        set.push_chw(values, example.label)
+            .map_err(|e| Error::task(&task.name, format!("{}: {e}", example.path.display())))?;
+    }
+    Ok(Encoded { split, test_rows })
+}
+
+/// The router's data: every task's inputs at the router's size, labelled with the task index.
+struct RouterData {
+    split: Split,
+    /// (task index, example index) of each test row.
+    test_rows: Vec<(usize, usize)>,
+}
+
+fn router_data(
+    e: &Experiment,
+    enc: &Encoding,
+    tasks: &[PreparedTask],
+    reporter: &mut dyn Reporter,
+) -> Result<RouterData> {
+    let size = e.router.size;
+    let mut split = Split {
+        train: Encoding::feature_set(size),
+        val: Encoding::feature_set(size),
+        test: Encoding::feature_set(size),
+    };
+    let mut test_rows = Vec::new();
+    for (t, task) in tasks.iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(e.seed + 77 + t as u64);
+        let mut chosen = Vec::new();
+        for (role, cap) in [
+            (Role::Train, e.router.max_per_task),
+            (Role::Val, (e.router.max_per_task / 4).max(1)),
+            (Role::Test, usize::MAX),
+        ] {
+            let mut ids = task.with_role(role);
+            ids.shuffle(&mut rng);
+            ids.truncate(cap);
+            ids.sort_unstable();
+            chosen.extend(ids.into_iter().map(|i| (role, i)));
+        }
+        let requests: Vec<ViewRequest> = chosen
+            .iter()
+            .map(|&(_, i)| ViewRequest {
+                path: task.examples[i].path.clone(),
+                view: 0,
+            })
+            .collect();
+        let label = format!("router encode {}", task.name);
+        let total = requests.len();
+        let (features, _) = enc.features(&requests, size, augmentation(1, 0), &mut |done| {
+            reporter.progress(&label, done, total)
+        })?;
+        reporter.progress(&label, total, total);
+        for (values, &(role, i)) in features.iter().zip(&chosen) {
+            let Some(values) = values else { continue };
+            let set = match role {
+                Role::Train => &mut split.train,
+                Role::Val => &mut split.val,
+                Role::Test => {
+                    test_rows.push((t, i));
+                    &mut split.test
+                }
+            };
+            set.push_chw(values, t)?;
+        }
+    }
+    Ok(RouterData { split, test_rows })
+}
+
+/// Joint classification results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JointResult {
+    /// Union of all tasks' classes (prefixed by the task where names collide).
+    pub classes: Vec<String>,
+    /// Fraction of test inputs routed to their own task.
+    pub routing_accuracy: f64,
+    /// Metrics over the union of classes.
+    pub test: medpath_metrics::Metrics,
+}
+
+/// Class names of the joint problem.
+pub fn joint_classes(tasks: &[(String, Vec<String>)]) -> Vec<String> {
+    let all: Vec<&String> = tasks.iter().flat_map(|(_, c)| c).collect();
+    tasks
+        .iter()
+        .flat_map(|(t, classes)| classes.iter().map(move |c| (t, c)))
+        .map(|(t, c)| {
+            if all.iter().filter(|x| **x == c).count() > 1 {
+                format!("{t}/{c}")
+            } else {
+                c.clone()
+            }
+        })
+        .collect()
+}
+
+fn load_network(path: &FilePath) -> Result<SuperNet> {
+    Ok(checkpoint::load(path)?.net)
+}
+
+fn save_network(path: &FilePath, net: &SuperNet) -> Result<()> {
+    checkpoint::save(
+        path,
+        &Checkpoint {
+            net: net.clone(),
+            adam: None,
+            extra: Default::default(),
+            state: "{}".into(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Draws up to `per_class` right and wrong test inputs of each class with their predictions.
+fn sample_sheet(
+    task: &PreparedTask,
+    test_rows: &[usize],
+    result: &TaskResult,
+    per_class: usize,
+    out: &FilePath,
+) -> Result<()> {
+    let predicted = result.test_predictions();
+    let mut tiles = Vec::new();
+    for (c, class) in task.classes.iter().enumerate() {
+        for correct in [true, false] {
+            let rows = test_rows
+                .iter()
+                .enumerate()
+                .filter(|(r, _)| result.test_truth[*r] == c && (predicted[*r] == c) == correct)
+                .take(per_class);
+            for (r, &example) in rows {
+                let Ok((image, _)) = medpath_data::load_rgb(&task.examples[example].path) else {
+                    continue;
+                };
+                let pixels = image
+                    .pixels
+                    .chunks_exact(3)
+                    .map(|p| [p[0], p[1], p[2]].map(|v| v.clamp(0.0, 255.0) as u8))
+                    .collect();
+                tiles.push(Tile {
+                    caption: format!("{class}>{}", task.classes[predicted[r]]),
+                    pixels,
+                    width: image.width,
+                    height: image.height,
+                    correct,
+                });
+            }
+        }
+    }
+    image_sheet(
+        &format!("{}: test inputs (true>predicted)", task.name),
+        &tiles,
+        (2 * per_class).max(4),
+        96,
+    )
+    .save(out)?;
+    Ok(())
+}
+
+/// What `run` returns.
+pub struct RunSummary {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// `metrics.json` as written.
+    pub metrics: serde_json::Value,
+    /// Wall time of this invocation.
+    pub seconds: f64,
+}
+
+/// Runs (or resumes) experiment `e` in `dir`.
+pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Result<RunSummary> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+    let recorded = dir.join("experiment.json");
+    if recorded.exists() {
+        let previous: Experiment = read_json(&recorded)?;
+        if previous != *e {
+            return Err(Error::run(
+                dir,
+                "this run folder holds a different experiment (see its experiment.json); choose another --out or remove the folder",
+            ));
+        }
+        reporter.stage(&format!("resuming the run in {}", dir.display()));
+    } else {
+        write_json(&recorded, e)?;
+    }
+    let order = e.task_order();
+    reporter.stage(&format!(
+        "experiment `{}`: tasks {}",
+        e.name,
+        order.join(", ")
+    ));
+    let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
+    let mut prepared = Vec::new();
+    for (i, name) in order.iter().enumerate() {
+        let task = prepare(
+            name,
+            &e.tasks[name],
+            &dir.join("data").join(name),
+            e.seed + i as u64,
+        )?;
+        reporter.stage(&format!(
+            "  [{name}] {} examples: {}",
+            task.examples.len(),
+            task.counts()
+        ));
+        reporter.stage(&format!("  [{name}] protocol: {}", task.protocol));
+        for note in &task.notes {
+            reporter.stage(&format!("  [{name}] {note}"));
+        }
+        prepared.push(task);
+    }
+    let mut net = SuperNet::new(network_config(e)?, e.seed)?;
+    let mut results: Vec<TaskResult> = Vec::new();
+    let mut encoded_tasks = Vec::new();
+    for (i, task) in prepared.iter().enumerate() {
+        reporter.stage(&format!(
+            "task {} of {}: {}",
+            i + 1,
+            prepared.len(),
+            task.name
+        ));
+        let encoded = encode_task(&enc, task, reporter)?;
+        let task_dir = dir.join("tasks").join(&task.name);
+        let after = dir
+            .join("network")
+            .join(format!("after_{}.safetensors", task.name));
+        let result_file = task_dir.join("result.json");
+        let result = if after.exists() && result_file.exists() {
+            net = load_network(&after)?;
+            let result: TaskResult = read_json(&result_file)?;
+            reporter.stage(&format!(
+                "  [{}] done in an earlier invocation: test accuracy {:.4}",
+                task.name, result.test.accuracy
+            ));
+            result
+        } else {
+            let plan = TaskPlan {
+                name: &task.name,
+                classes: &task.classes,
+                protocol: &task.protocol,
+                tournaments: e.search.tournaments,
+                seed: e.seed + 1000 * (i as u64 + 1),
+                ablations: true,
+            };
+            let result = learn_task(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
+            save_network(&after, &net)?;
+            result
+        };
+        sample_sheet(
+            task,
+            &encoded.test_rows,
+            &result,
+            e.evaluation.samples,
+            &task_dir.join("samples.png"),
+        )?;
+        results.push(result);
+        encoded_tasks.push(encoded);
+    }
+    // The router: one more task of the same network, classes = task names.
+    reporter.stage("router: which task does an input belong to");
+    let routed = router_data(e, &enc, &prepared, reporter)?;
+    let router_dir = dir.join(ROUTER);
+    let after_router = dir.join("network").join("after_router.safetensors");
+    let router_result = if after_router.exists() && router_dir.join("result.json").exists() {
+        net = load_network(&after_router)?;
+        read_json::<TaskResult>(&router_dir.join("result.json"))?
+    } else {
+        let plan = TaskPlan {
+            name: ROUTER,
+            classes: &order,
+            protocol: "every task's own test inputs, labelled with their task",
+            tournaments: e.router.tournaments,
+            seed: e.seed + 999_000,
+            ablations: false,
+        };
+        let result = learn_task(e, &mut net, &plan, &routed.split, &router_dir, reporter)?;
+        save_network(&after_router, &net)?;
+        result
+    };
+    // No forgetting: every task's test outputs on the final network equal those it had when it
+    // finished, bit for bit.
+    for (result, encoded) in results.iter().zip(&encoded_tasks) {
+        let head = net.head_index(&result.name).ok_or_else(|| {
+            Error::Forgetting(format!("the readout of `{}` is gone", result.name))
+        })?;
+        let now = evaluate(&net, head, &result.path, &encoded.split.test);
+        if now.probs != result.test_probs {
+            let changed = now
+                .probs
+                .iter()
+                .zip(&result.test_probs)
+                .filter(|(a, b)| a != b)
+                .count();
+            return Err(Error::Forgetting(format!(
+                "task `{}`: {changed} test outputs changed after later tasks trained",
+                result.name
+            )));
+        }
+    }
+    reporter.stage(&format!(
+        "no forgetting: the test outputs of {} are unchanged on the final network",
+        order.join(", ")
+    ));
+    // Joint classification: route, then classify on the routed task's path.
+    let classes: Vec<(String, Vec<String>)> = prepared
+        .iter()
+        .map(|t| (t.name.clone(), t.classes.clone()))
+        .collect();
+    let joint_names = joint_classes(&classes);
+    let offsets: Vec<usize> = prepared
+        .iter()
+        .scan(0, |acc, t| {
+            let start = *acc;
+            *acc += t.classes.len();
+            Some(start)
+        })
+        .collect();
+    let routes = router_result.test_predictions();
+    let row_of: Vec<HashMap<usize, usize>> = encoded_tasks
+        .iter()
+        .map(|enc| {
+            enc.test_rows
+                .iter()
+                .enumerate()
+                .map(|(r, &ex)| (ex, r))
+                .collect()
+        })
+        .collect();
+    let total_joint: usize = joint_names.len();
+    let (mut truth, mut probs) = (Vec::new(), Vec::new());
+    let mut routed_right = 0usize;
+    for (row, &(t, example)) in routed.test_rows.iter().enumerate() {
+        let Some(&task_row) = row_of[t].get(&example) else {
+            continue;
+        };
+        let route = routes[row];
+        let mut joint_probs = vec![0.0f32; total_joint];
+        let task_probs: Vec<f32> = if route == t {
+            routed_right += 1;
+            let k = prepared[t].classes.len();
+            results[t].test_probs[task_row * k..(task_row + 1) * k].to_vec()
+        } else {
+            // Misrouted: the input runs through the other task's path at that task's size.
+            let target = &prepared[route];
+            let values = single(
+                &enc,
+                prepared[t].examples[example].path.clone(),
+                target.size,
+            )?;
+            let mut set = Encoding::feature_set(target.size);
+            set.push_chw(&values, 0)?;
+            let head = net
+                .head_index(&target.name)
+                .expect("every task has a readout");
+            evaluate(&net, head, &results[route].path, &set).probs
+        };
+        // Route probability times class probability: a proper distribution over all classes.
+        let route_p =
+            router_result.test_probs[row * prepared.len()..(row + 1) * prepared.len()].to_vec();
+        for (c, p) in task_probs.iter().enumerate() {
+            joint_probs[offsets[route] + c] = p * route_p[route];
+        }
+        let sum: f32 = joint_probs.iter().sum();
+        for p in joint_probs.iter_mut() {
+            *p /= sum.max(f32::MIN_POSITIVE);
+        }
+        truth.push(offsets[t] + results[t].test_truth[task_row]);
+        probs.extend(joint_probs);
+    }
+    let predicted_joint = argmax_rows(&probs, total_joint);
+    let joint = JointResult {
+        routing_accuracy: routed_right as f64 / routed.test_rows.len().max(1) as f64,
+        test: medpath_metrics::evaluate(
+            &joint_names,
+            &truth,
+            &predicted_joint,
+            Some(&probs),
+            e.evaluation.bootstrap,
+            e.seed,
+        ),
+        classes: joint_names.clone(),
+    };
+    medpath_plot::confusion_heatmap("joint test", &joint_names, &joint.test.confusion)
+        .save(&dir.join("joint_confusion.png"))?;
+    reporter.stage(&format!(
+        "joint test: routing accuracy {:.4}, accuracy {:.4}, macro recall {:.4} over {} classes",
+        joint.routing_accuracy,
+        joint.test.accuracy,
+        joint.test.recall_macro,
+        joint_names.len()
+    ));
+    let marks: Vec<PathMark> = results
+        .iter()
+        .chain(std::iter::once(&router_result))
+        .map(|r| PathMark {
+            task: r.name.clone(),
+            path: r.path.clone(),
+        })
+        .collect();
+    path_grid(net.config.layers(), net.config.modules, &marks, &net.frozen)
+        .save(&dir.join("paths.png"))?;
+    // metrics.json
+    let mut tasks_json = serde_json::Map::new();
+    for (r, p) in results.iter().zip(&prepared) {
+        tasks_json.insert(
+            r.name.clone(),
+            serde_json::json!({
+                "classes": r.classes,
+                "protocol": r.protocol,
+                "examples": p.counts(),
+                "test": r.test,
+                "ablations": r.ablations,
+                "path": r.path,
+                "random_path": r.random_path,
+                "search": {
+                    "tournaments": r.tournaments,
+                    "best_fitness": r.best_fitness,
+                    "steps": r.search_steps,
+                    "seconds": r.search_seconds,
+                    "steps_per_second": r.search_steps as f64 / r.search_seconds.max(1e-9),
+                },
+                "training": {"epochs": r.fit.log.len(), "best_epoch": r.fit.best_epoch, "steps": r.fit.steps},
+                "budget_steps": r.budget_steps,
+            }),
+        );
+    }
+    let metrics = serde_json::json!({
+        "experiment": e.name,
+        "encoder": enc.reference,
+        "tasks": tasks_json,
+        "router": {"classes": order, "test": router_result.test, "path": router_result.path},
+        "joint": {"classes": joint.classes, "routing_accuracy": joint.routing_accuracy, "test": joint.test},
+        "no_forgetting": {"checked": true, "tasks": order},
+    });
+    write_json(&dir.join("metrics.json"), &metrics)?;
+    // The model bundle.
+    let bundle = Bundle {
+        format: crate::bundle::FORMAT.into(),
+        experiment: e.name.clone(),
+        encoder: enc.reference.clone(),
+        tasks: prepared
+            .iter()
+            .zip(&results)
+            .map(|(p, r)| BundleTask {
+                name: p.name.clone(),
+                kind: p.kind.clone(),
+                classes: p.classes.clone(),
+                path: r.path.clone(),
+                size: p.size,
+                protocol: p.protocol.clone(),
+                beat_options: p.beat_options.clone(),
+            })
+            .collect(),
+        router: BundleTask {
+            name: ROUTER.into(),
+            kind: "router".into(),
+            classes: order.clone(),
+            path: router_result.path.clone(),
+            size: e.router.size,
+            protocol: router_result.protocol.clone(),
+            beat_options: None,
+        },
+    };
+    bundle.save(&dir.join("bundle"), &net)?;
+    crate::report::write_report(dir)?;
+    Ok(RunSummary {
+        dir: dir.to_path_buf(),
+        metrics,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

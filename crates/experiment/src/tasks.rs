@@ -1,0 +1,401 @@
+//! Preparing a task's examples: beat images cut from WFDB records or images found in folders,
+//! each with a class, a group (record or patient) and a role under the task's protocol.
+
+use std::path::{Path, PathBuf};
+
+use medpath_data::{ImageDataset, SplitPlan, assign_splits, content_hashes};
+use medpath_ecg::splits::{DS1, DS2, Fractions, inter_patient_split, intra_patient_split};
+use medpath_ecg::{BeatOptions, export_beat_images, parse_lead_list};
+use medpath_split::Role;
+use medpath_wfdb::RecordPath;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{EcgTask, ImageTask, TaskSpec};
+use crate::error::{Error, Result};
+
+/// One input of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    /// The image file.
+    pub path: PathBuf,
+    /// Class index.
+    pub label: usize,
+    /// Record or patient: examples of one group never straddle train and test unless the
+    /// protocol says so.
+    pub group: String,
+    /// Train, val or test.
+    pub role: Role,
+}
+
+/// A task ready to encode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreparedTask {
+    /// Task name.
+    pub name: String,
+    /// `ecg` or `images`.
+    pub kind: String,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+    /// Every example.
+    pub examples: Vec<Example>,
+    /// The evaluation protocol, in words.
+    pub protocol: String,
+    /// What the preparation decided and why.
+    pub notes: Vec<String>,
+    /// Input side in pixels.
+    pub size: usize,
+    /// Views per training image.
+    pub augment_views: usize,
+    /// How beats were cut (ECG tasks).
+    pub beat_options: Option<serde_json::Value>,
+}
+
+impl PreparedTask {
+    /// Indices of the examples with `role`.
+    pub fn with_role(&self, role: Role) -> Vec<usize> {
+        (0..self.examples.len())
+            .filter(|&i| self.examples[i].role == role)
+            .collect()
+    }
+
+    /// Examples per role and class, for a summary line.
+    pub fn counts(&self) -> String {
+        let roles = [Role::Train, Role::Val, Role::Test];
+        roles
+            .iter()
+            .map(|&role| {
+                let per_class: Vec<String> = self
+                    .classes
+                    .iter()
+                    .enumerate()
+                    .map(|(c, name)| {
+                        let n = self
+                            .examples
+                            .iter()
+                            .filter(|e| e.role == role && e.label == c)
+                            .count();
+                        format!("{name} {n}")
+                    })
+                    .collect();
+                format!("{} {}", role.as_str(), per_class.join("/"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn check(&self) -> Result<()> {
+        for role in [Role::Train, Role::Val, Role::Test] {
+            if self.with_role(role).is_empty() {
+                return Err(Error::task(
+                    &self.name,
+                    format!(
+                        "no {} examples after the split ({})",
+                        role.as_str(),
+                        self.counts()
+                    ),
+                ));
+            }
+        }
+        for (c, name) in self.classes.iter().enumerate() {
+            if !self
+                .examples
+                .iter()
+                .any(|e| e.label == c && e.role == Role::Train)
+            {
+                return Err(Error::task(
+                    &self.name,
+                    format!("class `{name}` has no training examples"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The beat options of an ECG task.
+pub fn beat_options(task: &EcgTask) -> Result<BeatOptions> {
+    let mut options = BeatOptions::paper();
+    options.classes = task.classes.clone();
+    options.leads = parse_lead_list(&task.leads)?;
+    options.context = task.context;
+    options.validate()?;
+    Ok(options)
+}
+
+fn records_in(dir: &Path, only: Option<&[String]>) -> Result<Vec<RecordPath>> {
+    let mut records = RecordPath::list_dir(dir)?;
+    if let Some(names) = only {
+        records.retain(|r| names.contains(&r.name));
+    }
+    Ok(records)
+}
+
+/// Cuts beats of `records` into `out` and returns (path, symbol, record) per beat.
+fn export(
+    name: &str,
+    records: &[RecordPath],
+    options: &BeatOptions,
+    size: usize,
+    out: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(PathBuf, String, String)>> {
+    if records.is_empty() {
+        return Err(Error::task(
+            name,
+            format!("no WFDB records for {}", out.display()),
+        ));
+    }
+    let summary = export_beat_images(records, options, size as u32, out, &mut |_, _, _| {})?;
+    notes.push(summary.line());
+    let csv_path = out.join(medpath_ecg::export::BEATS_CSV);
+    let csv = std::fs::read_to_string(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
+    Ok(csv
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields.len() >= 5).then(|| {
+                (
+                    out.join(fields[4]),
+                    fields[2].to_string(),
+                    fields[0].to_string(),
+                )
+            })
+        })
+        .collect())
+}
+
+fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result<PreparedTask> {
+    let options = beat_options(task)?;
+    let mut notes = Vec::new();
+    let main = records_in(&task.mitdb, task.records.as_deref())?;
+    let beats = export(
+        name,
+        &main,
+        &options,
+        task.size,
+        &data_dir.join("beats"),
+        &mut notes,
+    )?;
+    let label_of = |symbol: &str| task.classes.iter().position(|c| c == symbol);
+    let mut examples: Vec<Example> = beats
+        .iter()
+        .filter_map(|(path, symbol, record)| {
+            Some(Example {
+                path: path.clone(),
+                label: label_of(symbol)?,
+                group: record.clone(),
+                role: Role::Train,
+            })
+        })
+        .collect();
+    let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    let records: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
+    let protocol;
+    if let Some(test_dir) = &task.test_mitdb {
+        let roles = inter_patient_split(&records, &labels, &[], task.val_fraction, seed);
+        for (e, r) in examples.iter_mut().zip(roles) {
+            e.role = r;
+        }
+        let test_records = records_in(test_dir, None)?;
+        let test = export(
+            name,
+            &test_records,
+            &options,
+            task.size,
+            &data_dir.join("test_beats"),
+            &mut notes,
+        )?;
+        let overlap: Vec<&String> = test_records
+            .iter()
+            .map(|r| &r.name)
+            .filter(|n| records.contains(n))
+            .collect();
+        if !overlap.is_empty() {
+            return Err(Error::task(
+                name,
+                format!(
+                    "records {overlap:?} are in both mitdb and test_mitdb: the inter-patient protocol needs disjoint records"
+                ),
+            ));
+        }
+        examples.extend(test.iter().filter_map(|(path, symbol, record)| {
+            Some(Example {
+                path: path.clone(),
+                label: label_of(symbol)?,
+                group: record.clone(),
+                role: Role::Test,
+            })
+        }));
+        protocol = format!(
+            "inter-patient: test = every beat of the records in {}, validation carved by record from the training records",
+            test_dir.display()
+        );
+    } else if task.protocol == "inter-patient" {
+        let keep: Vec<bool> = records
+            .iter()
+            .map(|r| DS1.contains(&r.as_str()) || DS2.contains(&r.as_str()))
+            .collect();
+        let dropped = keep.iter().filter(|k| !**k).count();
+        let mut kept_examples = Vec::new();
+        for (e, k) in examples.into_iter().zip(&keep) {
+            if *k {
+                kept_examples.push(e);
+            }
+        }
+        examples = kept_examples;
+        let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
+        let records: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
+        let roles = inter_patient_split(&records, &labels, &DS2, task.val_fraction, seed);
+        for (e, r) in examples.iter_mut().zip(roles) {
+            e.role = r;
+        }
+        notes.push(format!(
+            "{dropped} beats of records outside DS1 and DS2 (paced records) left out"
+        ));
+        protocol = "inter-patient (de Chazal 2004): train DS1, test DS2, validation carved by record from DS1".into();
+    } else if task.protocol == "intra-patient" {
+        let fractions = Fractions {
+            val: task.val_fraction,
+            test: task.test_fraction,
+        };
+        for (e, r) in examples
+            .iter_mut()
+            .zip(intra_patient_split(&labels, fractions, seed))
+        {
+            e.role = r;
+        }
+        protocol = "intra-patient (the paper's): beats of all records split at random, stratified by class; beats of one patient fall on both sides, so accuracy is optimistic".into();
+    } else {
+        return Err(Error::task(
+            name,
+            format!(
+                "protocol `{}`: expected intra-patient or inter-patient",
+                task.protocol
+            ),
+        ));
+    }
+    Ok(PreparedTask {
+        name: name.to_string(),
+        kind: "ecg".into(),
+        classes: task.classes.clone(),
+        examples,
+        protocol,
+        notes,
+        size: task.size,
+        augment_views: 1,
+        beat_options: Some(serde_json::to_value(&options).expect("plain data serialises")),
+    })
+}
+
+fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTask> {
+    let mut dataset = ImageDataset::scan(&task.root)?;
+    dataset.check_trainable()?;
+    let mut notes = dataset.warnings.clone();
+    let given_test = dataset
+        .entries
+        .iter()
+        .any(|e| e.given_split == Some(Role::Test));
+    let mut plan = SplitPlan {
+        val_fraction: task.val_fraction,
+        test_fraction: task.test_fraction,
+        seed,
+    };
+    if task.test_dir.is_some() {
+        // The separate folder is the test set: everything under root trains or validates.
+        for e in &mut dataset.entries {
+            if e.given_split == Some(Role::Test) {
+                e.given_split = None;
+            }
+        }
+        plan.test_fraction = 0.0;
+    }
+    let hashes = content_hashes(&dataset)?;
+    let assignment = assign_splits(&dataset, &hashes, &plan);
+    notes.extend(assignment.notes.iter().cloned());
+    let mut examples: Vec<Example> = dataset
+        .entries
+        .iter()
+        .zip(&assignment.roles)
+        .map(|(e, &role)| Example {
+            path: e.path.clone(),
+            label: e.class,
+            group: e.patient.clone(),
+            role,
+        })
+        .filter(|e| task.test_dir.is_none() || e.role != Role::Test)
+        .collect();
+    let protocol = if let Some(test_dir) = &task.test_dir {
+        let test = ImageDataset::scan(test_dir)?;
+        notes.extend(test.warnings.iter().map(|w| format!("test folder: {w}")));
+        for entry in &test.entries {
+            let class_name = &test.classes[entry.class];
+            let label = dataset
+                .classes
+                .iter()
+                .position(|c| c == class_name)
+                .ok_or_else(|| {
+                    Error::task(
+                        name,
+                        format!(
+                            "test folder class `{class_name}` is not a training class ({:?})",
+                            dataset.classes
+                        ),
+                    )
+                })?;
+            examples.push(Example {
+                path: entry.path.clone(),
+                label,
+                group: entry.patient.clone(),
+                role: Role::Test,
+            });
+        }
+        format!(
+            "separate test folder {} (validation carved by patient from {})",
+            test_dir.display(),
+            task.root.display()
+        )
+    } else if given_test {
+        format!(
+            "official test split ({}/test); validation carved by patient from train",
+            task.root.display()
+        )
+    } else {
+        format!(
+            "patient-aware re-split: {:.0} % test and {:.0} % validation carved by patient from {} (not comparable with official-test-set numbers)",
+            100.0 * task.test_fraction,
+            100.0 * task.val_fraction,
+            task.root.display()
+        )
+    };
+    Ok(PreparedTask {
+        name: name.to_string(),
+        kind: "images".into(),
+        classes: dataset.classes.clone(),
+        examples,
+        protocol,
+        notes,
+        size: task.size,
+        augment_views: task.augment_views.max(1),
+        beat_options: None,
+    })
+}
+
+/// Prepares task `name` under `data_dir` (beat images go there), or reads the preparation a
+/// previous run left in `data_dir/prepared.json`.
+pub fn prepare(name: &str, spec: &TaskSpec, data_dir: &Path, seed: u64) -> Result<PreparedTask> {
+    let saved = data_dir.join("prepared.json");
+    if let Ok(text) = std::fs::read_to_string(&saved) {
+        if let Ok(prepared) = serde_json::from_str::<PreparedTask>(&text) {
+            return Ok(prepared);
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+    let prepared = match spec {
+        TaskSpec::Ecg(task) => prepare_ecg(name, task, data_dir, seed)?,
+        TaskSpec::Images(task) => prepare_images(name, task, seed)?,
+    };
+    prepared.check()?;
+    crate::files::write_json(&saved, &prepared)?;
+    Ok(prepared)
+}
