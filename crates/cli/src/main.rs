@@ -27,8 +27,14 @@ enum Command {
     /// Image data sets: inspect folders, splits, duplicates.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Phase 1 of one task of an experiment: evolutionary path search (resumable).
+    Evolve(commands::stage::StageArgs),
+    /// Phase 2 of one task: train its path, test it, run the ablations (after `evolve`).
+    Train(commands::stage::StageArgs),
     /// Compute VGG-16 features of images and write them as safetensors.
     Encode(commands::encode::EncodeArgs),
+    /// Classify images and WFDB records with a trained model (a run folder).
+    Predict(commands::predict::PredictArgs),
     /// Rebuild the HTML report of a run folder.
     Report(commands::report::ReportArgs),
     /// Run an experiment file end to end (resumes an interrupted run).
@@ -49,7 +55,10 @@ fn main() -> ExitCode {
         Command::Data(command) => commands::data::run(command),
         Command::Ecg(command) => commands::ecg::run(command),
         Command::Encode(args) => commands::encode::run(args),
+        Command::Evolve(args) => commands::stage::run(args, false),
+        Command::Train(args) => commands::stage::run(args, true),
         Command::Fetch(command) => commands::fetch::run(command),
+        Command::Predict(args) => commands::predict::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Run(args) => commands::run::run(args),
     };

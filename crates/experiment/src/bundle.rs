@@ -45,8 +45,8 @@ pub struct Bundle {
     pub encoder: EncoderReference,
     /// Tasks in learning order.
     pub tasks: Vec<BundleTask>,
-    /// The router.
-    pub router: BundleTask,
+    /// The router (absent when the model has a single task).
+    pub router: Option<BundleTask>,
 }
 
 /// A loaded bundle with its network.
@@ -105,7 +105,7 @@ impl Bundle {
         let bundle: Bundle = serde_json::from_value(value)
             .map_err(|e| Error::run(&json, format!("bundle description: {e}")))?;
         let net = checkpoint::load(&dir.join("network.safetensors"))?.net;
-        for task in bundle.tasks.iter().chain(std::iter::once(&bundle.router)) {
+        for task in bundle.tasks.iter().chain(bundle.router.as_ref()) {
             if net.head_index(&task.name).is_none() {
                 return Err(Error::run(
                     &dir,

@@ -128,10 +128,38 @@ impl Encoding {
         })
     }
 
-    /// Turns off the feature cache (for `predict`, which sees each input once).
-    pub fn without_cache(mut self) -> Encoding {
-        self.cache_root = None;
-        self
+    /// The encoder a model bundle was trained with, without a cache (`predict` sees each
+    /// input once); the weights must hash to what the bundle recorded.
+    pub fn for_bundle(reference: &EncoderReference) -> Result<Encoding> {
+        let weights = match (&reference.weights_file, reference.random_seed) {
+            (Some(path), _) => EncoderWeights::load(path)?,
+            (None, Some(seed)) => EncoderWeights::random(seed),
+            (None, None) => {
+                return Err(Error::Config(
+                    "the bundle names neither a weights file nor a random seed".into(),
+                ));
+            }
+        };
+        if weights.hash != reference.weights_hash {
+            return Err(Error::Config(format!(
+                "encoder weights {} hash to {}, but the model was trained with weights hashing to {}: use the same weights file",
+                reference
+                    .weights_file
+                    .as_deref()
+                    .map_or("(random)".into(), |p| p.display().to_string()),
+                weights.hash,
+                reference.weights_hash
+            )));
+        }
+        let encoder = Vgg16Encoder::new(&weights, &default_device());
+        Ok(Encoding {
+            weights,
+            encoder,
+            reference: reference.clone(),
+            cache_root: None,
+            precision: Precision::F32,
+            batch: 8,
+        })
     }
 
     /// The preprocessing at input side `size`.

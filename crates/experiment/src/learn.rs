@@ -10,7 +10,7 @@ use medpath_evolve::{Boundary, SearchConfig, SearchSpace, TournamentRecord};
 use medpath_metrics::Metrics;
 use medpath_pathnet::{
     Adam, AdamConfig, EpochRecord, FeatureSet, FitOutcome, FitSettings, FitnessOn, Path,
-    SearchSettings, SuperNet, evaluate, evolve, fit,
+    SearchOutcome, SearchSettings, SuperNet, evaluate, evolve, fit,
 };
 use medpath_plot::{LineChart, Series, confusion_heatmap};
 use rand::SeedableRng;
@@ -328,17 +328,17 @@ pub struct TaskPlan<'a> {
     pub ablations: bool,
 }
 
-/// Learns one task on `net` (which must hold every earlier task, frozen), writing logs, figures
-/// and checkpoints into `dir`; leaves the task's path frozen in `net`.
-pub fn learn_task(
+/// Phase 1 of a task: adds its readout to `net` and searches its path (resuming from
+/// `dir/search.ckpt`), writing the search log and fitness curve. Returns the readout index and
+/// the outcome; `net` holds the weights the search left.
+pub fn search_phase(
     e: &Experiment,
     net: &mut SuperNet,
     plan: &TaskPlan<'_>,
     data: &Split,
     dir: &FilePath,
     reporter: &mut dyn Reporter,
-) -> Result<TaskResult> {
-    let before = net.clone();
+) -> Result<(usize, SearchOutcome)> {
     let head = net.add_head(plan.name, plan.classes, false, plan.seed);
     let settings = search_settings(e, plan.tournaments, plan.seed)?;
     let mut optimiser = adam(e.search.learning_rate, net);
@@ -372,6 +372,22 @@ pub fn learn_task(
         found.seconds,
         found.steps as f64 / found.seconds.max(1e-9)
     ));
+    Ok((head, found))
+}
+
+/// Learns one task on `net` (which must hold every earlier task, frozen), writing logs, figures
+/// and checkpoints into `dir`; leaves the task's path frozen in `net`.
+pub fn learn_task(
+    e: &Experiment,
+    net: &mut SuperNet,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<TaskResult> {
+    let before = net.clone();
+    let (head, found) = search_phase(e, net, plan, data, dir, reporter)?;
+    let settings = search_settings(e, plan.tournaments, plan.seed)?;
     net.reinitialise_except(&found.best, plan.seed + 11);
     let mut optimiser = adam(e.train.learning_rate, net);
     let fit_settings = FitSettings {

@@ -6,6 +6,7 @@
 //! - [`learn`]: one task on the shared super-network (search, training, ablations).
 //! - [`run`]: the whole run, router, joint test, no-forgetting check, metrics, bundle.
 //! - [`bundle`]: the saved model for `predict`.
+//! - [`predict`]: new images and WFDB records through a saved model.
 //! - [`report`]: the self-contained HTML report.
 //! - [`demo`]: the built-in demo experiment on generated data.
 
@@ -16,6 +17,7 @@ pub mod encoding;
 pub mod error;
 pub mod files;
 pub mod learn;
+pub mod predict;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -108,7 +108,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\n\
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\n\
          table{{border-collapse:collapse;margin:0.5em 0 1.5em}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\n\
-         td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em}} img{{max-width:100%}}\n\
+         td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em;vertical-align:top}} img{{max-width:520px}}\n\
          pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}} .missing{{color:#b00}} .note{{color:#555}}\n\
          </style></head><body>\n<h1>{}</h1>\n",
         escape(&title),
@@ -191,22 +191,26 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             ));
         }
     }
-    html.push_str("<h3>Router</h3>\n<table>\n");
-    html.push_str(METRICS_HEAD);
-    html.push_str(&metrics_row("router", &metrics["router"]["test"]));
-    html.push_str("</table>\n");
-    html.push_str(&per_class_table(&metrics["router"]["test"]));
-    for (file, caption) in [
-        ("fitness.png", "router: population fitness"),
-        ("loss.png", "router: loss per epoch"),
-        ("confusion.png", "router: test confusion matrix"),
-    ] {
-        html.push_str(&figure(
-            dir,
-            &format!("router/{file}"),
-            caption,
-            &mut missing,
-        ));
+    if metrics["router"].is_null() {
+        html.push_str("<h3>Router</h3>\n<p>One task: nothing to route.</p>\n");
+    } else {
+        html.push_str("<h3>Router</h3>\n<table>\n");
+        html.push_str(METRICS_HEAD);
+        html.push_str(&metrics_row("router", &metrics["router"]["test"]));
+        html.push_str("</table>\n");
+        html.push_str(&per_class_table(&metrics["router"]["test"]));
+        for (file, caption) in [
+            ("fitness.png", "router: population fitness"),
+            ("loss.png", "router: loss per epoch"),
+            ("confusion.png", "router: test confusion matrix"),
+        ] {
+            html.push_str(&figure(
+                dir,
+                &format!("router/{file}"),
+                caption,
+                &mut missing,
+            ));
+        }
     }
     let _ = writeln!(
         html,

@@ -1,6 +1,6 @@
 //! `medpath run`: an experiment end to end in a run folder, resumable at every stage.
 //!
-//! Run folder layout: `experiment.json` (the resolved experiment), `data/<task>/` (prepared
+//! Run folder layout: `experiment.json` (the resolved experiment), `prepared/<task>/` (prepared
 //! examples, beat images), `tasks/<task>/` (search and training checkpoints, logs, figures,
 //! `result.json`), `network/after_<task>.safetensors` (the super-network after each task),
 //! `router/`, `metrics.json`, `bundle/` (the model for `predict`), `report.html`.
@@ -252,6 +252,121 @@ fn sample_sheet(
     Ok(())
 }
 
+/// Joint classification: each test input of every task is routed (by the router when there is
+/// one), then classified on the routed task's path; a misrouted input is encoded at the other
+/// task's size and runs through that task's path.
+#[allow(clippy::too_many_arguments)]
+fn joint_test(
+    e: &Experiment,
+    enc: &Encoding,
+    net: &SuperNet,
+    prepared: &[PreparedTask],
+    results: &[TaskResult],
+    encoded_tasks: &[Encoded],
+    router: Option<&(TaskResult, RouterData)>,
+) -> Result<JointResult> {
+    let classes: Vec<(String, Vec<String>)> = prepared
+        .iter()
+        .map(|t| (t.name.clone(), t.classes.clone()))
+        .collect();
+    let joint_names = joint_classes(&classes);
+    let offsets: Vec<usize> = prepared
+        .iter()
+        .scan(0, |acc, t| {
+            let start = *acc;
+            *acc += t.classes.len();
+            Some(start)
+        })
+        .collect();
+    let tasks = prepared.len();
+    // (task, example, route, route probabilities) of every routed test input.
+    let rows: Vec<(usize, usize, usize, Vec<f32>)> = match router {
+        Some((result, routed)) => {
+            let routes = result.test_predictions();
+            routed
+                .test_rows
+                .iter()
+                .enumerate()
+                .map(|(row, &(t, example))| {
+                    (
+                        t,
+                        example,
+                        routes[row],
+                        result.test_probs[row * tasks..(row + 1) * tasks].to_vec(),
+                    )
+                })
+                .collect()
+        }
+        None => encoded_tasks
+            .iter()
+            .enumerate()
+            .flat_map(|(t, enc)| {
+                enc.test_rows
+                    .iter()
+                    .map(move |&ex| (t, ex, t, vec![1.0f32; 1]))
+            })
+            .collect(),
+    };
+    let row_of: Vec<HashMap<usize, usize>> = encoded_tasks
+        .iter()
+        .map(|enc| {
+            enc.test_rows
+                .iter()
+                .enumerate()
+                .map(|(r, &ex)| (ex, r))
+                .collect()
+        })
+        .collect();
+    let total_joint = joint_names.len();
+    let (mut truth, mut probs) = (Vec::new(), Vec::new());
+    let mut routed_right = 0usize;
+    for (t, example, route, route_p) in &rows {
+        let (t, example, route) = (*t, *example, *route);
+        let Some(&task_row) = row_of[t].get(&example) else {
+            continue;
+        };
+        let task_probs: Vec<f32> = if route == t {
+            routed_right += 1;
+            let k = prepared[t].classes.len();
+            results[t].test_probs[task_row * k..(task_row + 1) * k].to_vec()
+        } else {
+            let target = &prepared[route];
+            let values = single(enc, prepared[t].examples[example].path.clone(), target.size)?;
+            let mut set = Encoding::feature_set(target.size);
+            set.push_chw(&values, 0)?;
+            let head = net
+                .head_index(&target.name)
+                .expect("every task has a readout");
+            evaluate(net, head, &results[route].path, &set).probs
+        };
+        // Route probability times class probability, renormalised over all classes.
+        let weight = route_p.get(route).copied().unwrap_or(1.0);
+        let mut joint_probs = vec![0.0f32; total_joint];
+        for (c, p) in task_probs.iter().enumerate() {
+            joint_probs[offsets[route] + c] = p * weight;
+        }
+        let sum: f32 = joint_probs.iter().sum();
+        for p in joint_probs.iter_mut() {
+            *p /= sum.max(f32::MIN_POSITIVE);
+        }
+        truth.push(offsets[t] + results[t].test_truth[task_row]);
+        probs.extend(joint_probs);
+    }
+    let predicted = argmax_rows(&probs, total_joint);
+    Ok(JointResult {
+        routing_accuracy: routed_right as f64 / rows.len().max(1) as f64,
+        test: medpath_metrics::evaluate(
+            &joint_names,
+            &truth,
+            &predicted,
+            Some(&probs),
+            e.evaluation.bootstrap,
+            e.seed,
+        ),
+        classes: joint_names,
+    })
+}
+
 /// What `run` returns.
 pub struct RunSummary {
     /// The run folder.
@@ -262,9 +377,9 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
-/// Runs (or resumes) experiment `e` in `dir`.
-pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Result<RunSummary> {
-    let started = Instant::now();
+/// Records the experiment in `dir/experiment.json`, or checks that the folder holds this very
+/// experiment (then the run resumes).
+fn claim_run_folder(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
     let recorded = dir.join("experiment.json");
     if recorded.exists() {
@@ -279,6 +394,107 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
     } else {
         write_json(&recorded, e)?;
     }
+    Ok(())
+}
+
+/// A stage command: phase 1 (`evolve`) or phase 2 with test and ablations (`train`) of one
+/// task, in the same run folder and with the same checkpoints as [`run`], which picks up
+/// whatever the stages finished. Tasks before it in the order must be finished.
+pub fn run_stage(
+    e: &Experiment,
+    dir: &FilePath,
+    task: &str,
+    train: bool,
+    reporter: &mut dyn Reporter,
+) -> Result<String> {
+    claim_run_folder(e, dir, reporter)?;
+    let order = e.task_order();
+    let i = order.iter().position(|t| t == task).ok_or_else(|| {
+        Error::Config(format!(
+            "no task `{task}` in the experiment (tasks: {})",
+            order.join(", ")
+        ))
+    })?;
+    let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
+    let prepared = prepare(
+        task,
+        &e.tasks[task],
+        &dir.join("prepared").join(task),
+        e.seed + i as u64,
+    )?;
+    reporter.stage(&format!(
+        "  [{task}] {} examples: {}",
+        prepared.examples.len(),
+        prepared.counts()
+    ));
+    let mut net = match i {
+        0 => SuperNet::new(network_config(e)?, e.seed)?,
+        _ => {
+            let previous = dir
+                .join("network")
+                .join(format!("after_{}.safetensors", order[i - 1]));
+            if !previous.exists() {
+                return Err(Error::run(
+                    dir,
+                    format!(
+                        "task `{task}` comes after `{}`, which is not finished here: train it first",
+                        order[i - 1]
+                    ),
+                ));
+            }
+            load_network(&previous)?
+        }
+    };
+    let encoded = encode_task(&enc, &prepared, reporter)?;
+    let task_dir = dir.join("tasks").join(task);
+    let plan = TaskPlan {
+        name: task,
+        classes: &prepared.classes,
+        protocol: &prepared.protocol,
+        tournaments: e.search.tournaments,
+        seed: e.seed + 1000 * (i as u64 + 1),
+        ablations: true,
+    };
+    if !train {
+        let (_, found) =
+            crate::learn::search_phase(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
+        return Ok(format!(
+            "{task}: best path {:?}, validation fitness {:.4}, {} tournaments, {:.0} search steps/s; logs in {}",
+            found.best,
+            found.best_fitness,
+            found.search.log.len(),
+            found.steps as f64 / found.seconds.max(1e-9),
+            task_dir.display()
+        ));
+    }
+    if !task_dir.join("search.ckpt").exists() {
+        return Err(Error::run(
+            &task_dir,
+            format!("no path search here yet: run `medpath evolve` for task `{task}` first"),
+        ));
+    }
+    let result = learn_task(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
+    save_network(
+        &dir.join("network")
+            .join(format!("after_{task}.safetensors")),
+        &net,
+    )?;
+    Ok(format!(
+        "{task}: test accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4} ({}); linear readout {:.4}, random path {:.4}",
+        result.test.accuracy,
+        result.test.accuracy_ci95[0],
+        result.test.accuracy_ci95[1],
+        result.test.recall_macro,
+        result.protocol,
+        result.ablations["linear_readout"].accuracy,
+        result.ablations["random_path"].accuracy
+    ))
+}
+
+/// Runs (or resumes) experiment `e` in `dir`.
+pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Result<RunSummary> {
+    let started = Instant::now();
+    claim_run_folder(e, dir, reporter)?;
     let order = e.task_order();
     reporter.stage(&format!(
         "experiment `{}`: tasks {}",
@@ -291,7 +507,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         let task = prepare(
             name,
             &e.tasks[name],
-            &dir.join("data").join(name),
+            &dir.join("prepared").join(name),
             e.seed + i as u64,
         )?;
         reporter.stage(&format!(
@@ -352,26 +568,33 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         results.push(result);
         encoded_tasks.push(encoded);
     }
-    // The router: one more task of the same network, classes = task names.
-    reporter.stage("router: which task does an input belong to");
-    let routed = router_data(e, &enc, &prepared, reporter)?;
-    let router_dir = dir.join(ROUTER);
-    let after_router = dir.join("network").join("after_router.safetensors");
-    let router_result = if after_router.exists() && router_dir.join("result.json").exists() {
-        net = load_network(&after_router)?;
-        read_json::<TaskResult>(&router_dir.join("result.json"))?
-    } else {
-        let plan = TaskPlan {
-            name: ROUTER,
-            classes: &order,
-            protocol: "every task's own test inputs, labelled with their task",
-            tournaments: e.router.tournaments,
-            seed: e.seed + 999_000,
-            ablations: false,
+    // The router: one more task of the same network, classes = task names. With one task
+    // there is nothing to route.
+    let router: Option<(TaskResult, RouterData)> = if prepared.len() > 1 {
+        reporter.stage("router: which task does an input belong to");
+        let routed = router_data(e, &enc, &prepared, reporter)?;
+        let router_dir = dir.join(ROUTER);
+        let after_router = dir.join("network").join("after_router.safetensors");
+        let result = if after_router.exists() && router_dir.join("result.json").exists() {
+            net = load_network(&after_router)?;
+            read_json::<TaskResult>(&router_dir.join("result.json"))?
+        } else {
+            let plan = TaskPlan {
+                name: ROUTER,
+                classes: &order,
+                protocol: "every task's own test inputs, labelled with their task",
+                tournaments: e.router.tournaments,
+                seed: e.seed + 999_000,
+                ablations: false,
+            };
+            let result = learn_task(e, &mut net, &plan, &routed.split, &router_dir, reporter)?;
+            save_network(&after_router, &net)?;
+            result
         };
-        let result = learn_task(e, &mut net, &plan, &routed.split, &router_dir, reporter)?;
-        save_network(&after_router, &net)?;
-        result
+        Some((result, routed))
+    } else {
+        reporter.stage("one task: no router to train; the joint test equals the task's test");
+        None
     };
     // No forgetting: every task's test outputs on the final network equal those it had when it
     // finished, bit for bit.
@@ -397,97 +620,27 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         "no forgetting: the test outputs of {} are unchanged on the final network",
         order.join(", ")
     ));
-    // Joint classification: route, then classify on the routed task's path.
-    let classes: Vec<(String, Vec<String>)> = prepared
-        .iter()
-        .map(|t| (t.name.clone(), t.classes.clone()))
-        .collect();
-    let joint_names = joint_classes(&classes);
-    let offsets: Vec<usize> = prepared
-        .iter()
-        .scan(0, |acc, t| {
-            let start = *acc;
-            *acc += t.classes.len();
-            Some(start)
-        })
-        .collect();
-    let routes = router_result.test_predictions();
-    let row_of: Vec<HashMap<usize, usize>> = encoded_tasks
-        .iter()
-        .map(|enc| {
-            enc.test_rows
-                .iter()
-                .enumerate()
-                .map(|(r, &ex)| (ex, r))
-                .collect()
-        })
-        .collect();
-    let total_joint: usize = joint_names.len();
-    let (mut truth, mut probs) = (Vec::new(), Vec::new());
-    let mut routed_right = 0usize;
-    for (row, &(t, example)) in routed.test_rows.iter().enumerate() {
-        let Some(&task_row) = row_of[t].get(&example) else {
-            continue;
-        };
-        let route = routes[row];
-        let mut joint_probs = vec![0.0f32; total_joint];
-        let task_probs: Vec<f32> = if route == t {
-            routed_right += 1;
-            let k = prepared[t].classes.len();
-            results[t].test_probs[task_row * k..(task_row + 1) * k].to_vec()
-        } else {
-            // Misrouted: the input runs through the other task's path at that task's size.
-            let target = &prepared[route];
-            let values = single(
-                &enc,
-                prepared[t].examples[example].path.clone(),
-                target.size,
-            )?;
-            let mut set = Encoding::feature_set(target.size);
-            set.push_chw(&values, 0)?;
-            let head = net
-                .head_index(&target.name)
-                .expect("every task has a readout");
-            evaluate(&net, head, &results[route].path, &set).probs
-        };
-        // Route probability times class probability: a proper distribution over all classes.
-        let route_p =
-            router_result.test_probs[row * prepared.len()..(row + 1) * prepared.len()].to_vec();
-        for (c, p) in task_probs.iter().enumerate() {
-            joint_probs[offsets[route] + c] = p * route_p[route];
-        }
-        let sum: f32 = joint_probs.iter().sum();
-        for p in joint_probs.iter_mut() {
-            *p /= sum.max(f32::MIN_POSITIVE);
-        }
-        truth.push(offsets[t] + results[t].test_truth[task_row]);
-        probs.extend(joint_probs);
-    }
-    let predicted_joint = argmax_rows(&probs, total_joint);
-    let joint = JointResult {
-        routing_accuracy: routed_right as f64 / routed.test_rows.len().max(1) as f64,
-        test: medpath_metrics::evaluate(
-            &joint_names,
-            &truth,
-            &predicted_joint,
-            Some(&probs),
-            e.evaluation.bootstrap,
-            e.seed,
-        ),
-        classes: joint_names.clone(),
-    };
-    medpath_plot::confusion_heatmap("joint test", &joint_names, &joint.test.confusion)
+    let joint = joint_test(
+        e,
+        &enc,
+        &net,
+        &prepared,
+        &results,
+        &encoded_tasks,
+        router.as_ref(),
+    )?;
+    medpath_plot::confusion_heatmap("joint test", &joint.classes, &joint.test.confusion)
         .save(&dir.join("joint_confusion.png"))?;
     reporter.stage(&format!(
         "joint test: routing accuracy {:.4}, accuracy {:.4}, macro recall {:.4} over {} classes",
         joint.routing_accuracy,
         joint.test.accuracy,
         joint.test.recall_macro,
-        joint_names.len()
+        joint.classes.len()
     ));
     let marks: Vec<PathMark> = results
         .iter()
-        .chain(std::iter::once(&router_result))
+        .chain(router.as_ref().map(|(r, _)| r))
         .map(|r| PathMark {
             task: r.name.clone(),
             path: r.path.clone(),
@@ -524,7 +677,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         "experiment": e.name,
         "encoder": enc.reference,
         "tasks": tasks_json,
-        "router": {"classes": order, "test": router_result.test, "path": router_result.path},
+        "router": router.as_ref().map(|(r, _)| serde_json::json!({"classes": order, "test": r.test, "path": r.path})),
         "joint": {"classes": joint.classes, "routing_accuracy": joint.routing_accuracy, "test": joint.test},
         "no_forgetting": {"checked": true, "tasks": order},
     });
@@ -547,15 +700,15 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
                 beat_options: p.beat_options.clone(),
             })
             .collect(),
-        router: BundleTask {
+        router: router.as_ref().map(|(r, _)| BundleTask {
             name: ROUTER.into(),
             kind: "router".into(),
             classes: order.clone(),
-            path: router_result.path.clone(),
+            path: r.path.clone(),
             size: e.router.size,
-            protocol: router_result.protocol.clone(),
+            protocol: r.protocol.clone(),
             beat_options: None,
-        },
+        }),
     };
     bundle.save(&dir.join("bundle"), &net)?;
     crate::report::write_report(dir)?;

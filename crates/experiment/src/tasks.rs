@@ -390,6 +390,10 @@ pub fn prepare(name: &str, spec: &TaskSpec, data_dir: &Path, seed: u64) -> Resul
             return Ok(prepared);
         }
     }
+    // Whatever an interrupted preparation left behind is redone from scratch.
+    if data_dir.exists() {
+        std::fs::remove_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+    }
     std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
     let prepared = match spec {
         TaskSpec::Ecg(task) => prepare_ecg(name, task, data_dir, seed)?,

@@ -28,7 +28,7 @@ pub struct DemoArgs {
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let experiment = medpath_experiment::demo::prepare_demo(
-        &args.out.join("data"),
+        &args.out.join("generated"),
         args.seed,
         args.weights.as_deref(),
     )?;

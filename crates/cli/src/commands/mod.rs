@@ -6,6 +6,8 @@ pub mod demo;
 pub mod ecg;
 pub mod encode;
 pub mod fetch;
+pub mod predict;
 pub mod report;
 pub mod run;
+pub mod stage;
 pub mod summary;

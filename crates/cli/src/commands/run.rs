@@ -24,6 +24,14 @@ pub struct RunArgs {
     out: Option<PathBuf>,
 }
 
+/// The default run folder of an experiment file: `runs/<file name without extension>`.
+pub fn default_out(experiment: &std::path::Path) -> PathBuf {
+    let stem = experiment
+        .file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy().to_string());
+    PathBuf::from("runs").join(stem)
+}
+
 /// Runs the experiment.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let experiment = Experiment::load(&args.experiment, &args.overrides)?;

@@ -46,12 +46,14 @@ pub fn summary_table(summary: &RunSummary) -> String {
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "{:<28} {:<26}",
-        "router (which task)",
-        cell(&m["router"]["test"])
-    );
+    if !m["router"].is_null() {
+        let _ = writeln!(
+            out,
+            "{:<28} {:<26}",
+            "router (which task)",
+            cell(&m["router"]["test"])
+        );
+    }
     let _ = writeln!(
         out,
         "{:<28} {:<26}",

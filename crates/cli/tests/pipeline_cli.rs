@@ -1,0 +1,222 @@
+//! The whole pipeline through the binary: `medpath demo` end to end (metrics shape, report with
+//! every figure, model bundle), a run killed mid-search and resumed to the same metrics, and
+//! `medpath predict` on images and records, with its bad-input errors.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn medpath(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "medpath failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn metrics(dir: &Path) -> Value {
+    // The run folder appears in protocol descriptions; the two runs live in different folders.
+    let text = std::fs::read_to_string(dir.join("metrics.json"))
+        .unwrap()
+        .replace(dir.to_str().unwrap(), "RUN");
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    // Wall-clock figures differ between runs; everything else must not.
+    for task in value["tasks"].as_object_mut().unwrap().values_mut() {
+        let search = task["search"].as_object_mut().unwrap();
+        search.remove("seconds");
+        search.remove("steps_per_second");
+    }
+    value
+}
+
+fn check_metrics_shape(m: &Value) {
+    let check = |m: &Value, what: &str| {
+        for key in [
+            "n",
+            "accuracy",
+            "recall_macro",
+            "precision_macro",
+            "specificity_macro",
+            "f1_macro",
+            "auroc_macro",
+            "accuracy_ci95",
+            "recall_macro_ci95",
+            "per_class",
+            "confusion",
+        ] {
+            assert!(m.get(key).is_some(), "{what}: `{key}` missing");
+        }
+    };
+    for (name, task) in m["tasks"].as_object().unwrap() {
+        check(&task["test"], name);
+        check(&task["ablations"]["linear_readout"], name);
+        check(&task["ablations"]["random_path"], name);
+        assert!(
+            task["classes"].is_array() && task["protocol"].is_string() && task["path"].is_array()
+        );
+        // Far above chance even with random encoder weights on generated data.
+        let accuracy = task["test"]["accuracy"].as_f64().unwrap();
+        assert!(accuracy > 0.75, "{name}: test accuracy {accuracy}");
+    }
+    check(&m["router"]["test"], "router");
+    check(&m["joint"]["test"], "joint");
+    assert_eq!(m["joint"]["classes"].as_array().unwrap().len(), 5);
+    assert_eq!(m["no_forgetting"]["checked"], true);
+}
+
+#[test]
+fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let stdout = ok(&medpath(&["demo", "--out", whole.to_str().unwrap()]));
+    assert!(stdout.contains("joint (route, then classify)"), "{stdout}");
+    let m = metrics(&whole);
+    check_metrics_shape(&m);
+    let report = std::fs::read_to_string(whole.join("report.html")).unwrap();
+    assert!(!report.contains("figure missing"));
+    // 5 per task, 3 of the router, the joint confusion matrix and the path grid.
+    assert_eq!(report.matches("data:image/png;base64,").count(), 15);
+    ok(&medpath(&["report", whole.to_str().unwrap()]));
+
+    // Kill a second run as soon as its first search has checkpointed, then run it again.
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .args(["demo", "--out", killed.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = killed.join("tasks/ecg/search.ckpt");
+    let started = Instant::now();
+    while !checkpoint.exists() && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !killed.join("metrics.json").exists(),
+        "the run was killed before it finished"
+    );
+    let resumed = ok(&medpath(&["demo", "--out", killed.to_str().unwrap()]));
+    assert!(resumed.contains("joint"), "{resumed}");
+    assert_eq!(
+        metrics(&killed),
+        m,
+        "a resumed run ends with the same metrics"
+    );
+
+    // predict: images are routed and classified; a record without annotations goes through
+    // the QRS detector, one with them is cut at its beats.
+    let model = whole.to_str().unwrap();
+    let shapes = whole.join("generated/shapes/RING");
+    let csv = ok(&medpath(&[
+        "predict",
+        "--model",
+        model,
+        shapes.to_str().unwrap(),
+    ]));
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 120);
+    assert!(
+        rows.iter().all(|r| r.contains(",shapes,")),
+        "every shape routed to its task"
+    );
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    for ext in ["hea", "dat"] {
+        std::fs::copy(
+            whole.join(format!("generated/ecg_records/s003.{ext}")),
+            bare.join(format!("s003.{ext}")),
+        )
+        .unwrap();
+    }
+    let annotated = whole.join("generated/ecg_records/s003");
+    let out = medpath(&[
+        "predict",
+        "--model",
+        model,
+        "--json",
+        bare.join("s003").to_str().unwrap(),
+        annotated.to_str().unwrap(),
+    ]);
+    let doc: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let records = doc["records"].as_array().unwrap();
+    assert_eq!(records[0]["beats_from"], "qrs detector");
+    assert_eq!(records[1]["beats_from"], "annotations");
+    let (detected, annotated_beats) = (
+        records[0]["beats"].as_u64().unwrap(),
+        records[1]["beats"].as_u64().unwrap(),
+    );
+    assert!(
+        detected.abs_diff(annotated_beats) <= 2,
+        "detected {detected}, annotated {annotated_beats}"
+    );
+    // s003 is a right bundle branch block record: most beats are R.
+    let r = records[1]["predicted"]["R"].as_u64().unwrap_or(0);
+    assert!(r * 10 > annotated_beats * 8, "{}", records[1]);
+
+    // Bad input: a text file as image, an empty folder, a bundle from another version.
+    let text = tmp.path().join("notes.png");
+    std::fs::write(&text, "not an image").unwrap();
+    let err = medpath(&["predict", "--model", model, text.to_str().unwrap()]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("notes.png"));
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = medpath(&["predict", "--model", model, empty.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&err.stderr).contains("no images"));
+    let old = tmp.path().join("old");
+    std::fs::create_dir_all(old.join("bundle")).unwrap();
+    let json = std::fs::read_to_string(whole.join("bundle/model.json")).unwrap();
+    std::fs::write(
+        old.join("bundle/model.json"),
+        json.replace("medpath-bundle 1", "medpath-bundle 0"),
+    )
+    .unwrap();
+    let err = medpath(&[
+        "predict",
+        "--model",
+        old.to_str().unwrap(),
+        text.to_str().unwrap(),
+    ]);
+    let message = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        message.contains("medpath-bundle 0") && message.contains("model.json"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_bad_experiment_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\n[tasks.a]\nkind = \"images\"\nroot = \"nowhere\"\nsize = 16\n",
+    )
+    .unwrap();
+    let err = medpath(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        tmp.path().join("r").to_str().unwrap(),
+    ]);
+    let message = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(
+        !err.status.success() && message.contains("bad.toml") && message.contains("32"),
+        "{message}"
+    );
+    let err = medpath(&["run", file.to_str().unwrap(), "--set", "search.populaton=3"]);
+    let message = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(message.contains("populaton"), "{message}");
+}
