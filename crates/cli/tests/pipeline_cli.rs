@@ -220,3 +220,66 @@ fn a_bad_experiment_file_is_a_clear_error() {
     let message = String::from_utf8_lossy(&err.stderr).to_string();
     assert!(message.contains("populaton"), "{message}");
 }
+
+#[test]
+fn stage_commands_evolve_then_train_and_run_reuses_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = tmp.path().join("records");
+    ok(&medpath(&[
+        "ecg",
+        "synth",
+        "--out",
+        records.to_str().unwrap(),
+        "--records",
+        "3",
+        "--seconds",
+        "90",
+    ]));
+    let file = tmp.path().join("one.toml");
+    let cache = tmp.path().join("cache");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"one task\"\n[encoder]\ncache = {cache:?}\n[search]\npopulation = 6\ntournaments = 5\nsteps = 10\n\
+             [train]\nepochs = 4\n[tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\nsize = 32\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let (file, out) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let err = medpath(&["train", file, "--task", "ecg", "--out", out]);
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("medpath evolve"),
+        "train needs a search first"
+    );
+    let line = ok(&medpath(&["evolve", file, "--task", "ecg", "--out", out]));
+    assert!(
+        line.contains("best path") && line.contains("steps/s"),
+        "{line}"
+    );
+    let out_dir = Path::new(out);
+    assert!(
+        out_dir.join("tasks/ecg/search_log.csv").exists()
+            && out_dir.join("tasks/ecg/fitness.png").exists()
+    );
+    let log = std::fs::read_to_string(out_dir.join("tasks/ecg/search_log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 1 + 5, "one row per tournament");
+    let line = ok(&medpath(&["train", file, "--task", "ecg", "--out", out]));
+    assert!(
+        line.contains("test accuracy") && line.contains("random path"),
+        "{line}"
+    );
+    let result = std::fs::read_to_string(out_dir.join("tasks/ecg/result.json")).unwrap();
+    // `run` finds the task done and adds the rest (one task: no router).
+    let stdout = ok(&medpath(&["run", file, "--out", out]));
+    assert!(!stdout.contains("router (which task)"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("tasks/ecg/result.json")).unwrap(),
+        result
+    );
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    assert!(m["router"].is_null());
+    assert_eq!(m["joint"]["test"]["n"], m["tasks"]["ecg"]["test"]["n"]);
+}
