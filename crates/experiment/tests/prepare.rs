@@ -1,0 +1,155 @@
+//! Experiment files and task preparation: overrides, protocols, separate test folders.
+
+use medpath_ecg::{SynthOptions, write_synthetic_set};
+use medpath_experiment::Experiment;
+use medpath_experiment::config::TaskSpec;
+use medpath_experiment::demo::write_shapes;
+use medpath_experiment::tasks::prepare;
+use medpath_split::Role;
+
+const BASE: &str = r#"
+name = "t"
+[tasks.ecg]
+kind = "ecg"
+mitdb = "records"
+[tasks.img]
+kind = "images"
+root = "shapes"
+"#;
+
+#[test]
+fn overrides_set_nested_keys_and_typos_are_refused() {
+    let e = Experiment::parse(
+        BASE,
+        &[
+            "search.population=7".into(),
+            "tasks.img.test_dir=elsewhere".into(),
+            "order=[\"img\", \"ecg\"]".into(),
+        ],
+        "base",
+    )
+    .unwrap();
+    assert_eq!(e.search.population, 7);
+    assert_eq!(e.task_order(), vec!["img", "ecg"]);
+    match &e.tasks["img"] {
+        TaskSpec::Images(t) => assert_eq!(
+            t.test_dir.as_deref(),
+            Some(std::path::Path::new("elsewhere"))
+        ),
+        other => panic!("{other:?}"),
+    }
+    let typo = Experiment::parse(BASE, &["search.populaton=7".into()], "base")
+        .unwrap_err()
+        .to_string();
+    assert!(typo.contains("populaton"), "{typo}");
+    let bad_order = Experiment::parse(BASE, &["order=[\"ecg\"]".into()], "base")
+        .unwrap_err()
+        .to_string();
+    assert!(bad_order.contains("order"), "{bad_order}");
+    let no_equals = Experiment::parse(BASE, &["search".into()], "base")
+        .unwrap_err()
+        .to_string();
+    assert!(no_equals.contains("KEY=VALUE"), "{no_equals}");
+}
+
+#[test]
+fn a_separate_test_folder_is_the_whole_test_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_shapes(&tmp.path().join("train"), 30, 1).unwrap();
+    write_shapes(&tmp.path().join("test"), 10, 2).unwrap();
+    let text = format!(
+        "name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {:?}\ntest_dir = {:?}\n",
+        tmp.path().join("train"),
+        tmp.path().join("test")
+    );
+    let e = Experiment::parse(&text, &[], "t").unwrap();
+    let task = prepare("img", &e.tasks["img"], &tmp.path().join("prepared"), 0).unwrap();
+    let test = task.with_role(Role::Test);
+    assert_eq!(test.len(), 20);
+    assert!(
+        test.iter()
+            .all(|&i| task.examples[i].path.starts_with(tmp.path().join("test")))
+    );
+    assert_eq!(
+        task.with_role(Role::Train).len() + task.with_role(Role::Val).len(),
+        60
+    );
+    assert!(
+        task.protocol.contains("separate test folder"),
+        "{}",
+        task.protocol
+    );
+    // A second call reads the saved preparation.
+    let again = prepare("img", &e.tasks["img"], &tmp.path().join("prepared"), 0).unwrap();
+    assert_eq!(again, task);
+}
+
+#[test]
+fn ecg_test_records_from_another_folder_must_be_other_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = (tmp.path().join("train"), tmp.path().join("test"));
+    write_synthetic_set(
+        &train,
+        &SynthOptions {
+            records: 3,
+            duration_s: 60.0,
+            seed: 1,
+        },
+    )
+    .unwrap();
+    write_synthetic_set(
+        &test,
+        &SynthOptions {
+            records: 3,
+            duration_s: 60.0,
+            seed: 9,
+        },
+    )
+    .unwrap();
+    let text = format!(
+        "name = \"t\"\n[tasks.ecg]\nkind = \"ecg\"\nmitdb = {train:?}\ntest_mitdb = {test:?}\nsize = 32\nval_fraction = 0.34\n"
+    );
+    let e = Experiment::parse(&text, &[], "t").unwrap();
+    // The generated sets use the same record names (s001...): not an inter-patient split.
+    let error = prepare("ecg", &e.tasks["ecg"], &tmp.path().join("p1"), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("both mitdb and test_mitdb"), "{error}");
+    for ext in ["hea", "dat", "atr"] {
+        for (from, to) in [("s001", "t001"), ("s002", "t002"), ("s003", "t003")] {
+            let bytes = std::fs::read(test.join(format!("{from}.{ext}"))).unwrap();
+            let bytes = if ext == "hea" {
+                String::from_utf8(bytes)
+                    .unwrap()
+                    .replace(from, to)
+                    .into_bytes()
+            } else {
+                bytes
+            };
+            std::fs::write(test.join(format!("{to}.{ext}")), bytes).unwrap();
+            std::fs::remove_file(test.join(format!("{from}.{ext}"))).unwrap();
+        }
+    }
+    let task = prepare("ecg", &e.tasks["ecg"], &tmp.path().join("p2"), 0).unwrap();
+    let test_groups: std::collections::BTreeSet<&str> = task
+        .with_role(Role::Test)
+        .iter()
+        .map(|&i| task.examples[i].group.as_str())
+        .collect();
+    assert_eq!(
+        test_groups.into_iter().collect::<Vec<_>>(),
+        vec!["t001", "t002", "t003"]
+    );
+    for role in [Role::Train, Role::Val] {
+        assert!(
+            task.with_role(role)
+                .iter()
+                .all(|&i| task.examples[i].group.starts_with('s'))
+        );
+    }
+    assert!(
+        task.protocol.starts_with("inter-patient"),
+        "{}",
+        task.protocol
+    );
+}
