@@ -41,14 +41,16 @@ pub fn ticks(lo: f64, hi: f64, wanted: usize) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
-fn label(v: f64) -> String {
-    if v.abs() >= 1000.0 || (v.fract() == 0.0 && v.abs() < 1e6) {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
+/// A tick label with as many decimals as the tick spacing `step` needs.
+pub(crate) fn label(v: f64, step: f64) -> String {
+    let mut decimals = 0usize;
+    while decimals < 6
+        && ((step * 10f64.powi(decimals as i32)).round() - step * 10f64.powi(decimals as i32)).abs()
+            > 1e-6
+    {
+        decimals += 1;
     }
+    format!("{v:.decimals$}")
 }
 
 impl LineChart {
@@ -82,10 +84,16 @@ impl LineChart {
         }
         let px = |x: f64| left as f64 + (x - x0) / (x1 - x0) * pw as f64;
         let py = |y: f64| (top + ph) as f64 - (y - y0) / (y1 - y0) * ph as f64;
-        for t in ticks(y0, y1, 5) {
+        let y_ticks = ticks(y0, y1, 5);
+        let y_step = y_ticks
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .next()
+            .unwrap_or(1.0);
+        for t in y_ticks {
             let y = py(t);
             c.line((left as f64, y), ((left + pw) as f64, y), 1, GRID);
-            let text = label(t);
+            let text = label(t, y_step);
             c.text(
                 left - 6 - Canvas::text_width(&text, 1),
                 y as i64 - 4,
@@ -94,10 +102,16 @@ impl LineChart {
                 INK,
             );
         }
-        for t in ticks(x0, x1, 6) {
+        let x_ticks = ticks(x0, x1, 6);
+        let x_step = x_ticks
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .next()
+            .unwrap_or(1.0);
+        for t in x_ticks {
             let x = px(t);
             c.line((x, (top + ph) as f64), (x, (top + ph + 4) as f64), 1, INK);
-            c.text_centered(x as i64, top + ph + 8, &label(t), 1, INK);
+            c.text_centered(x as i64, top + ph + 8, &label(t, x_step), 1, INK);
         }
         c.line(
             (left as f64, top as f64),

@@ -27,6 +27,14 @@ mod tests {
     }
 
     #[test]
+    fn tick_labels_have_the_decimals_their_spacing_needs() {
+        assert_eq!(chart::label(0.985, 0.005), "0.985");
+        assert_eq!(chart::label(0.4, 0.2), "0.4");
+        assert_eq!(chart::label(20.0, 10.0), "20");
+        assert_eq!(chart::label(2.5, 2.5), "2.5");
+    }
+
+    #[test]
     fn figures_render_to_decodable_png_with_ink_where_expected() {
         let chart = LineChart {
             title: "fitness".into(),
