@@ -9,7 +9,9 @@ use clap::{Args, ValueEnum};
 use medpath_cache::Precision;
 use medpath_data::folder::has_image_extension;
 use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
-use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, default_device, open_cache};
+use medpath_experiment::config::EncoderSettings;
+use medpath_experiment::encoding::{Encoding, default_cache_dir};
+use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, open_cache};
 use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
 
 use crate::output::emit;
@@ -98,20 +100,6 @@ pub enum PrecisionArg {
     F32,
 }
 
-/// The default cache folder: `$MEDPATH_CACHE`, else `$XDG_CACHE_HOME/medpath`, else `~/.cache/medpath`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MEDPATH_CACHE") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("medpath");
-    }
-    std::env::var_os("HOME").map_or_else(
-        || PathBuf::from(".medpath-cache"),
-        |h| PathBuf::from(h).join(".cache/medpath"),
-    )
-}
-
 /// Loaded weights, the encoder and the preprocessing they call for.
 pub struct LoadedEncoder {
     /// The weights (kept for their hash and source).
@@ -130,41 +118,26 @@ impl EncoderArgs {
         if size < 32 {
             bail!("--size {size}: VGG-16 needs at least 32 pixels");
         }
-        let weights = match &self.weights {
-            Some(path) => EncoderWeights::load(path)?,
-            None => {
-                eprintln!(
-                    "WARNING: no --weights given: the encoder uses RANDOM weights (seed {}). Features carry no \
-                     ImageNet knowledge; use this for trying things out only.",
-                    self.random_seed
-                );
-                EncoderWeights::random(self.random_seed)
+        let settings = EncoderSettings {
+            weights: self.weights.clone(),
+            random_seed: self.random_seed,
+            preprocess: self.preprocess.map(|p| match p {
+                PreprocessArg::Caffe => "caffe".to_string(),
+                PreprocessArg::Torchvision => "torchvision".to_string(),
+            }),
+            fit: match self.fit {
+                FitArg::Stretch => "stretch",
+                FitArg::Pad => "pad",
+                FitArg::Crop => "crop",
             }
+            .to_string(),
+            ..EncoderSettings::default()
         };
-        let normalization = match (
-            self.preprocess.map(Normalization::from),
-            weights.declared_preprocess,
-        ) {
-            (Some(chosen), Some(declared)) if chosen != declared => {
-                eprintln!(
-                    "WARNING: --preprocess {chosen:?} overrides the {declared:?} preprocessing the weights file \
-                     declares; mixing conventions silently degrades features"
-                );
-                chosen
-            }
-            (Some(chosen), _) => chosen,
-            (None, Some(declared)) => declared,
-            (None, None) => Normalization::Torchvision,
-        };
-        let encoder = Vgg16Encoder::new(&weights, &default_device());
-        let preprocess = Preprocess {
-            size,
-            fit: self.fit.into(),
-            normalization,
-        };
+        let encoding = Encoding::load(&settings, &mut |warning| eprintln!("WARNING: {warning}"))?;
+        let preprocess = encoding.preprocess(size);
         Ok(LoadedEncoder {
-            weights,
-            encoder,
+            weights: encoding.weights,
+            encoder: encoding.encoder,
             preprocess,
         })
     }
