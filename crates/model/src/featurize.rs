@@ -62,7 +62,9 @@ pub fn cache_namespace(
     key_of(&["medpath-features-v1", weights_hash, &preprocess, &augment])
 }
 
-/// Opens the cache for a featurizer's settings under `root`.
+/// Opens the cache for a featurizer's settings under `root`. f32 entries live in their own
+/// namespace, so asking for f32 never returns values an f16 run stored (the f16 namespace is
+/// the plain one, which keeps caches written before this distinction valid).
 pub fn open_cache(
     root: &std::path::Path,
     weights_hash: &str,
@@ -70,11 +72,12 @@ pub fn open_cache(
     augment: &AugmentConfig,
     precision: Precision,
 ) -> FeatureCache {
-    FeatureCache::new(
-        root,
-        &cache_namespace(weights_hash, preprocess, augment),
-        precision,
-    )
+    let namespace = cache_namespace(weights_hash, preprocess, augment);
+    let namespace = match precision {
+        Precision::F16 => namespace,
+        Precision::F32 => key_of(&[&namespace, "f32"]),
+    };
+    FeatureCache::new(root, &namespace, precision)
 }
 
 impl Featurizer<'_> {
@@ -163,4 +166,28 @@ impl Featurizer<'_> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medpath_data::{Fit, Normalization};
+
+    #[test]
+    fn f32_and_f16_features_never_share_a_namespace() {
+        let preprocess = Preprocess {
+            size: 64,
+            fit: Fit::Stretch,
+            normalization: Normalization::Caffe,
+        };
+        let augment = AugmentConfig::default();
+        let root = std::path::Path::new("cache");
+        let half = open_cache(root, "h", &preprocess, &augment, Precision::F16);
+        let single = open_cache(root, "h", &preprocess, &augment, Precision::F32);
+        assert_ne!(half.dir(), single.dir());
+        assert_eq!(
+            half.dir(),
+            root.join(cache_namespace("h", &preprocess, &augment))
+        );
+    }
 }
