@@ -4,7 +4,7 @@
 
 use std::path::{Path as FilePath, PathBuf};
 
-use medpath_pathnet::checkpoint::{self, Checkpoint};
+use medpath_pathnet::checkpoint;
 use medpath_pathnet::{Path, SuperNet};
 use serde::{Deserialize, Serialize};
 
@@ -62,15 +62,7 @@ pub struct LoadedBundle {
 impl Bundle {
     /// Writes `model.json` and `network.safetensors` into `dir`.
     pub fn save(&self, dir: &FilePath, net: &SuperNet) -> Result<()> {
-        checkpoint::save(
-            &dir.join("network.safetensors"),
-            &Checkpoint {
-                net: net.clone(),
-                adam: None,
-                extra: Default::default(),
-                state: "{}".into(),
-            },
-        )?;
+        checkpoint::save_weights(&dir.join("network.safetensors"), net)?;
         write_json(&dir.join("model.json"), self)
     }
 

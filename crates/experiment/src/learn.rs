@@ -10,7 +10,7 @@ use medpath_evolve::{Boundary, SearchConfig, SearchSpace, TournamentRecord};
 use medpath_metrics::Metrics;
 use medpath_pathnet::{
     Adam, AdamConfig, EpochRecord, FeatureSet, FitOutcome, FitSettings, FitnessOn, Path,
-    SearchOutcome, SearchSettings, SuperNet, evaluate, evolve, fit,
+    SearchOutcome, SearchSettings, SuperNet, argmax_rows, evaluate, evolve, fit,
 };
 use medpath_plot::{LineChart, Series, confusion_heatmap};
 use rand::SeedableRng;
@@ -72,14 +72,6 @@ impl TaskResult {
     pub fn test_predictions(&self) -> Vec<usize> {
         argmax_rows(&self.test_probs, self.classes.len())
     }
-}
-
-/// Index of the largest value of each row.
-pub fn argmax_rows(probs: &[f32], width: usize) -> Vec<usize> {
-    probs
-        .chunks_exact(width.max(1))
-        .map(|row| (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best }))
-        .collect()
 }
 
 /// The super-network an experiment describes.
@@ -180,25 +172,23 @@ fn write_search_log(dir: &FilePath, log: &[TournamentRecord], task: &str) -> Res
             .map(|r| ((r.tournament + 1) as f64, f(r)))
             .collect()
     };
-    LineChart {
-        title: format!("{task}: population fitness"),
-        x_label: "tournament".into(),
-        y_label: "fitness (validation accuracy)".into(),
-        series: vec![
-            Series {
-                name: "best".into(),
-                points: points(|r| r.best),
-            },
-            Series {
-                name: "mean".into(),
-                points: points(|r| r.mean),
-            },
-        ],
-        y_range: None,
-    }
-    .render(720, 420)
-    .save(&dir.join("fitness.png"))?;
-    Ok(())
+    let fitness = vec![
+        Series {
+            name: "best".into(),
+            points: points(|r| r.best),
+        },
+        Series {
+            name: "mean".into(),
+            points: points(|r| r.mean),
+        },
+    ];
+    save_chart(
+        &dir.join("fitness.png"),
+        format!("{task}: population fitness"),
+        "tournament",
+        "fitness (validation accuracy)",
+        fitness,
+    )
 }
 
 /// Writes the per-epoch log as CSV and loss / accuracy curves as PNG.
@@ -215,30 +205,47 @@ fn write_fit_log(dir: &FilePath, log: &[EpochRecord], task: &str) -> Result<()> 
         name: name.into(),
         points: log.iter().map(|r| (r.epoch as f64, f(r))).collect(),
     };
+    let losses = vec![
+        series("train", |r| r.train_loss),
+        series("validation", |r| r.val_loss),
+    ];
+    save_chart(
+        &dir.join("loss.png"),
+        format!("{task}: loss per epoch"),
+        "epoch",
+        "cross-entropy",
+        losses,
+    )?;
+    let accuracies = vec![
+        series("train", |r| r.train_accuracy),
+        series("validation", |r| r.val_accuracy),
+    ];
+    save_chart(
+        &dir.join("accuracy.png"),
+        format!("{task}: accuracy per epoch"),
+        "epoch",
+        "accuracy",
+        accuracies,
+    )
+}
+
+/// Draws `series` as a 720 x 420 line chart into `path`.
+fn save_chart(
+    path: &FilePath,
+    title: String,
+    x_label: &str,
+    y_label: &str,
+    series: Vec<Series>,
+) -> Result<()> {
     LineChart {
-        title: format!("{task}: loss per epoch"),
-        x_label: "epoch".into(),
-        y_label: "cross-entropy".into(),
-        series: vec![
-            series("train", |r| r.train_loss),
-            series("validation", |r| r.val_loss),
-        ],
+        title,
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        series,
         y_range: None,
     }
     .render(720, 420)
-    .save(&dir.join("loss.png"))?;
-    LineChart {
-        title: format!("{task}: accuracy per epoch"),
-        x_label: "epoch".into(),
-        y_label: "accuracy".into(),
-        series: vec![
-            series("train", |r| r.train_accuracy),
-            series("validation", |r| r.val_accuracy),
-        ],
-        y_range: None,
-    }
-    .render(720, 420)
-    .save(&dir.join("accuracy.png"))?;
+    .save(path)?;
     Ok(())
 }
 

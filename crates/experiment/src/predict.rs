@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::bundle::{Bundle, BundleTask, LoadedBundle};
 use crate::encoding::{Encoding, augmentation};
 use crate::error::{Error, Result};
-use crate::learn::argmax_rows;
+use medpath_pathnet::argmax_rows;
 
 /// One classified input (an image, or one beat of a record).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -10,7 +10,7 @@ use std::path::{Path as FilePath, PathBuf};
 use std::time::Instant;
 
 use medpath_model::ViewRequest;
-use medpath_pathnet::checkpoint::{self, Checkpoint};
+use medpath_pathnet::checkpoint;
 use medpath_pathnet::{SuperNet, evaluate};
 use medpath_plot::{PathMark, Tile, image_sheet, path_grid};
 use medpath_split::Role;
@@ -24,9 +24,10 @@ use crate::config::Experiment;
 use crate::encoding::{Encoding, augmentation, single};
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
-use crate::learn::{Split, TaskPlan, TaskResult, argmax_rows, learn_task, network_config};
+use crate::learn::{Split, TaskPlan, TaskResult, learn_task, network_config};
 use crate::progress::Reporter;
 use crate::tasks::{PreparedTask, prepare};
+use medpath_pathnet::argmax_rows;
 
 /// Name of the router's readout and folder.
 pub const ROUTER: &str = "router";
@@ -194,16 +195,7 @@ fn load_network(path: &FilePath) -> Result<SuperNet> {
 }
 
 fn save_network(path: &FilePath, net: &SuperNet) -> Result<()> {
-    checkpoint::save(
-        path,
-        &Checkpoint {
-            net: net.clone(),
-            adam: None,
-            extra: Default::default(),
-            state: "{}".into(),
-        },
-    )?;
-    Ok(())
+    Ok(checkpoint::save_weights(path, net)?)
 }
 
 /// Draws up to `per_class` right and wrong test inputs of each class with their predictions.
@@ -397,6 +389,50 @@ fn claim_run_folder(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter)
     Ok(())
 }
 
+/// The super-network file written when task `name` (or the router) has finished.
+fn network_after(dir: &FilePath, name: &str) -> PathBuf {
+    dir.join("network")
+        .join(format!("after_{name}.safetensors"))
+}
+
+/// Prepares task `i` of the order (or reads its earlier preparation) and says what it holds.
+fn prepare_task(
+    e: &Experiment,
+    dir: &FilePath,
+    i: usize,
+    name: &str,
+    reporter: &mut dyn Reporter,
+) -> Result<PreparedTask> {
+    let task = prepare(
+        name,
+        &e.tasks[name],
+        &dir.join("prepared").join(name),
+        e.seed + i as u64,
+    )?;
+    reporter.stage(&format!(
+        "  [{name}] {} examples: {}",
+        task.examples.len(),
+        task.counts()
+    ));
+    reporter.stage(&format!("  [{name}] protocol: {}", task.protocol));
+    for note in &task.notes {
+        reporter.stage(&format!("  [{name}] {note}"));
+    }
+    Ok(task)
+}
+
+/// How task `i` of the order is learned: the same plan whether `run` or a stage command runs it.
+fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> TaskPlan<'a> {
+    TaskPlan {
+        name: &task.name,
+        classes: &task.classes,
+        protocol: &task.protocol,
+        tournaments: e.search.tournaments,
+        seed: e.seed + 1000 * (i as u64 + 1),
+        ablations: true,
+    }
+}
+
 /// A stage command: phase 1 (`evolve`) or phase 2 with test and ablations (`train`) of one
 /// task, in the same run folder and with the same checkpoints as [`run`], which picks up
 /// whatever the stages finished. Tasks before it in the order must be finished.
@@ -416,23 +452,11 @@ pub fn run_stage(
         ))
     })?;
     let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
-    let prepared = prepare(
-        task,
-        &e.tasks[task],
-        &dir.join("prepared").join(task),
-        e.seed + i as u64,
-    )?;
-    reporter.stage(&format!(
-        "  [{task}] {} examples: {}",
-        prepared.examples.len(),
-        prepared.counts()
-    ));
+    let prepared = prepare_task(e, dir, i, task, reporter)?;
     let mut net = match i {
         0 => SuperNet::new(network_config(e)?, e.seed)?,
         _ => {
-            let previous = dir
-                .join("network")
-                .join(format!("after_{}.safetensors", order[i - 1]));
+            let previous = network_after(dir, &order[i - 1]);
             if !previous.exists() {
                 return Err(Error::run(
                     dir,
@@ -447,14 +471,7 @@ pub fn run_stage(
     };
     let encoded = encode_task(&enc, &prepared, reporter)?;
     let task_dir = dir.join("tasks").join(task);
-    let plan = TaskPlan {
-        name: task,
-        classes: &prepared.classes,
-        protocol: &prepared.protocol,
-        tournaments: e.search.tournaments,
-        seed: e.seed + 1000 * (i as u64 + 1),
-        ablations: true,
-    };
+    let plan = task_plan(e, i, &prepared);
     if !train {
         let (_, found) =
             crate::learn::search_phase(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
@@ -474,11 +491,7 @@ pub fn run_stage(
         ));
     }
     let result = learn_task(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
-    save_network(
-        &dir.join("network")
-            .join(format!("after_{task}.safetensors")),
-        &net,
-    )?;
+    save_network(&network_after(dir, task), &net)?;
     Ok(format!(
         "{task}: test accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4} ({}); linear readout {:.4}, random path {:.4}",
         result.test.accuracy,
@@ -504,22 +517,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
     let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
     let mut prepared = Vec::new();
     for (i, name) in order.iter().enumerate() {
-        let task = prepare(
-            name,
-            &e.tasks[name],
-            &dir.join("prepared").join(name),
-            e.seed + i as u64,
-        )?;
-        reporter.stage(&format!(
-            "  [{name}] {} examples: {}",
-            task.examples.len(),
-            task.counts()
-        ));
-        reporter.stage(&format!("  [{name}] protocol: {}", task.protocol));
-        for note in &task.notes {
-            reporter.stage(&format!("  [{name}] {note}"));
-        }
-        prepared.push(task);
+        prepared.push(prepare_task(e, dir, i, name, reporter)?);
     }
     let mut net = SuperNet::new(network_config(e)?, e.seed)?;
     let mut results: Vec<TaskResult> = Vec::new();
@@ -533,9 +531,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         ));
         let encoded = encode_task(&enc, task, reporter)?;
         let task_dir = dir.join("tasks").join(&task.name);
-        let after = dir
-            .join("network")
-            .join(format!("after_{}.safetensors", task.name));
+        let after = network_after(dir, &task.name);
         let result_file = task_dir.join("result.json");
         let result = if after.exists() && result_file.exists() {
             net = load_network(&after)?;
@@ -546,14 +542,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
             ));
             result
         } else {
-            let plan = TaskPlan {
-                name: &task.name,
-                classes: &task.classes,
-                protocol: &task.protocol,
-                tournaments: e.search.tournaments,
-                seed: e.seed + 1000 * (i as u64 + 1),
-                ablations: true,
-            };
+            let plan = task_plan(e, i, task);
             let result = learn_task(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
             save_network(&after, &net)?;
             result
@@ -574,7 +563,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         reporter.stage("router: which task does an input belong to");
         let routed = router_data(e, &enc, &prepared, reporter)?;
         let router_dir = dir.join(ROUTER);
-        let after_router = dir.join("network").join("after_router.safetensors");
+        let after_router = network_after(dir, ROUTER);
         let result = if after_router.exists() && router_dir.join("result.json").exists() {
             net = load_network(&after_router)?;
             read_json::<TaskResult>(&router_dir.join("result.json"))?

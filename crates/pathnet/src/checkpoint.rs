@@ -87,6 +87,19 @@ pub fn save(path: &Path, checkpoint: &Checkpoint) -> Result<()> {
     std::fs::rename(&temporary, path).map_err(io)
 }
 
+/// Writes the network alone (no optimiser, no progress): a finished model's weights.
+pub fn save_weights(path: &Path, net: &SuperNet) -> Result<()> {
+    save(
+        path,
+        &Checkpoint {
+            net: net.clone(),
+            adam: None,
+            extra: BTreeMap::new(),
+            state: "{}".into(),
+        },
+    )
+}
+
 /// Reads a checkpoint written by [`save`], checking that every tensor fits the network it
 /// describes.
 pub fn load(path: &Path) -> Result<Checkpoint> {

@@ -26,4 +26,4 @@ pub use features::FeatureSet;
 pub use fit::{EpochRecord, FitOutcome, FitSettings, fit};
 pub use network::{Aggregate, NetworkConfig, Path, SuperNet};
 pub use search::{FitnessOn, SearchOutcome, SearchSettings, evolve};
-pub use train::{Adam, AdamConfig, Evaluation, Stepper, evaluate};
+pub use train::{Adam, AdamConfig, Evaluation, Stepper, argmax_rows, evaluate};

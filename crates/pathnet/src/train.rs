@@ -113,18 +113,16 @@ pub struct Evaluation {
 impl Evaluation {
     /// Most probable class of every example (ties to the lower index).
     pub fn predictions(&self) -> Vec<usize> {
-        self.probs
-            .chunks_exact(self.classes)
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
-                        if p > best.1 { (i, p) } else { best }
-                    })
-                    .0
-            })
-            .collect()
+        argmax_rows(&self.probs, self.classes)
     }
+}
+
+/// Index of the largest value of each `width`-wide row (ties to the lower index).
+pub fn argmax_rows(values: &[f32], width: usize) -> Vec<usize> {
+    values
+        .chunks_exact(width.max(1))
+        .map(|row| (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best }))
+        .collect()
 }
 
 /// Examples evaluated per forward pass.
