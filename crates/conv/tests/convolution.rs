@@ -1,0 +1,100 @@
+//! Every convolution method equals a direct float64 convolution, on odd sizes, padding edges and
+//! batches, and the whole network keeps shapes and batch independence.
+
+use medpath_conv::{Activations, Conv3x3, Vgg16Cpu};
+use medpath_weights::EncoderWeights;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random(len: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// Direct 3x3 convolution, padding 1, + bias, ReLU, in f64; NHWC in and out.
+fn direct(x: &Activations, weight: &[f32], bias: &[f32], c_out: usize) -> Vec<f64> {
+    let (n, h, w, c) = (x.n, x.h, x.w, x.c);
+    let mut out = vec![0.0; n * h * w * c_out];
+    for img in 0..n {
+        for y in 0..h {
+            for col in 0..w {
+                for o in 0..c_out {
+                    let mut sum = bias[o] as f64;
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let (yy, xx) = (y as isize + ky - 1, col as isize + kx - 1);
+                            if yy < 0 || yy >= h as isize || xx < 0 || xx >= w as isize {
+                                continue;
+                            }
+                            let at = ((img * h + yy as usize) * w + xx as usize) * c;
+                            for i in 0..c {
+                                let k = weight[((o * c + i) * 3 + ky as usize) * 3 + kx as usize];
+                                sum += k as f64 * x.data[at + i] as f64;
+                            }
+                        }
+                    }
+                    out[((img * h + y) * w + col) * c_out + o] = sum.max(0.0);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn max_relative_error(ours: &[f32], reference: &[f64]) -> f64 {
+    let scale = reference.iter().fold(0f64, |m, v| m.max(v.abs()));
+    ours.iter()
+        .zip(reference)
+        .map(|(a, b)| (*a as f64 - b).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+#[test]
+fn winograd_and_im2col_equal_direct_convolution_on_odd_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    // (n, h, w, c_in, c_out): sizes not multiples of the 4x4 tile, one-pixel maps, the first
+    // layer's 3 channels (im2col), and several bands per image.
+    for (n, h, w, c_in, c_out) in [
+        (2, 7, 9, 16, 24),
+        (1, 1, 1, 8, 8),
+        (3, 5, 4, 8, 16),
+        (2, 13, 11, 3, 16),
+        (1, 30, 6, 32, 8),
+    ] {
+        let x = Activations {
+            data: random(n * h * w * c_in, &mut rng),
+            n,
+            h,
+            w,
+            c: c_in,
+        };
+        let weight = random(c_out * c_in * 9, &mut rng);
+        let bias = random(c_out, &mut rng);
+        let conv = Conv3x3::new(&weight, &bias, c_in, c_out);
+        let method = match conv {
+            Conv3x3::Winograd(_) => "winograd",
+            Conv3x3::Im2col(_) => "im2col",
+        };
+        assert_eq!(method == "im2col", c_in == 3);
+        let ours = conv.forward(&x);
+        assert_eq!((ours.n, ours.h, ours.w, ours.c), (n, h, w, c_out));
+        let err = max_relative_error(&ours.data, &direct(&x, &weight, &bias, c_out));
+        eprintln!("{method} {n}x{h}x{w}x{c_in}->{c_out}: relative error {err:e}");
+        assert!(err < 1e-5, "{method} {n}x{h}x{w}x{c_in}->{c_out}: {err}");
+    }
+}
+
+#[test]
+fn network_output_shape_and_batch_independence() {
+    let net = Vgg16Cpu::new(&EncoderWeights::random(3));
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let (h, w) = (64, 96);
+    let a = random(3 * h * w, &mut rng);
+    let b = random(3 * h * w, &mut rng);
+    let both = net.encode_nchw(&[a.clone(), b.clone()].concat(), 2, h, w);
+    assert_eq!(both.len(), 2 * 512 * 2 * 3);
+    let alone = [net.encode_nchw(&a, 1, h, w), net.encode_nchw(&b, 1, h, w)].concat();
+    // Parts are cut differently for one image and for two; every value must still be identical.
+    assert_eq!(both, alone);
+    assert!(both.iter().all(|v| v.is_finite() && *v >= 0.0));
+}
