@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Benchmark: medpath's VGG-16 encoder (burn Flex) against onnxruntime (and PyTorch when installed)
-# on this machine, in one run: batch 8 at 224 px and batch 64 at 64 px. Prints images/s and the
-# ratio medpath / peer. The peers run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in their
-# command only); medpath's own run keeps the environment as it is.
+# Benchmark: medpath's VGG-16 encoder (its default cpu engine, and burn Flex) against onnxruntime
+# (and PyTorch when installed) on this machine, in one run: batch 8 at 224 px and batch 64 at
+# 64 px. Prints images/s and the ratio of medpath's cpu engine to each row. The peers run with
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in their command only); medpath's own runs keep the
+# environment as it is.
 #
 # Usage: bash bench/encoder.sh [REPEATS]     (default 7; the median is reported)
 set -euo pipefail
@@ -19,16 +20,18 @@ fi
 results=$(mktemp)
 for case in "8 224" "64 64"; do
   set -- $case
-  target/release/medpath bench encoder --batch "$1" --size "$2" --repeats "$repeats" >> "$results"
+  for engine in cpu burn; do
+    target/release/medpath bench encoder --engine "$engine" --batch "$1" --size "$2" --repeats "$repeats" >> "$results"
+  done
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python" bench/peers.py --batch "$1" --size "$2" --repeats "$repeats" >> "$results"
 done
 
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-print(f"{'engine':<28} {'batch':>5} {'size':>5} {'images/s':>9} {'medpath/engine':>15}")
+print(f"{'engine':<36} {'batch':>5} {'size':>5} {'images/s':>9} {'medpath cpu/engine':>19}")
 for row in rows:
-    ours = next(r for r in rows if r["engine"].startswith("medpath") and r["batch"] == row["batch"] and r["size"] == row["size"])
-    print(f"{row['engine']:<28} {row['batch']:>5} {row['size']:>5} {row['images_per_s']:>9.2f} {ours['images_per_s'] / row['images_per_s']:>15.2f}")
+    ours = next(r for r in rows if r["engine"].startswith("medpath cpu") and r["batch"] == row["batch"] and r["size"] == row["size"])
+    print(f"{row['engine']:<36} {row['batch']:>5} {row['size']:>5} {row['images_per_s']:>9.2f} {ours['images_per_s'] / row['images_per_s']:>19.2f}")
 PY
 rm -f "$results"

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use medpath_cache::Precision;
 use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
-use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, default_device, open_cache};
+use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, default_engine, open_cache};
 use medpath_pathnet::FeatureSet;
 use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
 use serde::{Deserialize, Serialize};
@@ -117,7 +117,7 @@ impl Encoding {
             normalization,
             fit: parse_fit(&settings.fit)?,
         };
-        let encoder = Vgg16Encoder::new(&weights, &default_device());
+        let encoder = Vgg16Encoder::new(&weights, &default_engine());
         Ok(Encoding {
             weights,
             encoder,
@@ -151,7 +151,7 @@ impl Encoding {
                 reference.weights_hash
             )));
         }
-        let encoder = Vgg16Encoder::new(&weights, &default_device());
+        let encoder = Vgg16Encoder::new(&weights, &default_engine());
         Ok(Encoding {
             weights,
             encoder,
@@ -188,7 +188,7 @@ impl Encoding {
             cache: self.cache_root.as_ref().map(|root| {
                 open_cache(
                     root,
-                    &self.weights.hash,
+                    &self.encoder.cache_identity(),
                     &preprocess,
                     &augment,
                     self.precision,

@@ -47,10 +47,10 @@ pub struct Featurizer<'a> {
     pub batch_size: usize,
 }
 
-/// The cache namespace for an encoder, preprocessing and augmentation: every setting that
-/// changes the features is in it.
+/// The cache namespace for an encoder (its [`Vgg16Encoder::cache_identity`]), preprocessing and
+/// augmentation: every setting that changes the features is in it.
 pub fn cache_namespace(
-    weights_hash: &str,
+    encoder_identity: &str,
     preprocess: &Preprocess,
     augment: &AugmentConfig,
 ) -> String {
@@ -59,7 +59,12 @@ pub fn cache_namespace(
         "flip={} zoom={} rot={} seed={}",
         augment.flip, augment.zoom, augment.rotation_deg, augment.seed
     );
-    key_of(&["medpath-features-v1", weights_hash, &preprocess, &augment])
+    key_of(&[
+        "medpath-features-v1",
+        encoder_identity,
+        &preprocess,
+        &augment,
+    ])
 }
 
 /// Opens the cache for a featurizer's settings under `root`. f32 entries live in their own
@@ -67,12 +72,12 @@ pub fn cache_namespace(
 /// the plain one, which keeps caches written before this distinction valid).
 pub fn open_cache(
     root: &std::path::Path,
-    weights_hash: &str,
+    encoder_identity: &str,
     preprocess: &Preprocess,
     augment: &AugmentConfig,
     precision: Precision,
 ) -> FeatureCache {
-    let namespace = cache_namespace(weights_hash, preprocess, augment);
+    let namespace = cache_namespace(encoder_identity, preprocess, augment);
     let namespace = match precision {
         Precision::F16 => namespace,
         Precision::F32 => key_of(&[&namespace, "f32"]),

@@ -1,14 +1,26 @@
-//! medpath's networks on burn (Flex CPU backend by default): the frozen VGG-16 encoder.
+//! medpath's frozen VGG-16 encoder: medpath-conv's CPU kernels by default, burn 0.22 (Flex on
+//! the CPU, or a GPU with the `cuda` or `wgpu` feature) as the other engine; and the featurizer
+//! that feeds it and caches its output.
 
 pub mod encoder;
 pub mod error;
 pub mod featurize;
 
-pub use encoder::Vgg16Encoder;
+pub use encoder::{Engine, Vgg16Encoder};
 pub use error::{ModelError, Result};
 pub use featurize::{EncodeStats, Featurizer, ViewRequest, cache_namespace, open_cache};
 
-/// The device medpath computes on: the first GPU when built with the `cuda` or `wgpu` feature,
+/// The engine medpath encodes with: burn on the GPU when built with the `cuda` or `wgpu`
+/// feature, otherwise medpath-conv's CPU kernels.
+pub fn default_engine() -> Engine {
+    if cfg!(any(feature = "cuda", feature = "wgpu")) {
+        Engine::Burn(default_device())
+    } else {
+        Engine::Cpu
+    }
+}
+
+/// The device burn computes on: the first GPU when built with the `cuda` or `wgpu` feature,
 /// otherwise burn's Flex CPU backend (pure Rust, multi-threaded, SIMD).
 pub fn default_device() -> burn::tensor::Device {
     #[cfg(feature = "cuda")]

@@ -1,15 +1,16 @@
 //! The encoder's features equal an independent numpy forward (float64) over the same weights and
-//! input, for both weight conventions (`fixtures/make_vgg_reference.py` made the references).
+//! input, for both weight conventions and both engines (`../conv/tests/fixtures/
+//! make_vgg_reference.py` made the references).
 
 use std::path::{Path, PathBuf};
 
 use medpath_data::Normalization;
-use medpath_model::{Vgg16Encoder, default_device};
+use medpath_model::{Engine, Vgg16Encoder, default_device};
 use medpath_weights::EncoderWeights;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../conv/tests/fixtures")
         .join(name)
 }
 
@@ -53,22 +54,24 @@ fn features_match_numpy_for_caffe_and_torchvision_conventions() {
         Some(Normalization::Torchvision)
     );
 
-    let device = default_device();
-    for (weights, convention) in [(&caffe, "caffe"), (&torchvision, "torchvision")] {
-        let encoder = Vgg16Encoder::new(weights, &device);
-        let input = read_f32(&fixture(&format!("vgg_input_{convention}.f32")));
-        let reference = read_f32(&fixture(&format!("vgg_features_{convention}.f32")));
-        let ours = encoder.encode(&input, 1, 64).unwrap();
-        assert_eq!(ours.len(), Vgg16Encoder::feature_len(64));
-        let err = relative_error(&ours, &reference);
-        eprintln!("{convention}: relative error {err:e}");
-        assert!(err < 1e-4, "{convention}: relative error {err}");
+    for engine in [Engine::Cpu, Engine::Burn(default_device())] {
+        for (weights, convention) in [(&caffe, "caffe"), (&torchvision, "torchvision")] {
+            let encoder = Vgg16Encoder::new(weights, &engine);
+            let input = read_f32(&fixture(&format!("vgg_input_{convention}.f32")));
+            let reference = read_f32(&fixture(&format!("vgg_features_{convention}.f32")));
+            let ours = encoder.encode(&input, 1, 64).unwrap();
+            assert_eq!(ours.len(), Vgg16Encoder::feature_len(64));
+            let err = relative_error(&ours, &reference);
+            let name = engine.describe();
+            eprintln!("{name}, {convention}: relative error {err:e}");
+            assert!(err < 1e-4, "{name}, {convention}: relative error {err}");
+        }
     }
 }
 
 #[test]
 fn batches_give_the_same_features_as_single_images_and_bad_inputs_are_refused() {
-    let encoder = Vgg16Encoder::new(&EncoderWeights::random(1), &default_device());
+    let encoder = Vgg16Encoder::new(&EncoderWeights::random(1), &Engine::Cpu);
     let a = read_f32(&fixture("vgg_input_caffe.f32"));
     let b: Vec<f32> = a.iter().rev().copied().collect();
     let both: Vec<f32> = a.iter().chain(&b).copied().collect();
@@ -85,4 +88,23 @@ fn batches_give_the_same_features_as_single_images_and_bad_inputs_are_refused() 
             .to_string()
             .contains("at least 32")
     );
+}
+
+#[test]
+fn both_engines_agree_on_a_batch_of_224_px_images() {
+    let weights = EncoderWeights::random(5);
+    let n: usize = 2 * 3 * 224 * 224;
+    let input: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 997) as f32 / 400.0 - 1.2)
+        .collect();
+    let cpu = Vgg16Encoder::new(&weights, &Engine::Cpu)
+        .encode(&input, 2, 224)
+        .unwrap();
+    let burn = Vgg16Encoder::new(&weights, &Engine::Burn(default_device()))
+        .encode(&input, 2, 224)
+        .unwrap();
+    assert_eq!(cpu.len(), 2 * Vgg16Encoder::feature_len(224));
+    let err = relative_error(&cpu, &burn);
+    eprintln!("cpu against burn at 224 px: relative error {err:e}");
+    assert!(err < 1e-4, "cpu against burn: {err}");
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, ensure};
 use clap::{Args, Subcommand};
-use medpath_model::{Vgg16Encoder, default_device};
+use medpath_model::{Engine, Vgg16Encoder};
 use medpath_weights::EncoderWeights;
 
 use crate::output::emit;
@@ -29,6 +29,10 @@ pub struct EncoderBenchArgs {
     /// Timed repetitions after one warm-up; the median is reported.
     #[arg(long, default_value_t = 7)]
     repeats: usize,
+    /// `cpu` (medpath-conv's kernels, the default engine) or `burn` (burn 0.22 Flex, or the GPU
+    /// of a `cuda`/`wgpu` build).
+    #[arg(long, default_value = "cpu")]
+    engine: String,
 }
 
 /// Runs a `bench` subcommand.
@@ -43,7 +47,8 @@ fn encoder(args: EncoderBenchArgs) -> Result<ExitCode> {
         args.batch > 0 && args.repeats > 0 && args.size >= 32,
         "need batch > 0, repeats > 0, size >= 32"
     );
-    let encoder = Vgg16Encoder::new(&EncoderWeights::random(0), &default_device());
+    let engine = Engine::parse(&args.engine)?;
+    let encoder = Vgg16Encoder::new(&EncoderWeights::random(0), &engine);
     let n = args.batch * 3 * args.size * args.size;
     let input: Vec<f32> = (0..n)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
@@ -59,7 +64,7 @@ fn encoder(args: EncoderBenchArgs) -> Result<ExitCode> {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let line = serde_json::json!({
-        "engine": "medpath (burn flex)",
+        "engine": format!("medpath {}", engine.describe()),
         "batch": args.batch,
         "size": args.size,
         "images_per_s": args.batch as f64 / median,

@@ -158,7 +158,7 @@ impl EncoderArgs {
         };
         Some(open_cache(
             &root,
-            &loaded.weights.hash,
+            &loaded.encoder.cache_identity(),
             &loaded.preprocess,
             augment,
             precision,
