@@ -140,3 +140,57 @@ fn a_pytorch_zip_checkpoint_is_read_up_to_its_first_missing_tensor() {
         "the remaining tensors are listed: {msg}"
     );
 }
+
+/// Runs `tests/fixtures/torch_save_vgg16.py` (Python standard library only) on `weights`; `None`
+/// when there is no Python to run it.
+fn torch_save_layouts(weights: &Path, out: &Path) -> Option<()> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_save_vgg16.py");
+    let status = match std::process::Command::new("python3")
+        .arg(&script)
+        .arg(weights)
+        .arg(out)
+        .status()
+    {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("SKIP: cannot run python3 ({e})");
+            return None;
+        }
+    };
+    assert!(status.success(), "{} failed", script.display());
+    Some(())
+}
+
+#[test]
+fn complete_pytorch_checkpoints_load_as_state_dict_nested_checkpoint_and_full_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = EncoderWeights::random(11);
+    let source = tmp.path().join("vgg16.safetensors");
+    original
+        .save_safetensors(&source, Normalization::Torchvision)
+        .unwrap();
+    if torch_save_layouts(&source, tmp.path()).is_none() {
+        return;
+    }
+    for file in ["state_dict.pth", "checkpoint.pth", "full_model.pth"] {
+        let path = tmp.path().join(file);
+        let loaded = EncoderWeights::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            loaded.convs, original.convs,
+            "{file}: every value as written"
+        );
+        assert_eq!(
+            loaded.declared_preprocess, None,
+            "{file}: .pth files declare nothing"
+        );
+        // The classifier (and, in the checkpoint, the training metadata) is ignored, by name.
+        for key in ["classifier.0.weight", "classifier.6.bias"] {
+            assert!(
+                loaded.ignored.iter().any(|name| name == key),
+                "{file}: {key} not among the ignored {:?}",
+                loaded.ignored
+            );
+        }
+        assert!(!loaded.is_random());
+    }
+}
