@@ -11,62 +11,44 @@ use crate::matmul::matmul;
 /// Output pixels per part.
 const PIXELS_PER_PART: usize = 512;
 
-/// A 3x3 convolution layer with its kernel laid out as a `[9 * c_in][c_out]` matrix.
-pub struct Im2colConv {
-    c_in: usize,
-    c_out: usize,
-    /// Rows ordered (ky, kx, input channel), as the columns built from NHWC pixels are.
-    kernel: Vec<f32>,
-    bias: Vec<f32>,
-}
-
-impl Im2colConv {
-    /// Reorders an OIHW kernel (`c_out * c_in * 9` values) and keeps the bias.
-    pub fn new(weight_oihw: &[f32], bias: &[f32], c_in: usize, c_out: usize) -> Im2colConv {
-        assert_eq!(weight_oihw.len(), c_out * c_in * 9);
-        assert_eq!(bias.len(), c_out);
-        let mut kernel = vec![0.0; 9 * c_in * c_out];
-        for o in 0..c_out {
-            for i in 0..c_in {
-                for k in 0..9 {
-                    kernel[(k * c_in + i) * c_out + o] = weight_oihw[(o * c_in + i) * 9 + k];
-                }
+/// Reorders an OIHW kernel (`c_out * c_in * 9` values) into a `[9 * c_in][c_out]` matrix whose
+/// rows are ordered (ky, kx, input channel), as the columns built from NHWC pixels are.
+pub fn arrange_kernel(weight_oihw: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
+    let mut kernel = vec![0.0; 9 * c_in * c_out];
+    for o in 0..c_out {
+        for i in 0..c_in {
+            for k in 0..9 {
+                kernel[(k * c_in + i) * c_out + o] = weight_oihw[(o * c_in + i) * 9 + k];
             }
         }
-        Im2colConv {
-            c_in,
-            c_out,
-            kernel,
-            bias: bias.to_vec(),
-        }
     }
+    kernel
+}
 
-    /// Convolves, adds the bias and applies ReLU; the output has the input's size.
-    pub fn forward(&self, x: &Activations) -> Activations {
-        assert_eq!(x.c, self.c_in, "input channels");
-        let mut out = Activations::zeros(x.n, x.h, x.w, self.c_out);
-        let per_part = bands_per_part(x.n * x.h, x.w, PIXELS_PER_PART);
-        let depth = 9 * self.c_in;
-        out.parts_mut(1, per_part).into_par_iter().for_each(|part| {
-            COLUMNS.with(|columns| {
-                let columns = &mut *columns.borrow_mut();
-                let pixels = part.bands * x.w;
-                columns.resize(pixels * depth, 0.0);
-                for (p, column) in columns.chunks_exact_mut(depth).enumerate() {
-                    let row = part.first_band + p / x.w;
-                    let (img, y, col) = (row / x.h, row % x.h, p % x.w);
-                    fill_column(x, img, y, col, column);
+/// Convolves `x` with an [`arrange_kernel`] kernel, adds `bias`, applies ReLU and writes every
+/// value of `out` (same size as `x`, `bias.len()` channels).
+pub fn convolve(x: &Activations, kernel: &[f32], bias: &[f32], out: &mut Activations) {
+    let c_out = out.c;
+    let per_part = bands_per_part(x.n * x.h, x.w, PIXELS_PER_PART);
+    let depth = 9 * x.c;
+    out.parts_mut(1, per_part).into_par_iter().for_each(|part| {
+        COLUMNS.with(|columns| {
+            let columns = &mut *columns.borrow_mut();
+            let pixels = part.bands * x.w;
+            columns.resize(pixels * depth, 0.0);
+            for (p, column) in columns.chunks_exact_mut(depth).enumerate() {
+                let row = part.first_band + p / x.w;
+                let (img, y, col) = (row / x.h, row % x.h, p % x.w);
+                fill_column(x, img, y, col, column);
+            }
+            matmul(pixels, depth, c_out, columns, kernel, part.data);
+            for pixel in part.data.chunks_exact_mut(c_out) {
+                for (v, b) in pixel.iter_mut().zip(bias) {
+                    *v = (*v + b).max(0.0);
                 }
-                matmul(pixels, depth, self.c_out, columns, &self.kernel, part.data);
-                for pixel in part.data.chunks_exact_mut(self.c_out) {
-                    for (v, b) in pixel.iter_mut().zip(&self.bias) {
-                        *v = (*v + b).max(0.0);
-                    }
-                }
-            })
-        });
-        out
-    }
+            }
+        })
+    });
 }
 
 thread_local! {

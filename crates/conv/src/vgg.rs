@@ -1,37 +1,62 @@
 //! VGG-16's 13 convolutions and 5 max-pools on the CPU kernels of this crate.
 
-use medpath_weights::{EncoderWeights, Step, VGG16};
+use medpath_weights::{EncoderWeights, PlanStep};
 
 use crate::activations::Activations;
-use crate::im2col::Im2colConv;
+use crate::im2col;
 use crate::pool::max_pool2;
-use crate::winograd::{self, WinogradConv};
+use crate::winograd;
+
+/// How a layer convolves, with its kernel in the layout that method reads.
+enum Method {
+    /// Winograd F(4x4, 3x3): both channel counts are multiples of 8.
+    Winograd(Vec<f32>),
+    /// im2col and one matrix product: any channel counts.
+    Im2col(Vec<f32>),
+}
 
 /// A 3x3 convolution (stride 1, padding 1) + bias + ReLU, by the fastest method its channel
 /// counts allow.
-pub enum Conv3x3 {
-    /// Winograd F(4x4, 3x3): both channel counts are multiples of 8.
-    Winograd(WinogradConv),
-    /// im2col and one matrix product: any channel counts.
-    Im2col(Im2colConv),
+pub struct Conv3x3 {
+    c_in: usize,
+    bias: Vec<f32>,
+    method: Method,
 }
 
 impl Conv3x3 {
     /// Prepares a layer from an OIHW kernel (`c_out * c_in * 9` values) and its bias.
     pub fn new(weight_oihw: &[f32], bias: &[f32], c_in: usize, c_out: usize) -> Conv3x3 {
-        if winograd::supports(c_in, c_out) {
-            Conv3x3::Winograd(WinogradConv::new(weight_oihw, bias, c_in, c_out))
+        assert_eq!(weight_oihw.len(), c_out * c_in * 9, "OIHW kernel length");
+        assert_eq!(bias.len(), c_out, "bias length");
+        let method = if winograd::supports(c_in, c_out) {
+            Method::Winograd(winograd::transform_kernel(weight_oihw, c_in, c_out))
         } else {
-            Conv3x3::Im2col(Im2colConv::new(weight_oihw, bias, c_in, c_out))
+            Method::Im2col(im2col::arrange_kernel(weight_oihw, c_in, c_out))
+        };
+        Conv3x3 {
+            c_in,
+            bias: bias.to_vec(),
+            method,
         }
     }
 
-    /// Convolves, adds the bias and applies ReLU.
-    pub fn forward(&self, x: &Activations) -> Activations {
-        match self {
-            Conv3x3::Winograd(conv) => conv.forward(x),
-            Conv3x3::Im2col(conv) => conv.forward(x),
+    /// The method's name: `winograd` or `im2col`.
+    pub fn method(&self) -> &'static str {
+        match self.method {
+            Method::Winograd(_) => "winograd",
+            Method::Im2col(_) => "im2col",
         }
+    }
+
+    /// Convolves, adds the bias and applies ReLU; the output has the input's size.
+    pub fn forward(&self, x: &Activations) -> Activations {
+        assert_eq!(x.c, self.c_in, "input channels");
+        let mut out = Activations::zeros(x.n, x.h, x.w, self.bias.len());
+        match &self.method {
+            Method::Winograd(kernel) => winograd::convolve(x, kernel, &self.bias, &mut out),
+            Method::Im2col(kernel) => im2col::convolve(x, kernel, &self.bias, &mut out),
+        }
+        out
     }
 }
 
@@ -48,15 +73,11 @@ pub struct Vgg16Cpu {
 impl Vgg16Cpu {
     /// Builds the network from checked weights (kernels are transformed here, once).
     pub fn new(weights: &EncoderWeights) -> Vgg16Cpu {
-        let mut convs = weights.convs.iter();
-        let layers = VGG16
-            .iter()
+        let layers = weights
+            .steps()
             .map(|step| match step {
-                Step::Pool => Layer::Pool,
-                Step::Conv { .. } => {
-                    let c = convs
-                        .next()
-                        .expect("EncoderWeights holds one entry per convolution of the plan");
+                PlanStep::Pool => Layer::Pool,
+                PlanStep::Conv(c) => {
                     Layer::Conv(Conv3x3::new(&c.weight, &c.bias, c.input, c.output))
                 }
             })

@@ -36,184 +36,156 @@ const G: [[f64; 3]; 6] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// A 3x3 convolution layer with its kernel already in the Winograd domain.
-pub struct WinogradConv {
-    c_in: usize,
-    c_out: usize,
-    /// U = G g Gt for each tile position: `[36][c_in][c_out]`.
-    kernel: Vec<f32>,
-    bias: Vec<f32>,
-}
-
-/// Whether a layer with these channel counts can use [`WinogradConv`].
+/// Whether a layer with these channel counts can use this method.
 pub fn supports(c_in: usize, c_out: usize) -> bool {
     c_in % LANES == 0 && c_out % LANES == 0 && c_in > 0 && c_out > 0
 }
 
-impl WinogradConv {
-    /// Transforms an OIHW kernel (`c_out * c_in * 9` values) and keeps the bias.
-    pub fn new(weight_oihw: &[f32], bias: &[f32], c_in: usize, c_out: usize) -> WinogradConv {
-        assert!(
-            supports(c_in, c_out),
-            "channels must be multiples of {LANES}"
-        );
-        assert_eq!(weight_oihw.len(), c_out * c_in * 9);
-        assert_eq!(bias.len(), c_out);
-        let mut kernel = vec![0.0; POSITIONS * c_in * c_out];
-        for o in 0..c_out {
-            for i in 0..c_in {
-                let g = &weight_oihw[(o * c_in + i) * 9..(o * c_in + i + 1) * 9];
-                // G g (6 x 3), then (G g) Gt (6 x 6), in f64.
-                let mut gg = [[0.0f64; 3]; IN_TILE];
-                for (r, row) in gg.iter_mut().enumerate() {
-                    for (kx, v) in row.iter_mut().enumerate() {
-                        *v = (0..3).map(|ky| G[r][ky] * g[ky * 3 + kx] as f64).sum();
-                    }
+/// Transforms an OIHW kernel (`c_out * c_in * 9` values) to U = G g Gt for each tile position,
+/// `[36][c_in][c_out]`, computed in f64.
+pub fn transform_kernel(weight_oihw: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
+    assert!(
+        supports(c_in, c_out),
+        "channels must be multiples of {LANES}"
+    );
+    let mut kernel = vec![0.0; POSITIONS * c_in * c_out];
+    for o in 0..c_out {
+        for i in 0..c_in {
+            let g = &weight_oihw[(o * c_in + i) * 9..(o * c_in + i + 1) * 9];
+            // G g (6 x 3), then (G g) Gt (6 x 6).
+            let mut gg = [[0.0f64; 3]; IN_TILE];
+            for (r, row) in gg.iter_mut().enumerate() {
+                for (kx, v) in row.iter_mut().enumerate() {
+                    *v = (0..3).map(|ky| G[r][ky] * g[ky * 3 + kx] as f64).sum();
                 }
-                for (r, row) in gg.iter().enumerate() {
-                    for (s, gs) in G.iter().enumerate() {
-                        let u: f64 = (0..3).map(|kx| row[kx] * gs[kx]).sum();
-                        kernel[((r * IN_TILE + s) * c_in + i) * c_out + o] = u as f32;
-                    }
+            }
+            for (r, row) in gg.iter().enumerate() {
+                for (s, gs) in G.iter().enumerate() {
+                    let u: f64 = (0..3).map(|kx| row[kx] * gs[kx]).sum();
+                    kernel[((r * IN_TILE + s) * c_in + i) * c_out + o] = u as f32;
                 }
             }
         }
-        WinogradConv {
-            c_in,
-            c_out,
-            kernel,
-            bias: bias.to_vec(),
+    }
+    kernel
+}
+
+/// Convolves `x` with a [`transform_kernel`] kernel, adds `bias`, applies ReLU and writes every
+/// value of `out` (same size as `x`, `bias.len()` channels).
+pub fn convolve(x: &Activations, kernel: &[f32], bias: &[f32], out: &mut Activations) {
+    let (c_in, c_out) = (x.c, out.c);
+    let tiles_per_band = x.w.div_ceil(TILE);
+    let total_bands = x.n * x.bands_per_image(TILE);
+    let per_part = bands_per_part(total_bands, tiles_per_band, TILES_PER_PART);
+    let (h, w) = (x.h, x.w);
+    out.parts_mut(TILE, per_part)
+        .into_par_iter()
+        .for_each(|part| {
+            SCRATCH.with(|scratch| {
+                let (input, products) = &mut *scratch.borrow_mut();
+                let tiles = part.bands * tiles_per_band;
+                input.resize(POSITIONS * tiles * c_in, 0.0);
+                products.resize(POSITIONS * tiles * c_out, 0.0);
+                let origin = x.band_start_row(part.first_band, TILE);
+                for t in 0..tiles {
+                    let tile = tile_place(x, part.first_band, tiles_per_band, t);
+                    transform_input(x, tile, t, tiles, input);
+                }
+                for p in 0..POSITIONS {
+                    matmul(
+                        tiles,
+                        c_in,
+                        c_out,
+                        &input[p * tiles * c_in..(p + 1) * tiles * c_in],
+                        &kernel[p * c_in * c_out..(p + 1) * c_in * c_out],
+                        &mut products[p * tiles * c_out..(p + 1) * tiles * c_out],
+                    );
+                }
+                for t in 0..tiles {
+                    let Tile { img, ty, tx } = tile_place(x, part.first_band, tiles_per_band, t);
+                    let row0 = img * h + ty * TILE - origin;
+                    let rows = TILE.min(h - ty * TILE);
+                    let cols = TILE.min(w - tx * TILE);
+                    transform_output(products, bias, t, tiles, |r, col, lane0, values| {
+                        if r < rows && col < cols {
+                            let at = ((row0 + r) * w + tx * TILE + col) * c_out + lane0;
+                            part.data[at..at + values.len()].copy_from_slice(values);
+                        }
+                    });
+                }
+            })
+        });
+}
+
+/// Writes the transformed input of `tile`, the part's `t`-th, into `input`
+/// (`[36][tiles][channels]`).
+fn transform_input(x: &Activations, tile: Tile, t: usize, tiles: usize, input: &mut [f32]) {
+    let Tile { img, ty, tx } = tile;
+    let c = x.c;
+    // Offsets of the 36 input pixels, None where the tile hangs over the zero padding.
+    let mut source = [None; POSITIONS];
+    for (i, row) in source.chunks_exact_mut(IN_TILE).enumerate() {
+        let y = (ty * TILE + i) as isize - 1;
+        if y < 0 || y >= x.h as isize {
+            continue;
+        }
+        for (j, s) in row.iter_mut().enumerate() {
+            let col = (tx * TILE + j) as isize - 1;
+            if col >= 0 && col < x.w as isize {
+                *s = Some(((img * x.h + y as usize) * x.w + col as usize) * c);
+            }
         }
     }
+    for lane0 in (0..c).step_by(LANES) {
+        // Columns first: cols[j] = Bt d[:, j].
+        let mut cols = [[[0.0; LANES]; IN_TILE]; IN_TILE];
+        for (j, col) in cols.iter_mut().enumerate() {
+            let mut d = [[0.0; LANES]; IN_TILE];
+            for (i, di) in d.iter_mut().enumerate() {
+                if let Some(s) = source[i * IN_TILE + j] {
+                    di.copy_from_slice(&x.data[s + lane0..s + lane0 + LANES]);
+                }
+            }
+            *col = input_transform(&d);
+        }
+        // Then rows: V[i, :] = Bt (Bt d)[i, :].
+        let rows: [[Lanes; IN_TILE]; IN_TILE] =
+            std::array::from_fn(|i| std::array::from_fn(|j| cols[j][i]));
+        for (i, row) in rows.iter().enumerate() {
+            for (j, values) in input_transform(row).iter().enumerate() {
+                let at = ((i * IN_TILE + j) * tiles + t) * c + lane0;
+                input[at..at + LANES].copy_from_slice(values);
+            }
+        }
+    }
+}
 
-    /// Convolves, adds the bias and applies ReLU; the output has the input's size.
-    pub fn forward(&self, x: &Activations) -> Activations {
-        assert_eq!(x.c, self.c_in, "input channels");
-        let mut out = Activations::zeros(x.n, x.h, x.w, self.c_out);
-        let tiles_per_band = x.w.div_ceil(TILE);
-        let total_bands = x.n * x.bands_per_image(TILE);
-        let per_part = bands_per_part(total_bands, tiles_per_band, TILES_PER_PART);
-        let (h, w) = (x.h, x.w);
-        out.parts_mut(TILE, per_part)
-            .into_par_iter()
-            .for_each(|part| {
-                SCRATCH.with(|scratch| {
-                    let (input, products) = &mut *scratch.borrow_mut();
-                    let tiles = part.bands * tiles_per_band;
-                    input.resize(POSITIONS * tiles * self.c_in, 0.0);
-                    products.resize(POSITIONS * tiles * self.c_out, 0.0);
-                    let origin = x.band_start_row(part.first_band, TILE);
-                    for t in 0..tiles {
-                        let tile = tile_place(x, part.first_band, tiles_per_band, t);
-                        self.transform_input(x, tile, t, tiles, input);
-                    }
-                    for p in 0..POSITIONS {
-                        matmul(
-                            tiles,
-                            self.c_in,
-                            self.c_out,
-                            &input[p * tiles * self.c_in..(p + 1) * tiles * self.c_in],
-                            &self.kernel
-                                [p * self.c_in * self.c_out..(p + 1) * self.c_in * self.c_out],
-                            &mut products[p * tiles * self.c_out..(p + 1) * tiles * self.c_out],
-                        );
-                    }
-                    for t in 0..tiles {
-                        let Tile { img, ty, tx } =
-                            tile_place(x, part.first_band, tiles_per_band, t);
-                        let row0 = img * h + ty * TILE - origin;
-                        let rows = TILE.min(h - ty * TILE);
-                        let cols = TILE.min(w - tx * TILE);
-                        self.transform_output(products, t, tiles, |r, col, lane0, values| {
-                            if r < rows && col < cols {
-                                let at = ((row0 + r) * w + tx * TILE + col) * self.c_out + lane0;
-                                part.data[at..at + values.len()].copy_from_slice(values);
-                            }
-                        });
-                    }
-                })
+/// Turns tile `t`'s 36 products into its 4x4 outputs (+ bias, ReLU) and hands each output
+/// pixel's channels, `LANES` at a time from channel `lane0`, to `write(row, col, lane0, values)`.
+fn transform_output(
+    products: &[f32],
+    bias: &[f32],
+    t: usize,
+    tiles: usize,
+    mut write: impl FnMut(usize, usize, usize, &[f32]),
+) {
+    let c = bias.len();
+    for lane0 in (0..c).step_by(LANES) {
+        let bias: Lanes = bias[lane0..lane0 + LANES].try_into().expect("8 lanes");
+        let mut cols = [[[0.0; LANES]; TILE]; IN_TILE];
+        for (j, col) in cols.iter_mut().enumerate() {
+            let m: [Lanes; IN_TILE] = std::array::from_fn(|i| {
+                let at = ((i * IN_TILE + j) * tiles + t) * c + lane0;
+                products[at..at + LANES].try_into().expect("8 lanes")
             });
-        out
-    }
-
-    /// Writes the transformed input of `tile`, the part's `t`-th, into `input`
-    /// (`[36][tiles][c_in]`).
-    fn transform_input(
-        &self,
-        x: &Activations,
-        tile: Tile,
-        t: usize,
-        tiles: usize,
-        input: &mut [f32],
-    ) {
-        let Tile { img, ty, tx } = tile;
-        let c = self.c_in;
-        // Offsets of the 36 input pixels, None where the tile hangs over the zero padding.
-        let mut source = [None; POSITIONS];
-        for (i, row) in source.chunks_exact_mut(IN_TILE).enumerate() {
-            let y = (ty * TILE + i) as isize - 1;
-            if y < 0 || y >= x.h as isize {
-                continue;
-            }
-            for (j, s) in row.iter_mut().enumerate() {
-                let col = (tx * TILE + j) as isize - 1;
-                if col >= 0 && col < x.w as isize {
-                    *s = Some(((img * x.h + y as usize) * x.w + col as usize) * c);
-                }
-            }
+            *col = output_transform(&m);
         }
-        for lane0 in (0..c).step_by(LANES) {
-            // Columns first: cols[j] = Bt d[:, j].
-            let mut cols = [[[0.0; LANES]; IN_TILE]; IN_TILE];
-            for (j, col) in cols.iter_mut().enumerate() {
-                let mut d = [[0.0; LANES]; IN_TILE];
-                for (i, di) in d.iter_mut().enumerate() {
-                    if let Some(s) = source[i * IN_TILE + j] {
-                        di.copy_from_slice(&x.data[s + lane0..s + lane0 + LANES]);
-                    }
-                }
-                *col = input_transform(&d);
-            }
-            // Then rows: V[i, :] = Bt (Bt d)[i, :].
-            let rows: [[Lanes; IN_TILE]; IN_TILE] =
-                std::array::from_fn(|i| std::array::from_fn(|j| cols[j][i]));
-            for (i, row) in rows.iter().enumerate() {
-                for (j, values) in input_transform(row).iter().enumerate() {
-                    let at = ((i * IN_TILE + j) * tiles + t) * c + lane0;
-                    input[at..at + LANES].copy_from_slice(values);
-                }
-            }
-        }
-    }
-
-    /// Turns tile `t`'s 36 products into its 4x4 outputs (+ bias, ReLU) and hands each output
-    /// pixel's channels, `LANES` at a time from channel `lane0`, to `write(row, col, lane0,
-    /// values)`.
-    fn transform_output(
-        &self,
-        products: &[f32],
-        t: usize,
-        tiles: usize,
-        mut write: impl FnMut(usize, usize, usize, &[f32]),
-    ) {
-        let c = self.c_out;
-        for lane0 in (0..c).step_by(LANES) {
-            let bias: Lanes = self.bias[lane0..lane0 + LANES].try_into().expect("8 lanes");
-            let mut cols = [[[0.0; LANES]; TILE]; IN_TILE];
-            for (j, col) in cols.iter_mut().enumerate() {
-                let m: [Lanes; IN_TILE] = std::array::from_fn(|i| {
-                    let at = ((i * IN_TILE + j) * tiles + t) * c + lane0;
-                    products[at..at + LANES].try_into().expect("8 lanes")
-                });
-                *col = output_transform(&m);
-            }
-            let rows: [[Lanes; IN_TILE]; TILE] =
-                std::array::from_fn(|r| std::array::from_fn(|j| cols[j][r]));
-            for (r, row) in rows.iter().enumerate() {
-                for (col, values) in output_transform(row).iter().enumerate() {
-                    let activated: Lanes = std::array::from_fn(|l| (values[l] + bias[l]).max(0.0));
-                    write(r, col, lane0, &activated);
-                }
+        let rows: [[Lanes; IN_TILE]; TILE] =
+            std::array::from_fn(|r| std::array::from_fn(|j| cols[j][r]));
+        for (r, row) in rows.iter().enumerate() {
+            for (col, values) in output_transform(row).iter().enumerate() {
+                let activated: Lanes = std::array::from_fn(|l| (values[l] + bias[l]).max(0.0));
+                write(r, col, lane0, &activated);
             }
         }
     }

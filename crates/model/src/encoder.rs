@@ -6,7 +6,7 @@ use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use medpath_conv::Vgg16Cpu;
-use medpath_weights::{EncoderWeights, MIN_INPUT, OUTPUT_CHANNELS, STRIDE, Step, VGG16};
+use medpath_weights::{EncoderWeights, MIN_INPUT, OUTPUT_CHANNELS, PlanStep, STRIDE};
 
 use crate::error::{ModelError, Result};
 
@@ -137,15 +137,11 @@ impl Vgg16Encoder {
 
 /// The plan's layers as burn tensors on `device`.
 fn burn_layers(weights: &EncoderWeights, device: &Device) -> Vec<BurnLayer> {
-    let mut convs = weights.convs.iter();
-    VGG16
-        .iter()
+    weights
+        .steps()
         .map(|step| match step {
-            Step::Pool => BurnLayer::Pool,
-            Step::Conv { .. } => {
-                let c = convs
-                    .next()
-                    .expect("EncoderWeights holds one entry per convolution of the plan");
+            PlanStep::Pool => BurnLayer::Pool,
+            PlanStep::Conv(c) => {
                 let weight = TensorData::new(c.weight.clone(), [c.output, c.input, 3, 3]);
                 let bias = TensorData::new(c.bias.clone(), [c.output]);
                 BurnLayer::Conv(Box::new(ConvLayer {

@@ -1,6 +1,6 @@
 //! The encoder's features equal an independent numpy forward (float64) over the same weights and
-//! input, for both weight conventions and both engines (`../conv/tests/fixtures/
-//! make_vgg_reference.py` made the references).
+//! input, for both weight conventions and both engines (`fixtures/make_vgg_reference.py` made the
+//! references).
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use medpath_weights::EncoderWeights;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../conv/tests/fixtures")
+        .join("tests/fixtures")
         .join(name)
 }
 

@@ -5,5 +5,5 @@
 pub mod load;
 pub mod plan;
 
-pub use load::{ConvParams, EncoderWeights, Result, WeightSource, WeightsError};
+pub use load::{ConvParams, EncoderWeights, PlanStep, Result, WeightSource, WeightsError};
 pub use plan::{MIN_INPUT, OUTPUT_CHANNELS, STRIDE, Step, VGG16, convolutions};

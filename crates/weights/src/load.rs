@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use sha2::{Digest, Sha256};
 
-use crate::plan::convolutions;
+use crate::plan::{Step, VGG16, convolutions};
 
 /// What can go wrong loading weights. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,15 @@ pub struct ConvParams {
     pub weight: Vec<f32>,
     /// Bias (`output` values).
     pub bias: Vec<f32>,
+}
+
+/// One step of the VGG-16 plan with its parameters.
+#[derive(Debug, Clone, Copy)]
+pub enum PlanStep<'a> {
+    /// A 3x3 convolution (padding 1) followed by ReLU.
+    Conv(&'a ConvParams),
+    /// 2x2 max-pooling with stride 2.
+    Pool,
 }
 
 /// The 13 convolutions of VGG-16 with where they came from.
@@ -255,6 +264,20 @@ fn take(
 }
 
 impl EncoderWeights {
+    /// The plan's 18 steps in order, each convolution with its parameters: what an engine builds
+    /// its layers from.
+    pub fn steps(&self) -> impl Iterator<Item = PlanStep<'_>> {
+        let mut convs = self.convs.iter();
+        VGG16.iter().map(move |step| match step {
+            Step::Pool => PlanStep::Pool,
+            Step::Conv { .. } => PlanStep::Conv(
+                convs
+                    .next()
+                    .expect("EncoderWeights holds one entry per convolution of the plan"),
+            ),
+        })
+    }
+
     /// Loads a safetensors file (torchvision/timm key names) or a PyTorch `.pt`/`.pth` file
     /// (a state dict, a full-model save, or a checkpoint nesting the state dict under
     /// `state_dict` or `model`). Tensors other than `features.*` (such as `classifier.*`) are
