@@ -26,6 +26,11 @@ pub struct LineChart {
     pub y_range: Option<(f64, f64)>,
 }
 
+/// The distance between consecutive ticks (1 when there are fewer than two).
+fn tick_step(ticks: &[f64]) -> f64 {
+    ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(1.0)
+}
+
 /// Round tick positions covering [lo, hi].
 pub fn ticks(lo: f64, hi: f64, wanted: usize) -> Vec<f64> {
     let span = (hi - lo).abs().max(1e-12);
@@ -85,11 +90,7 @@ impl LineChart {
         let px = |x: f64| left as f64 + (x - x0) / (x1 - x0) * pw as f64;
         let py = |y: f64| (top + ph) as f64 - (y - y0) / (y1 - y0) * ph as f64;
         let y_ticks = ticks(y0, y1, 5);
-        let y_step = y_ticks
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .next()
-            .unwrap_or(1.0);
+        let y_step = tick_step(&y_ticks);
         for t in y_ticks {
             let y = py(t);
             c.line((left as f64, y), ((left + pw) as f64, y), 1, GRID);
@@ -103,11 +104,7 @@ impl LineChart {
             );
         }
         let x_ticks = ticks(x0, x1, 6);
-        let x_step = x_ticks
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .next()
-            .unwrap_or(1.0);
+        let x_step = tick_step(&x_ticks);
         for t in x_ticks {
             let x = px(t);
             c.line((x, (top + ph) as f64), (x, (top + ph + 4) as f64), 1, INK);
