@@ -283,3 +283,127 @@ fn stage_commands_evolve_then_train_and_run_reuses_them() {
     assert!(m["router"].is_null());
     assert_eq!(m["joint"]["test"]["n"], m["tasks"]["ecg"]["test"]["n"]);
 }
+
+#[test]
+fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = tmp.path().join("records");
+    ok(&medpath(&[
+        "ecg",
+        "synth",
+        "--out",
+        records.to_str().unwrap(),
+        "--records",
+        "6",
+        "--seconds",
+        "60",
+    ]));
+    let file = tmp.path().join("kfold.toml");
+    let cache = tmp.path().join("cache");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"unseen patients\"\n[encoder]\ncache = {cache:?}\n\
+             [search]\npopulation = 6\ntournaments = 4\nsteps = 10\nmetric = \"macro-recall\"\n\
+             [train]\nepochs = 3\nclass_weights = \"balanced\"\ndropout = 0.2\nweight_decay = 0.0001\n\
+             [evaluation]\nboosted_trees = true\nbootstrap = 50\n\
+             [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\nsize = 32\nleads = \"MLII,V1|-\"\ncontext = 1\n\
+             protocol = \"record-kfold\"\nfolds = 3\nside_inputs = [\"rhythm\", \"signal\"]\nsignal_points = 8\n\
+             augment_views = 2\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let (file, out) = (file.to_str().unwrap(), out.to_str().unwrap());
+    ok(&medpath(&["run", file, "--out", out]));
+    let out_dir = Path::new(out);
+    let m = metrics(out_dir);
+    let task = &m["tasks"]["ecg"];
+    assert!(
+        task["protocol"]
+            .as_str()
+            .unwrap()
+            .starts_with("record-kfold"),
+        "{}",
+        task["protocol"]
+    );
+    // Every record is tested once, by the fold that left it out.
+    let kfold = &task["record_kfold"];
+    let tested: usize = kfold["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["beats"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+                .sum::<u64>() as usize
+        })
+        .sum();
+    assert_eq!(kfold["records"].as_array().unwrap().len(), 6);
+    assert_eq!(task["test"]["n"].as_u64().unwrap() as usize, tested);
+    for ablation in ["linear_readout", "random_path", "boosted_trees"] {
+        assert_eq!(
+            task["ablations"][ablation]["n"], task["test"]["n"],
+            "{ablation}"
+        );
+    }
+    assert!(out_dir.join("tasks/ecg/kfold/kfold_records.csv").exists());
+    let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(report.contains("Record k-fold") && report.contains("boosted trees"));
+    // The bundle carries the side inputs and their scaling; predict computes them for a record.
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("bundle/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        bundle["tasks"][0]["side_inputs"],
+        serde_json::json!(["rhythm", "signal"])
+    );
+    assert_eq!(
+        bundle["tasks"][0]["side_scaling"]["mean"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6 + 2 * 8
+    );
+    let record = records.join("s002");
+    let predicted = medpath(&[
+        "predict",
+        "--model",
+        out,
+        record.to_str().unwrap(),
+        "--json",
+    ]);
+    let doc: Value = serde_json::from_str(&ok(&predicted)).unwrap();
+    let beats = doc["predictions"].as_array().unwrap();
+    assert!(beats.len() > 40, "{} beats", beats.len());
+    assert_eq!(
+        doc["records"][0]["model_classes"],
+        serde_json::json!(["A", "L", "R"])
+    );
+    // The same record with its annotations removed: beats come from the QRS detector and still
+    // get rhythm features.
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    for ext in ["hea", "dat"] {
+        std::fs::copy(
+            records.join(format!("s002.{ext}")),
+            bare.join(format!("s002.{ext}")),
+        )
+        .unwrap();
+    }
+    let detected = medpath(&[
+        "predict",
+        "--model",
+        out,
+        bare.join("s002").to_str().unwrap(),
+    ]);
+    let csv = ok(&detected);
+    assert!(csv.lines().count() > 40);
+    assert!(
+        String::from_utf8_lossy(&detected.stderr)
+            .contains("the model knows only the classes A, L, R")
+    );
+}

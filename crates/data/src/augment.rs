@@ -1,4 +1,6 @@
-//! Training-time augmentation as in the paper: horizontal flip, zoom and small rotation.
+//! Training-time augmentation: the paper's horizontal flip, zoom and small rotation, and
+//! optionally translation, contrast and gamma changes (a stronger set that mimics differences
+//! between scanners and exposures).
 //!
 //! Each image gets a fixed number of views; view 0 is the image itself and views 1.. are random
 //! transforms drawn from a generator seeded by (seed, image key, view), so the same view of the
@@ -23,6 +25,17 @@ pub struct AugmentConfig {
     pub rotation_deg: f32,
     /// Seed mixed into every view's generator.
     pub seed: u64,
+    /// Shift range as a share of the image side, per axis: drawn from [-translate, +translate].
+    #[serde(default)]
+    pub translate: f32,
+    /// Contrast range: intensities are stretched about the image mean by a factor in
+    /// [1 - contrast, 1 + contrast].
+    #[serde(default)]
+    pub contrast: f32,
+    /// Gamma range: intensities `v` in [0, 255] become `255 (v / 255)^g`, with `ln g` drawn from
+    /// [-ln(1 + gamma), +ln(1 + gamma)].
+    #[serde(default)]
+    pub gamma: f32,
 }
 
 impl Default for AugmentConfig {
@@ -34,7 +47,32 @@ impl Default for AugmentConfig {
             zoom: 0.1,
             rotation_deg: 5.0,
             seed: 0,
+            translate: 0.0,
+            contrast: 0.0,
+            gamma: 0.0,
         }
+    }
+}
+
+impl AugmentConfig {
+    /// A stronger set for images from other scanners and exposures: flip, zoom ±15 %, rotation
+    /// ±10 degrees, shifts up to 8 % of the side, contrast ±20 %, gamma up to 1.2x either way.
+    pub fn strong(views: usize, seed: u64) -> AugmentConfig {
+        AugmentConfig {
+            views,
+            flip: true,
+            zoom: 0.15,
+            rotation_deg: 10.0,
+            seed,
+            translate: 0.08,
+            contrast: 0.2,
+            gamma: 0.2,
+        }
+    }
+
+    /// Whether any setting beyond the paper's (flip, zoom, rotation) is on.
+    pub fn has_photometric_or_shift(&self) -> bool {
+        self.translate > 0.0 || self.contrast > 0.0 || self.gamma > 0.0
     }
 }
 
@@ -47,6 +85,12 @@ pub struct ViewTransform {
     pub scale: f32,
     /// Rotation in degrees, counter-clockwise.
     pub angle_deg: f32,
+    /// Shift of the content as a share of the width and height.
+    pub shift: (f32, f32),
+    /// Contrast factor about the image mean (1: unchanged).
+    pub contrast: f32,
+    /// Gamma exponent (1: unchanged).
+    pub gamma: f32,
 }
 
 impl ViewTransform {
@@ -55,7 +99,20 @@ impl ViewTransform {
         flip: false,
         scale: 1.0,
         angle_deg: 0.0,
+        shift: (0.0, 0.0),
+        contrast: 1.0,
+        gamma: 1.0,
     };
+
+    /// A purely geometric transform of the paper's kind.
+    pub fn geometric(flip: bool, scale: f32, angle_deg: f32) -> ViewTransform {
+        ViewTransform {
+            flip,
+            scale,
+            angle_deg,
+            ..ViewTransform::IDENTITY
+        }
+    }
 }
 
 /// Mixes a 64-bit value (SplitMix64 finaliser), to derive independent seeds.
@@ -85,11 +142,22 @@ impl AugmentConfig {
         } else {
             0.0
         };
-        ViewTransform {
-            flip,
-            scale,
-            angle_deg,
+        let mut t = ViewTransform::geometric(flip, scale, angle_deg);
+        // Drawn after the paper's three, so adding them leaves the paper's views unchanged.
+        if self.translate > 0.0 {
+            t.shift = (
+                rng.random_range(-self.translate..=self.translate),
+                rng.random_range(-self.translate..=self.translate),
+            );
         }
+        if self.contrast > 0.0 {
+            t.contrast = rng.random_range(1.0 - self.contrast..=1.0 + self.contrast);
+        }
+        if self.gamma > 0.0 {
+            let range = (1.0 + self.gamma).ln();
+            t.gamma = rng.random_range(-range..=range).exp();
+        }
+        t
     }
 }
 
@@ -117,11 +185,16 @@ pub fn apply_transform(image: &RgbImage, t: &ViewTransform) -> RgbImage {
     }
     let (cx, cy) = (image.width as f32 / 2.0, image.height as f32 / 2.0);
     let (sin, cos) = t.angle_deg.to_radians().sin_cos();
+    let (shift_x, shift_y) = (
+        t.shift.0 * image.width as f32,
+        t.shift.1 * image.height as f32,
+    );
     let mut out = RgbImage::filled(image.width, image.height, 0.0);
     for y in 0..image.height {
         for x in 0..image.width {
-            // Output pixel centre relative to the image centre, mapped back into the input.
-            let (mut dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+            // Output pixel centre relative to the shifted image centre, mapped back into the
+            // input.
+            let (mut dx, dy) = (x as f32 + 0.5 - cx - shift_x, y as f32 + 0.5 - cy - shift_y);
             if t.flip {
                 dx = -dx;
             }
@@ -130,6 +203,17 @@ pub fn apply_transform(image: &RgbImage, t: &ViewTransform) -> RgbImage {
             for c in 0..3 {
                 out.pixels[(y * image.width + x) * 3 + c] = sample(image, sx, sy, c);
             }
+        }
+    }
+    if t.gamma != 1.0 {
+        for v in out.pixels.iter_mut() {
+            *v = 255.0 * (v.clamp(0.0, 255.0) / 255.0).powf(t.gamma);
+        }
+    }
+    if t.contrast != 1.0 {
+        let mean = out.pixels.iter().sum::<f32>() / out.pixels.len().max(1) as f32;
+        for v in out.pixels.iter_mut() {
+            *v = (mean + t.contrast * (*v - mean)).clamp(0.0, 255.0);
         }
     }
     out
@@ -171,14 +255,7 @@ mod tests {
     #[test]
     fn flip_mirrors_and_identity_keeps_pixels() {
         let img = gradient(8, 6);
-        let flipped = apply_transform(
-            &img,
-            &ViewTransform {
-                flip: true,
-                scale: 1.0,
-                angle_deg: 0.0,
-            },
-        );
+        let flipped = apply_transform(&img, &ViewTransform::geometric(true, 1.0, 0.0));
         for y in 0..6 {
             for x in 0..8 {
                 assert!((flipped.at(x, y, 1) - img.at(7 - x, y, 1)).abs() < 1e-4);
@@ -190,16 +267,52 @@ mod tests {
     #[test]
     fn zoom_in_magnifies_the_centre() {
         let img = gradient(20, 20);
-        let zoomed = apply_transform(
-            &img,
-            &ViewTransform {
-                flip: false,
-                scale: 2.0,
-                angle_deg: 0.0,
-            },
-        );
+        let zoomed = apply_transform(&img, &ViewTransform::geometric(false, 2.0, 0.0));
         // Horizontal gradient of 10 per pixel halves to 5 per pixel when zoomed in twofold.
         let step = zoomed.at(11, 10, 0) - zoomed.at(10, 10, 0);
         assert!((step - 5.0).abs() < 1e-3, "{step}");
+    }
+
+    #[test]
+    fn strong_views_shift_and_change_intensities_within_range() {
+        let cfg = AugmentConfig::strong(4, 3);
+        let paper = AugmentConfig {
+            translate: 0.0,
+            contrast: 0.0,
+            gamma: 0.0,
+            ..cfg
+        };
+        for view in 1..40 {
+            let t = cfg.transform(9, view);
+            let p = paper.transform(9, view);
+            assert_eq!(
+                (t.flip, t.scale, t.angle_deg),
+                (p.flip, p.scale, p.angle_deg)
+            );
+            assert!(t.shift.0.abs() <= 0.08 && t.shift.1.abs() <= 0.08, "{t:?}");
+            assert!((0.8..=1.2).contains(&t.contrast), "{t:?}");
+            assert!(
+                t.gamma >= 1.0 / 1.2 - 1e-6 && t.gamma <= 1.2 + 1e-6,
+                "{t:?}"
+            );
+        }
+        let img = gradient(20, 20);
+        let shifted = apply_transform(
+            &img,
+            &ViewTransform {
+                shift: (0.1, 0.0),
+                ..ViewTransform::IDENTITY
+            },
+        );
+        // Content moves right by 2 pixels: the value at x = 12 came from x = 10.
+        assert!((shifted.at(12, 5, 0) - img.at(10, 5, 0)).abs() < 1e-3);
+        let brighter = apply_transform(
+            &img,
+            &ViewTransform {
+                gamma: 0.5,
+                ..ViewTransform::IDENTITY
+            },
+        );
+        assert!(brighter.at(3, 3, 0) > img.at(3, 3, 0));
     }
 }

@@ -4,7 +4,7 @@
 use medpath_wfdb::{Annotation, Record};
 
 use crate::error::{EcgError, Result};
-use crate::leads::LeadChoice;
+use crate::leads::{LeadChoice, LeadSource};
 use crate::timing::{BeatTiming, beat_timings};
 
 /// Amplitude normalisation applied before drawing.
@@ -25,12 +25,15 @@ pub const RECORD_TARGET_MV: f32 = 1.5;
 const QRS_HALF_WIDTH_S: f64 = 0.05;
 
 /// What to cut: classes, leads, window and context.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeatOptions {
     /// Annotation symbols to keep (`A`, `L`, `R`, ...).
     pub classes: Vec<String>,
     /// Leads to draw, one trace each.
-    #[serde(serialize_with = "serialize_leads")]
+    #[serde(
+        serialize_with = "serialize_leads",
+        deserialize_with = "deserialize_leads"
+    )]
     pub leads: Vec<LeadChoice>,
     /// Window before the R peak, seconds.
     pub before_s: f64,
@@ -41,7 +44,12 @@ pub struct BeatOptions {
     /// premature beat's short preceding interval shows.
     pub context: usize,
     /// Amplitude normalisation.
+    #[serde(default)]
     pub normalization: Normalization,
+    /// Points each lead's beat window (without context) is averaged down to for
+    /// [`Beat::signal`]; 0: none.
+    #[serde(default)]
+    pub signal_points: usize,
 }
 
 fn serialize_leads<S: serde::Serializer>(
@@ -49,6 +57,16 @@ fn serialize_leads<S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     s.collect_seq(leads.iter().map(|l| l.to_string()))
+}
+
+fn deserialize_leads<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<LeadChoice>, D::Error> {
+    let names: Vec<String> = serde::Deserialize::deserialize(d)?;
+    names
+        .iter()
+        .map(|n| LeadChoice::parse(n).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl BeatOptions {
@@ -62,6 +80,7 @@ impl BeatOptions {
             after_s: 0.45,
             context: 0,
             normalization: Normalization::None,
+            signal_points: 0,
         }
     }
 
@@ -97,8 +116,14 @@ pub struct Beat {
     pub symbol: String,
     /// RR timing around the beat.
     pub timing: BeatTiming,
-    /// One trace per lead (mV, baseline removed, normalised if asked).
+    /// One trace per lead (mV, baseline removed, normalised if asked; zeros for a blank lead).
     pub traces: Vec<Vec<f32>>,
+    /// Index of the R peak within each trace.
+    pub r_index: usize,
+    /// Each lead's beat window (without context), baseline removed, averaged down to
+    /// [`BeatOptions::signal_points`] values, leads one after the other (empty when 0 points
+    /// were asked for).
+    pub signal: Vec<f32>,
 }
 
 /// The beats of one record, or why it gave none.
@@ -108,8 +133,12 @@ pub struct RecordBeats {
     pub beats: Vec<Beat>,
     /// Beats of the chosen classes skipped because the window runs past the record's ends.
     pub skipped_at_edges: usize,
-    /// Signal names of the leads used.
+    /// Signal names of the leads used (`-` for a blank one).
     pub lead_names: Vec<String>,
+    /// Median of all RR intervals of the record in seconds (every beat annotation counts), the
+    /// record's own rhythm that a beat's timing is compared with; `None` with fewer than two
+    /// beats.
+    pub median_rr: Option<f64>,
 }
 
 /// Why a record was passed over.
@@ -128,6 +157,29 @@ fn median(values: &mut [f32]) -> f32 {
     let mid = values.len() / 2;
     let (_, m, _) = values.select_nth_unstable_by(mid, f32::total_cmp);
     *m
+}
+
+/// Means of `values` over `bins` equal consecutive spans (each value counted in proportion to
+/// its overlap with a span), so that downsampling averages instead of aliasing.
+pub fn bin_means(values: &[f32], bins: usize) -> Vec<f32> {
+    if bins == 0 || values.is_empty() {
+        return Vec::new();
+    }
+    let width = values.len() as f64 / bins as f64;
+    (0..bins)
+        .map(|b| {
+            let (lo, hi) = (b as f64 * width, (b + 1) as f64 * width);
+            let (mut sum, mut weight) = (0.0f64, 0.0f64);
+            let first = lo.floor() as usize;
+            let last = (hi.ceil() as usize).min(values.len());
+            for (i, v) in values.iter().enumerate().take(last).skip(first) {
+                let overlap = (hi.min(i as f64 + 1.0) - lo.max(i as f64)).max(0.0);
+                sum += overlap * f64::from(*v);
+                weight += overlap;
+            }
+            (sum / weight.max(f64::MIN_POSITIVE)) as f32
+        })
+        .collect()
 }
 
 /// Scale factor that brings a lead's median QRS peak-to-peak amplitude to [`RECORD_TARGET_MV`].
@@ -161,10 +213,10 @@ pub fn record_beats(
     options: &BeatOptions,
 ) -> std::result::Result<RecordBeats, MissingLead> {
     let names = record.signal_names();
-    let mut lead_indices = Vec::with_capacity(options.leads.len());
+    let mut lead_sources = Vec::with_capacity(options.leads.len());
     for lead in &options.leads {
         match lead.resolve(&names) {
-            Some(i) => lead_indices.push(i),
+            Some(source) => lead_sources.push(source),
             None => {
                 return Err(MissingLead {
                     lead: lead.to_string(),
@@ -183,23 +235,39 @@ pub fn record_beats(
         0 | 1 => 1.0,
         n => (beat_samples[n - 1] - beat_samples[0]) as f64 / fs / (n - 1) as f64,
     };
-    let signals: Vec<Vec<f32>> = lead_indices
+    let n = record.n_samples() as i64;
+    let signals: Vec<Vec<f32>> = lead_sources
         .iter()
-        .map(|&i| {
-            let mut s = record.physical(i);
-            if options.normalization == Normalization::Record {
-                let scale = record_scale(&s, &beat_samples, fs);
-                s.iter_mut().for_each(|v| *v *= scale);
+        .map(|&source| match source {
+            LeadSource::Signal(i) => {
+                let mut s = record.physical(i);
+                if options.normalization == Normalization::Record {
+                    let scale = record_scale(&s, &beat_samples, fs);
+                    s.iter_mut().for_each(|v| *v *= scale);
+                }
+                s
             }
-            s
+            LeadSource::Blank => vec![0.0; n as usize],
         })
         .collect();
-    let n = record.n_samples() as i64;
+    let mut intervals: Vec<f32> = beat_samples
+        .windows(2)
+        .map(|w| ((w[1] - w[0]) as f64 / fs) as f32)
+        .collect();
     let mut out = RecordBeats {
         beats: Vec::new(),
         skipped_at_edges: 0,
-        lead_names: lead_indices.iter().map(|&i| names[i].clone()).collect(),
+        lead_names: lead_sources
+            .iter()
+            .map(|&source| match source {
+                LeadSource::Signal(i) => names[i].clone(),
+                LeadSource::Blank => crate::leads::BLANK.to_string(),
+            })
+            .collect(),
+        median_rr: (!intervals.is_empty()).then(|| f64::from(median(&mut intervals))),
     };
+    let before = (options.before_s * fs).round() as i64;
+    let after = (options.after_s * fs).round() as i64;
     for (annotation, timing) in beat_annotations.iter().zip(&timings) {
         let symbol = annotation.symbol();
         if !options.classes.contains(&symbol) {
@@ -207,8 +275,9 @@ pub fn record_beats(
         }
         let extra = options.context as f64 * timing.local_rr.unwrap_or(mean_rr);
         let start = annotation.sample - ((options.before_s + extra) * fs).round() as i64;
+        let (core_start, core_end) = (annotation.sample - before, annotation.sample + after + 1);
         let end = annotation.sample + ((options.after_s + extra) * fs).round() as i64 + 1;
-        if start < 0 || end > n {
+        if start < 0 || end > n || core_start < start || core_end > end {
             out.skipped_at_edges += 1;
             continue;
         }
@@ -220,12 +289,24 @@ pub fn record_beats(
                 window.iter().map(|v| v - baseline).collect()
             })
             .collect();
+        let signal = signals
+            .iter()
+            .flat_map(|s| {
+                let window = &s[core_start as usize..core_end as usize];
+                let baseline = median(&mut window.to_vec());
+                bin_means(window, options.signal_points)
+                    .into_iter()
+                    .map(move |v| v - baseline)
+            })
+            .collect();
         out.beats.push(Beat {
             record: record.path.name.clone(),
             sample: annotation.sample,
             symbol,
             timing: *timing,
             traces,
+            r_index: (annotation.sample - start) as usize,
+            signal,
         });
     }
     Ok(out)

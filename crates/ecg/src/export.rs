@@ -6,16 +6,50 @@ use std::path::{Path, PathBuf};
 
 use medpath_wfdb::{Record, RecordPath, code_of, name_of};
 
+use crate::augment::BeatAugment;
 use crate::beats::{Beat, BeatOptions, record_beats};
 use crate::error::{EcgError, Result};
 use crate::render::{TraceStyle, render_traces};
+use crate::timing::rhythm_features;
 
 /// Name of the beat table written next to the class folders.
 pub const BEATS_CSV: &str = "beats.csv";
 /// Name of the file recording the options an export was made with.
 pub const OPTIONS_JSON: &str = "beats_options.json";
 /// Columns of [`BEATS_CSV`].
-pub const CSV_HEADER: &str = "record,sample,symbol,class,path,leads,prev_rr_s,next_rr_s,local_rr_s";
+pub const CSV_HEADER: &str =
+    "record,sample,symbol,class,path,leads,prev_rr_s,next_rr_s,local_rr_s,median_rr_s,views";
+
+/// Augmented views drawn beside each beat (training data).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ViewPlan {
+    /// Pictures per beat: 1 = the beat alone; view `k >= 1` is written as
+    /// `<record>_<sample>_v<k>.png`.
+    pub views: usize,
+    /// How views differ from the beat.
+    pub augment: BeatAugment,
+    /// Seed of the views.
+    pub seed: u64,
+}
+
+/// One beat written by an export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedBeat {
+    /// Record name.
+    pub record: String,
+    /// Sample of the R peak.
+    pub sample: i64,
+    /// Annotation symbol.
+    pub symbol: String,
+    /// The picture, relative to the export folder.
+    pub path: String,
+    /// Augmented views, relative to the export folder.
+    pub views: Vec<String>,
+    /// [`rhythm_features`] of the beat.
+    pub rhythm: [f32; 6],
+    /// [`Beat::signal`].
+    pub signal: Vec<f32>,
+}
 
 /// What an export did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,6 +62,8 @@ pub struct ExportSummary {
     pub skipped_at_edges: usize,
     /// Records passed over, with the reason (a missing lead).
     pub skipped_records: Vec<(String, String)>,
+    /// Every beat written, in the order of [`BEATS_CSV`].
+    pub beats: Vec<ExportedBeat>,
 }
 
 impl ExportSummary {
@@ -92,19 +128,24 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Prepares `out`: creates it, or, when it holds an earlier export, removes exactly the images
-/// that export listed. A non-empty folder that is not an export is refused, so nothing of the
+/// (and their views) that export listed. A non-empty folder that is not an export is refused, so nothing of the
 /// user's is lost.
 fn prepare_out_dir(out: &Path) -> Result<()> {
     let csv = out.join(BEATS_CSV);
     if csv.exists() {
         let text = std::fs::read_to_string(&csv).map_err(|e| EcgError::io(&csv, e))?;
         for line in text.lines().skip(1) {
-            if let Some(rel) = line.split(',').nth(4) {
-                let old = out.join(rel);
-                if old.starts_with(out) && old.extension().is_some_and(|e| e == "png") {
-                    let _ = std::fs::remove_file(old);
-                }
+            let fields: Vec<&str> = line.split(',').collect();
+            let Some(rel) = fields.get(4) else { continue };
+            let old = out.join(rel);
+            if !(old.starts_with(out) && old.extension().is_some_and(|e| e == "png")) {
+                continue;
             }
+            let views: usize = fields.get(10).and_then(|v| v.parse().ok()).unwrap_or(1);
+            for view in 1..views {
+                let _ = std::fs::remove_file(view_path(&old, view));
+            }
+            let _ = std::fs::remove_file(old);
         }
     } else if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(EcgError::Invalid(format!(
@@ -115,18 +156,29 @@ fn prepare_out_dir(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| EcgError::io(out, e))
 }
 
+/// The file of augmented view `view` of the beat drawn at `path`.
+fn view_path(path: &Path, view: usize) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}_v{view}.png"))
+}
+
 /// Reads each record and its `atr` annotations, cuts the chosen beats, draws each as a
-/// `size`-pixel PNG and writes the ImageFolder and [`BEATS_CSV`] into `out`. `progress` is called
-/// after each record with (records done, records in all, record name). The same inputs always
-/// give byte-identical files.
+/// `size`-pixel PNG (plus `plan.views - 1` augmented views) and writes the ImageFolder and
+/// [`BEATS_CSV`] into `out`. `progress` is called after each record with (records done, records
+/// in all, record name). The same inputs always give byte-identical files.
 pub fn export_beat_images(
     records: &[RecordPath],
     options: &BeatOptions,
     size: u32,
+    plan: &ViewPlan,
     out: &Path,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<ExportSummary> {
     options.validate()?;
+    plan.augment.validate()?;
     if size < 16 {
         return Err(EcgError::Invalid(format!(
             "image size {size}: at least 16 pixels"
@@ -153,8 +205,9 @@ pub fn export_beat_images(
             Ok(beats) => {
                 summary.skipped_at_edges += beats.skipped_at_edges;
                 let leads = beats.lead_names.join(";");
+                let median_rr = beats.median_rr.unwrap_or(1.0);
                 for beat in &beats.beats {
-                    let relative = write_beat(beat, &style, out)?;
+                    let relative = write_beat(beat, &style, plan, out)?;
                     *summary
                         .written
                         .entry(class_folder(&beat.symbol))
@@ -162,17 +215,28 @@ pub fn export_beat_images(
                     let t = &beat.timing;
                     let _ = writeln!(
                         csv,
-                        "{},{},{},{},{},{},{},{},{}",
+                        "{},{},{},{},{},{},{},{},{},{},{}",
                         csv_field(&beat.record),
                         beat.sample,
                         csv_field(&beat.symbol),
                         class_folder(&beat.symbol),
-                        csv_field(&relative),
+                        csv_field(&relative[0]),
                         csv_field(&leads),
                         seconds(t.prev_rr),
                         seconds(t.next_rr),
-                        seconds(t.local_rr)
+                        seconds(t.local_rr),
+                        seconds(beats.median_rr),
+                        relative.len()
                     );
+                    summary.beats.push(ExportedBeat {
+                        record: beat.record.clone(),
+                        sample: beat.sample,
+                        symbol: beat.symbol.clone(),
+                        path: relative[0].clone(),
+                        views: relative[1..].to_vec(),
+                        rhythm: rhythm_features(t, median_rr),
+                        signal: beat.signal.clone(),
+                    });
                 }
             }
         }
@@ -181,18 +245,32 @@ pub fn export_beat_images(
     let csv_path = out.join(BEATS_CSV);
     std::fs::write(&csv_path, csv).map_err(|e| EcgError::io(&csv_path, e))?;
     let options_path = out.join(OPTIONS_JSON);
-    let json = serde_json::json!({ "size": size, "options": options });
+    let json = serde_json::json!({
+        "size": size,
+        "options": options,
+        "views": plan.views.max(1),
+        "augment": plan.augment,
+        "seed": plan.seed,
+    });
     std::fs::write(&options_path, format!("{json:#}\n"))
         .map_err(|e| EcgError::io(&options_path, e))?;
     Ok(summary)
 }
 
-/// Draws one beat and writes it to `out/<class>/<record>_<sample>.png`; returns the relative path.
-fn write_beat(beat: &Beat, style: &TraceStyle, out: &Path) -> Result<String> {
+/// Draws one beat to `out/<class>/<record>_<sample>.png` and its augmented views beside it;
+/// returns the relative paths, the beat's first.
+fn write_beat(beat: &Beat, style: &TraceStyle, plan: &ViewPlan, out: &Path) -> Result<Vec<String>> {
     let class = class_folder(&beat.symbol);
     let dir: PathBuf = out.join(&class);
     std::fs::create_dir_all(&dir).map_err(|e| EcgError::io(&dir, e))?;
     let file = format!("{}_{}.png", beat.record, beat.sample);
     render_traces(&beat.traces, style)?.save_png(&dir.join(&file))?;
-    Ok(format!("{class}/{file}"))
+    let mut written = vec![format!("{class}/{file}")];
+    for view in 1..plan.views.max(1) {
+        let path = view_path(&dir.join(&file), view);
+        render_traces(&plan.augment.traces(beat, plan.seed, view), style)?.save_png(&path)?;
+        let name = path.file_name().expect("a file name").to_string_lossy();
+        written.push(format!("{class}/{name}"));
+    }
+    Ok(written)
 }

@@ -1,11 +1,25 @@
 //! Choosing which signals (leads) of a record to draw.
 //!
 //! A lead is asked for by name (`MLII`), by 0-based signal index (`#1`), or as alternatives
-//! separated by `|`, tried in order (`V1|V2|#1`).
+//! separated by `|`, tried in order (`V1|V2|#1`). The alternative `-` stands for a blank trace:
+//! `V1|V2|-` draws V1, else V2, else an empty channel, so a record without either lead is still
+//! classified from its other leads instead of being passed over.
 
 use std::fmt;
 
 use crate::error::{EcgError, Result};
+
+/// The alternative that stands for a blank trace.
+pub const BLANK: &str = "-";
+
+/// Where a requested lead comes from in one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadSource {
+    /// The record's signal with this index.
+    Signal(usize),
+    /// Nothing: the trace is drawn blank (zeros).
+    Blank,
+}
 
 /// One requested lead: alternatives tried in order until one exists in the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,17 +57,38 @@ impl LeadChoice {
         }
     }
 
-    /// Index of the first alternative that `signal_names` has, if any.
-    pub fn resolve(&self, signal_names: &[String]) -> Option<usize> {
-        self.alternatives
-            .iter()
-            .find_map(|alt| match alt.strip_prefix('#') {
+    /// The first alternative that `signal_names` has (or a blank, when `-` comes first), if
+    /// any.
+    pub fn resolve(&self, signal_names: &[String]) -> Option<LeadSource> {
+        self.alternatives.iter().find_map(|alt| {
+            if alt == BLANK {
+                return Some(LeadSource::Blank);
+            }
+            match alt.strip_prefix('#') {
                 Some(index) => index
                     .parse::<usize>()
                     .ok()
                     .filter(|&i| i < signal_names.len()),
                 None => signal_names.iter().position(|n| n == alt),
-            })
+            }
+            .map(LeadSource::Signal)
+        })
+    }
+
+    /// Index of the first alternative that is one of the record's signals (blanks skipped).
+    pub fn resolve_signal(&self, signal_names: &[String]) -> Option<usize> {
+        let signals_only = LeadChoice {
+            alternatives: self
+                .alternatives
+                .iter()
+                .filter(|a| *a != BLANK)
+                .cloned()
+                .collect(),
+        };
+        match signals_only.resolve(signal_names) {
+            Some(LeadSource::Signal(i)) => Some(i),
+            _ => None,
+        }
     }
 }
 
@@ -78,16 +113,28 @@ mod tests {
 
     #[test]
     fn resolves_names_indices_and_fallbacks() {
+        use LeadSource::{Blank, Signal};
         let rec = names(&["V5", "V2"]);
-        assert_eq!(LeadChoice::paper_default().resolve(&rec), Some(0));
+        assert_eq!(LeadChoice::paper_default().resolve(&rec), Some(Signal(0)));
         assert_eq!(
             LeadChoice::paper_default().resolve(&names(&["V5", "MLII"])),
-            Some(1)
+            Some(Signal(1))
         );
         assert_eq!(LeadChoice::parse("V1").unwrap().resolve(&rec), None);
-        assert_eq!(LeadChoice::parse("V1|V2").unwrap().resolve(&rec), Some(1));
-        assert_eq!(LeadChoice::parse("#1").unwrap().resolve(&rec), Some(1));
+        assert_eq!(
+            LeadChoice::parse("V1|V2").unwrap().resolve(&rec),
+            Some(Signal(1))
+        );
+        assert_eq!(
+            LeadChoice::parse("#1").unwrap().resolve(&rec),
+            Some(Signal(1))
+        );
         assert_eq!(LeadChoice::parse("#5").unwrap().resolve(&rec), None);
+        let or_blank = LeadChoice::parse("V1|-").unwrap();
+        assert_eq!(or_blank.resolve(&rec), Some(Blank));
+        assert_eq!(or_blank.resolve(&names(&["MLII", "V1"])), Some(Signal(1)));
+        assert_eq!(or_blank.resolve_signal(&rec), None);
+        assert_eq!(or_blank.to_string(), "V1|-");
         assert_eq!(parse_lead_list("MLII,V1|#1").unwrap().len(), 2);
         assert!(LeadChoice::parse("#x").is_err());
         assert!(parse_lead_list("MLII,").is_err());

@@ -2,6 +2,7 @@
 //! anti-aliased trace images, with RR timing, record- and beat-level splits, and a generator of
 //! synthetic records.
 
+pub mod augment;
 pub mod beats;
 pub mod error;
 pub mod export;
@@ -12,11 +13,12 @@ pub mod splits;
 pub mod synth;
 pub mod timing;
 
-pub use beats::{Beat, BeatOptions, Normalization, RecordBeats, record_beats};
+pub use augment::BeatAugment;
+pub use beats::{Beat, BeatOptions, Normalization, RecordBeats, bin_means, record_beats};
 pub use error::{EcgError, Result};
-pub use export::{ExportSummary, export_beat_images};
-pub use leads::{LeadChoice, parse_lead_list};
+pub use export::{ExportSummary, ExportedBeat, ViewPlan, export_beat_images};
+pub use leads::{LeadChoice, LeadSource, parse_lead_list};
 pub use qrs::{detect_qrs, match_beats};
 pub use render::{BeatImage, TraceStyle, render_traces};
 pub use synth::{Conduction, SynthOptions, synthesize, write_synthetic_set};
-pub use timing::{BeatTiming, beat_timings};
+pub use timing::{BeatTiming, RHYTHM_FEATURES, beat_timings, rhythm_features};

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use medpath_ecg::{
-    BeatOptions, Conduction, Normalization, SynthOptions, export_beat_images, parse_lead_list,
-    record_beats, synthesize, write_synthetic_set,
+    BeatOptions, Conduction, Normalization, SynthOptions, ViewPlan, export_beat_images,
+    parse_lead_list, record_beats, synthesize, write_synthetic_set,
 };
 use medpath_wfdb::{Record, RecordPath};
 
@@ -181,6 +181,10 @@ fn export_is_byte_identical_across_runs_and_lists_every_image() {
             &records,
             options,
             64,
+            &ViewPlan {
+                views: 2,
+                ..ViewPlan::default()
+            },
             &tmp.path().join(folder),
             &mut no_progress(),
         )
@@ -200,19 +204,28 @@ fn export_is_byte_identical_across_runs_and_lists_every_image() {
     for row in rows {
         let path = row.split(',').nth(4).unwrap();
         assert!(tree_a.contains_key(path), "{path} listed but not written");
+        let view = path.replace(".png", "_v1.png");
+        assert!(
+            tree_a.contains_key(&view),
+            "{view}: augmented view not written"
+        );
     }
-    // Exporting again into the same folder replaces the earlier images, even with fewer classes.
+    assert_eq!(a.beats.len(), a.total());
+    assert!(a.beats.iter().all(|b| b.views.len() == 1));
+    // Exporting again into the same folder replaces the earlier images and their views, even
+    // with fewer classes.
     options.classes = vec!["L".into()];
     let again = export(&options, "a").unwrap();
     let tree = read_tree(&tmp.path().join("a"));
     let pngs = tree.keys().filter(|k| k.ends_with(".png")).count();
-    assert_eq!(pngs, again.total());
+    assert_eq!(pngs, 2 * again.total());
     // A folder with someone else's files is refused.
     std::fs::write(tmp.path().join("rec").join("notes.txt"), "mine").unwrap();
     let err = export_beat_images(
         &records,
         &options,
         64,
+        &ViewPlan::default(),
         &tmp.path().join("rec"),
         &mut no_progress(),
     )
@@ -234,6 +247,7 @@ fn real_records_give_the_inventory_counts_minus_edge_beats() {
         &records,
         &BeatOptions::paper(),
         64,
+        &ViewPlan::default(),
         tmp.path(),
         &mut no_progress(),
     )
@@ -246,4 +260,85 @@ fn real_records_give_the_inventory_counts_minus_edge_beats() {
     );
     assert!(summary.skipped_at_edges <= 2);
     assert_eq!(total("L"), 1457);
+}
+
+#[test]
+fn rhythm_features_and_signal_of_a_generated_record_match_a_hand_computation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = write_synthetic_set(
+        &tmp.path().join("rec"),
+        &SynthOptions {
+            records: 1,
+            duration_s: 60.0,
+            seed: 4,
+        },
+    )
+    .unwrap();
+    let mut options = BeatOptions::paper();
+    options.classes = vec!["N".into(), "A".into()];
+    options.leads = parse_lead_list("MLII,V1|-").unwrap();
+    options.signal_points = 10;
+    let summary = export_beat_images(
+        &records,
+        &options,
+        32,
+        &ViewPlan::default(),
+        &tmp.path().join("out"),
+        &mut no_progress(),
+    )
+    .unwrap();
+    // By hand: every beat annotation's time, the intervals, their median.
+    let record = Record::read(&records[0].dir.join(&records[0].name)).unwrap();
+    let fs = record.fs();
+    let mut times: Vec<i64> = record
+        .read_annotations("atr")
+        .unwrap()
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| a.sample)
+        .collect();
+    times.sort_unstable();
+    let rr: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / fs)
+        .collect();
+    let mut sorted: Vec<f32> = rr.iter().map(|&v| v as f32).collect();
+    sorted.sort_by(f32::total_cmp);
+    let median = f64::from(sorted[sorted.len() / 2]);
+    let mut checked = 0;
+    for beat in &summary.beats {
+        let k = times.iter().position(|&t| t == beat.sample).unwrap();
+        if k < 6 || k + 6 > times.len() {
+            continue;
+        }
+        let (prev, next) = (rr[k - 1], rr[k]);
+        let local: f64 = rr[k - 5..k + 5].iter().sum::<f64>() / 10.0;
+        let expected = [
+            prev / median,
+            next / median,
+            local / median,
+            prev / next,
+            prev / local,
+            next / local,
+        ];
+        for (got, want) in beat.rhythm.iter().zip(expected) {
+            assert!(
+                (f64::from(*got) - want).abs() < 1e-5,
+                "beat {}: {:?} vs {expected:?}",
+                beat.sample,
+                beat.rhythm
+            );
+        }
+        // Two leads of 10 points each; the record has V1, so the second is not blank.
+        assert_eq!(beat.signal.len(), 20);
+        assert!(beat.signal[10..].iter().any(|v| *v != 0.0));
+        checked += 1;
+    }
+    assert!(checked > 40, "only {checked} beats checked");
+    assert!(
+        summary
+            .beats
+            .iter()
+            .any(|b| b.symbol == "A" && b.rhythm[4] < 0.9)
+    );
 }

@@ -8,6 +8,9 @@ use medpath_pathnet::checkpoint;
 use medpath_pathnet::{Path, SuperNet};
 use serde::{Deserialize, Serialize};
 
+use crate::config::{AugmentSet, SideInput};
+use crate::dataset::SideScaling;
+use crate::decision::Decision;
 use crate::encoding::EncoderReference;
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
@@ -32,6 +35,26 @@ pub struct BundleTask {
     pub protocol: String,
     /// How beats are cut and drawn (ECG tasks).
     pub beat_options: Option<serde_json::Value>,
+    /// Side inputs the task's examples carry (ECG tasks), in the order they are joined.
+    #[serde(default)]
+    pub side_inputs: Vec<SideInput>,
+    /// How the side inputs are standardised.
+    #[serde(default)]
+    pub side_scaling: Option<SideScaling>,
+    /// How its raw probabilities become answers: temperature and operating point, fitted on
+    /// validation.
+    #[serde(default)]
+    pub decision: Decision,
+    /// Views of each image whose probabilities are averaged (1: none).
+    #[serde(default = "one")]
+    pub tta_views: usize,
+    /// The augmentation the views come from.
+    #[serde(default)]
+    pub augment: AugmentSet,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// `bundle/model.json`.

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use medpath_ecg::{BeatAugment, Normalization};
+use medpath_pathnet::FitnessMetric;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -133,6 +135,9 @@ pub struct SearchSection {
     pub fitness_samples: Option<usize>,
     /// Adam learning rate during the search.
     pub learning_rate: f32,
+    /// What fitness measures on the fitness set: `accuracy` (the paper's) or `macro-recall`
+    /// (every class counts alike).
+    pub metric: FitnessMetric,
 }
 
 impl Default for SearchSection {
@@ -146,6 +151,7 @@ impl Default for SearchSection {
             fitness: "validation".into(),
             fitness_samples: Some(1000),
             learning_rate: 1e-3,
+            metric: FitnessMetric::Accuracy,
         }
     }
 }
@@ -162,6 +168,14 @@ pub struct TrainSection {
     pub patience: usize,
     /// Adam learning rate.
     pub learning_rate: f32,
+    /// Loss weight per class, in the search, phase 2 and the ablations: `none` or `balanced`
+    /// (each class weighs as much as the others, whatever its count).
+    pub class_weights: ClassWeights,
+    /// Dropout rate on the inputs of the fully connected layers and the readouts while
+    /// training (0: none).
+    pub dropout: f32,
+    /// Decoupled weight decay of Adam (0: none).
+    pub weight_decay: f32,
 }
 
 impl Default for TrainSection {
@@ -171,8 +185,23 @@ impl Default for TrainSection {
             batch: 32,
             patience: 4,
             learning_rate: 1e-3,
+            class_weights: ClassWeights::None,
+            dropout: 0.0,
+            weight_decay: 0.0,
         }
     }
+}
+
+/// How the classes weigh in the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeights {
+    /// Every example weighs 1, so common classes dominate.
+    #[default]
+    None,
+    /// Weights `n / (classes * n_c)` from the training examples: the loss is the mean over
+    /// classes, which targets macro recall.
+    Balanced,
 }
 
 /// Router settings.
@@ -205,6 +234,9 @@ pub struct EvaluationSection {
     pub bootstrap: usize,
     /// Example inputs per class and outcome (right / wrong) shown in the report.
     pub samples: usize,
+    /// Also train gradient-boosted trees on the pooled encoder features and side inputs, as an
+    /// ablation beside the linear readout.
+    pub boosted_trees: bool,
 }
 
 impl Default for EvaluationSection {
@@ -212,6 +244,7 @@ impl Default for EvaluationSection {
         EvaluationSection {
             bootstrap: 1000,
             samples: 4,
+            boosted_trees: false,
         }
     }
 }
@@ -257,9 +290,34 @@ pub struct EcgTask {
     /// Neighbouring beats of context on each side.
     #[serde(default)]
     pub context: usize,
-    /// `intra-patient` (the paper's random beat split) or `inter-patient` (DS1 train, DS2 test).
+    /// Amplitude normalisation before drawing: `none` (millivolts) or `record`.
+    #[serde(default)]
+    pub normalize: Normalization,
+    /// `intra-patient` (the paper's random beat split), `inter-patient` (DS1 train, DS2 test)
+    /// or `record-kfold` (records dealt into `folds` folds, each tested by a model trained on
+    /// the others).
     #[serde(default = "intra")]
     pub protocol: String,
+    /// Folds of the `record-kfold` protocol.
+    #[serde(default = "five")]
+    pub folds: usize,
+    /// Inputs joined to the pooled features before the fully connected layers: `rhythm` (six
+    /// RR ratios) and `signal` (each lead's beat window averaged down to `signal_points`).
+    #[serde(default)]
+    pub side_inputs: Vec<SideInput>,
+    /// Points per lead of the `signal` side input.
+    #[serde(default = "signal_points")]
+    pub signal_points: usize,
+    /// Pictures per training beat (1 = no augmentation; view 0 is the beat itself).
+    #[serde(default = "one")]
+    pub augment_views: usize,
+    /// How augmented beat views differ from the beat.
+    #[serde(default)]
+    pub augment: BeatAugment,
+    /// At most this many beats of each class per record (a seeded sample), to keep common
+    /// classes (N) from swamping a run.
+    #[serde(default)]
+    pub max_per_record: Option<usize>,
     /// Records whose beats are all test (inter-patient with your own records).
     #[serde(default)]
     pub test_mitdb: Option<PathBuf>,
@@ -292,8 +350,88 @@ pub struct ImageTask {
     /// Views per training image (1 = no augmentation; view 0 is the image itself).
     #[serde(default = "one")]
     pub augment_views: usize,
+    /// Which augmented views: `paper` (flip, zoom ±10 %, rotation ±5 degrees) or `strong`
+    /// (also shifts, contrast and gamma; zoom ±15 %, rotation ±10 degrees).
+    #[serde(default)]
+    pub augment: AugmentSet,
+    /// Test-time augmentation: each validation and test image is judged by the mean
+    /// probabilities of this many of its views (view 0 and the first augmented ones; at most
+    /// `augment_views`; 1: none).
+    #[serde(default = "one")]
+    pub tta_views: usize,
+    /// How a two-class task answers: `argmax` (the most probable class), `balanced-accuracy`
+    /// or `sensitivity=S` (a threshold on the positive class's calibrated probability, chosen
+    /// on validation for that target).
+    #[serde(default = "argmax")]
+    pub operating_point: String,
+    /// The positive class of the operating point (default: the last class).
+    #[serde(default)]
+    pub positive: Option<String>,
 }
 
+/// A set of augmented views for images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentSet {
+    /// The paper's: horizontal flip, zoom ±10 %, rotation ±5 degrees.
+    #[default]
+    Paper,
+    /// Flip, zoom ±15 %, rotation ±10 degrees, shifts up to 8 %, contrast ±20 %, gamma up to
+    /// 1.2x either way.
+    Strong,
+}
+
+/// A side input of ECG beats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SideInput {
+    /// `medpath_ecg::rhythm_features`: previous, next and local RR over the record's median
+    /// and over each other.
+    Rhythm,
+    /// Each drawn lead's beat window averaged down to `signal_points` values (mV).
+    Signal,
+}
+
+impl EcgTask {
+    /// Names of the side inputs, in the order they are joined.
+    pub fn side_names(&self) -> Vec<String> {
+        let leads = self.leads.split(',').count();
+        let mut names = Vec::new();
+        for input in &self.side_inputs {
+            match input {
+                SideInput::Rhythm => {
+                    names.extend(medpath_ecg::RHYTHM_FEATURES.iter().map(|s| s.to_string()))
+                }
+                SideInput::Signal => {
+                    names.extend((0..leads).flat_map(|l| {
+                        (0..self.signal_points).map(move |p| format!("lead{l}[{p}]"))
+                    }))
+                }
+            }
+        }
+        names
+    }
+}
+
+impl TaskSpec {
+    /// Side inputs per example (0 for image tasks).
+    pub fn side_width(&self) -> usize {
+        match self {
+            TaskSpec::Ecg(t) => t.side_names().len(),
+            TaskSpec::Images(_) => 0,
+        }
+    }
+}
+
+fn argmax() -> String {
+    "argmax".into()
+}
+fn five() -> usize {
+    5
+}
+fn signal_points() -> usize {
+    24
+}
 fn paper_classes() -> Vec<String> {
     vec!["A".into(), "L".into(), "R".into()]
 }
@@ -364,6 +502,15 @@ impl Experiment {
         Experiment::parse(&text, overrides, &path.display().to_string())
     }
 
+    /// Side inputs of the super-network: the most any task has (tasks with fewer get zeros).
+    pub fn side_width(&self) -> usize {
+        self.tasks
+            .values()
+            .map(TaskSpec::side_width)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Tasks in learning order.
     pub fn task_order(&self) -> Vec<String> {
         if self.order.is_empty() {
@@ -407,6 +554,52 @@ impl Experiment {
         }
         if self.network.fc_widths.is_empty() {
             return bad("network.fc_widths needs at least one layer".into());
+        }
+        for (name, task) in &self.tasks {
+            let TaskSpec::Ecg(t) = task else {
+                if let TaskSpec::Images(t) = task {
+                    crate::decision::parse_target(&t.operating_point)
+                        .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
+                }
+                continue;
+            };
+            const PROTOCOLS: [&str; 3] = ["intra-patient", "inter-patient", "record-kfold"];
+            if !PROTOCOLS.contains(&t.protocol.as_str()) {
+                return bad(format!(
+                    "tasks.{name}.protocol: \"{}\" is not one of {}",
+                    t.protocol,
+                    PROTOCOLS.join(", ")
+                ));
+            }
+            if t.protocol == "record-kfold" && t.folds < 2 {
+                return bad(format!(
+                    "tasks.{name}.folds: {} (record-kfold needs at least 2)",
+                    t.folds
+                ));
+            }
+            if t.side_inputs.contains(&SideInput::Signal) && t.signal_points == 0 {
+                return bad(format!(
+                    "tasks.{name}.signal_points: 0 (the signal side input needs at least 1)"
+                ));
+            }
+            if t.augment_views == 0 {
+                return bad(format!("tasks.{name}.augment_views: 0 (at least 1)"));
+            }
+            t.augment
+                .validate()
+                .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.augment: {e}")))?;
+        }
+        if !(0.0..1.0).contains(&self.train.dropout) {
+            return bad(format!(
+                "train.dropout: {} (a rate in [0, 1))",
+                self.train.dropout
+            ));
+        }
+        if !(self.train.weight_decay >= 0.0 && self.train.weight_decay.is_finite()) {
+            return bad(format!(
+                "train.weight_decay: {} (must be >= 0)",
+                self.train.weight_decay
+            ));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use medpath_pathnet::FeatureSet;
 use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
 use serde::{Deserialize, Serialize};
 
-use crate::config::EncoderSettings;
+use crate::config::{AugmentSet, EncoderSettings};
 use crate::error::{Error, Result};
 
 /// What identifies an encoder's features: stored in the model bundle.
@@ -208,20 +208,29 @@ impl Encoding {
         Ok((out, stats.failed))
     }
 
-    /// An empty feature set for inputs of side `size`.
-    pub fn feature_set(size: usize) -> FeatureSet {
+    /// An empty feature set for inputs of side `size` with `side_width` side inputs per
+    /// example.
+    pub fn feature_set(size: usize, side_width: usize) -> FeatureSet {
         let side = size / STRIDE;
-        FeatureSet::new(side, side, OUTPUT_CHANNELS)
+        FeatureSet::new(side, side, OUTPUT_CHANNELS).with_side(side_width)
     }
 }
 
 /// The augmentation of a task's training views (`views` = 1: none).
-pub fn augmentation(views: usize, seed: u64) -> AugmentConfig {
-    AugmentConfig {
-        views: views.max(1),
-        seed,
-        ..AugmentConfig::default()
+pub fn augmentation(set: AugmentSet, views: usize, seed: u64) -> AugmentConfig {
+    match set {
+        AugmentSet::Paper => AugmentConfig {
+            views: views.max(1),
+            seed,
+            ..AugmentConfig::default()
+        },
+        AugmentSet::Strong => AugmentConfig::strong(views.max(1), seed),
     }
+}
+
+/// No augmentation: every input as it is.
+pub fn no_augmentation() -> AugmentConfig {
+    augmentation(AugmentSet::Paper, 1, 0)
 }
 
 /// Features of a single image file at side `size` (view 0), for prediction.
@@ -230,7 +239,7 @@ pub fn single(encoding: &Encoding, path: PathBuf, size: usize) -> Result<Vec<f32
         path: path.clone(),
         view: 0,
     };
-    let (mut out, failed) = encoding.features(&[request], size, augmentation(1, 0), &mut |_| {})?;
+    let (mut out, failed) = encoding.features(&[request], size, no_augmentation(), &mut |_| {})?;
     out.pop()
         .flatten()
         .ok_or_else(|| Error::run(&path, failed.join("; ")))

@@ -7,17 +7,19 @@ use std::ops::ControlFlow;
 use std::path::Path as FilePath;
 
 use medpath_evolve::{Boundary, SearchConfig, SearchSpace, TournamentRecord};
-use medpath_metrics::Metrics;
+use medpath_metrics::{Metrics, OperatingTarget};
 use medpath_pathnet::{
     Adam, AdamConfig, EpochRecord, FeatureSet, FitOutcome, FitSettings, FitnessOn, Path,
-    SearchOutcome, SearchSettings, SuperNet, argmax_rows, evaluate, evolve, fit,
+    Regularisation, SearchOutcome, SearchSettings, SuperNet, balanced_class_weights, evaluate,
+    evolve, fit,
 };
 use medpath_plot::{LineChart, Series, confusion_heatmap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Experiment;
+use crate::config::{ClassWeights, Experiment};
+use crate::decision::{CalibrationReport, Decision, OperatingReport};
 use crate::error::{Error, Result};
 use crate::files::{write_atomic, write_json};
 use crate::progress::Reporter;
@@ -30,6 +32,47 @@ pub struct Split {
     pub val: FeatureSet,
     /// Test examples.
     pub test: FeatureSet,
+    /// Augmented views of the validation examples for test-time augmentation, each set in
+    /// `val`'s row order (empty: none).
+    pub val_views: Vec<FeatureSet>,
+    /// Augmented views of the test examples, each set in `test`'s row order.
+    pub test_views: Vec<FeatureSet>,
+}
+
+impl Split {
+    /// Sets with no examples and no test-time views.
+    pub fn empty(make: impl Fn() -> FeatureSet) -> Split {
+        Split {
+            train: make(),
+            val: make(),
+            test: make(),
+            val_views: Vec::new(),
+            test_views: Vec::new(),
+        }
+    }
+}
+
+/// Probabilities of `path` on `set`, averaged with those on its augmented `views` (test-time
+/// augmentation; no views: the set's own).
+pub fn evaluate_views(
+    net: &SuperNet,
+    head: usize,
+    path: &Path,
+    set: &FeatureSet,
+    views: &[FeatureSet],
+) -> Vec<f32> {
+    let mut probs = evaluate(net, head, path, set).probs;
+    for view in views {
+        for (p, q) in probs.iter_mut().zip(evaluate(net, head, path, view).probs) {
+            *p += q;
+        }
+    }
+    let n = (1 + views.len()) as f32;
+    if views.is_empty() {
+        return probs;
+    }
+    probs.iter_mut().for_each(|p| *p /= n);
+    probs
 }
 
 /// Everything learned and measured for one task.
@@ -57,20 +100,55 @@ pub struct TaskResult {
     pub test: Metrics,
     /// Test metrics of the ablations by name.
     pub ablations: BTreeMap<String, Metrics>,
+    /// Test probabilities of the ablations by name, row per test example.
+    #[serde(default)]
+    pub ablation_probs: BTreeMap<String, Vec<f32>>,
     /// The random path the `random_path` ablation trained.
     pub random_path: Option<Path>,
     /// Gradient steps each ablation got (search + phase 2 of the evolved path).
     pub budget_steps: usize,
-    /// Test probabilities of the evolved path, row per test example (for the forgetting check).
+    /// Test probabilities of the evolved path, row per test example (pooled over folds for a
+    /// cross-validated task).
     pub test_probs: Vec<f32>,
     /// Test labels.
     pub test_truth: Vec<usize>,
+    /// Validation probabilities of the trained path, row per validation example: the final
+    /// network must give exactly these (the no-forgetting check).
+    #[serde(default)]
+    pub val_probs: Vec<f32>,
+    /// How raw probabilities become answers (temperature, operating point), fitted on
+    /// validation.
+    #[serde(default)]
+    pub decision: Decision,
+    /// Calibration before and after temperature scaling.
+    #[serde(default)]
+    pub calibration: Option<CalibrationReport>,
+    /// Sensitivity and specificity at the operating point (two-class tasks with one).
+    #[serde(default)]
+    pub operating_point: Option<OperatingReport>,
+}
+
+/// Test results that come from elsewhere than the task's own test set: the pooled folds of a
+/// cross-validated task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PooledTest {
+    /// Metrics of the evolved path.
+    pub test: Metrics,
+    /// Metrics of the ablations by name.
+    pub ablations: BTreeMap<String, Metrics>,
+    /// Probabilities of the ablations by name, row per pooled test example.
+    pub ablation_probs: BTreeMap<String, Vec<f32>>,
+    /// Probabilities, row per pooled test example.
+    pub probs: Vec<f32>,
+    /// Labels of the pooled test examples.
+    pub truth: Vec<usize>,
 }
 
 impl TaskResult {
-    /// Predicted class of every test example.
+    /// Answered class of every test example (the task's decision applied).
     pub fn test_predictions(&self) -> Vec<usize> {
-        argmax_rows(&self.test_probs, self.classes.len())
+        self.decision
+            .classes_of(&self.test_probs, self.classes.len())
     }
 }
 
@@ -93,11 +171,35 @@ pub fn network_config(e: &Experiment) -> Result<medpath_pathnet::NetworkConfig> 
         grid: n.grid,
         fc_widths: n.fc_widths.clone(),
         aggregate,
+        side_width: e.side_width(),
     })
 }
 
+/// Dropout and class weights for training on `train` (class weights from its labels when the
+/// experiment asks for balanced classes).
+pub fn regularisation(
+    e: &Experiment,
+    train: &FeatureSet,
+    classes: usize,
+    seed: u64,
+) -> Regularisation {
+    Regularisation {
+        dropout: e.train.dropout,
+        class_weights: match e.train.class_weights {
+            ClassWeights::None => Vec::new(),
+            ClassWeights::Balanced => balanced_class_weights(&train.labels, classes),
+        },
+        seed: seed ^ 0xD809,
+    }
+}
+
 /// The search settings for a task of experiment `e`.
-pub fn search_settings(e: &Experiment, tournaments: usize, seed: u64) -> Result<SearchSettings> {
+pub fn search_settings(
+    e: &Experiment,
+    tournaments: usize,
+    seed: u64,
+    regularisation: Regularisation,
+) -> Result<SearchSettings> {
     let s = &e.search;
     let boundary = match e.network.boundary.as_str() {
         "wrap" => Boundary::Wrap,
@@ -136,13 +238,16 @@ pub fn search_settings(e: &Experiment, tournaments: usize, seed: u64) -> Result<
         fitness,
         fitness_samples: s.fitness_samples,
         checkpoint_every: 1,
+        metric: s.metric,
+        regularisation,
     })
 }
 
-fn adam(learning_rate: f32, net: &SuperNet) -> Adam {
+fn adam(e: &Experiment, learning_rate: f32, net: &SuperNet) -> Adam {
     Adam::new(
         AdamConfig {
             learning_rate,
+            weight_decay: e.train.weight_decay,
             ..AdamConfig::default()
         },
         net,
@@ -229,6 +334,78 @@ fn write_fit_log(dir: &FilePath, log: &[EpochRecord], task: &str) -> Result<()> 
     )
 }
 
+/// Draws the reliability diagram (test, before and after temperature scaling) and, for a
+/// two-class task, the ROC curve of the positive (else the second) class on test.
+fn write_calibration_figures(
+    dir: &FilePath,
+    plan: &TaskPlan<'_>,
+    decision: &Decision,
+    (probs, truth): (&[f32], &[usize]),
+    report: &CalibrationReport,
+) -> Result<()> {
+    let bins = |table: &[medpath_metrics::ReliabilityBin]| -> Vec<(f64, f64)> {
+        table
+            .iter()
+            .filter(|b| b.count > 0)
+            .map(|b| (b.confidence, b.accuracy))
+            .collect()
+    };
+    let reliability = vec![
+        Series {
+            name: "ideal".into(),
+            points: vec![(0.0, 0.0), (1.0, 1.0)],
+        },
+        Series {
+            name: format!("raw (ECE {:.3})", report.test_ece[0]),
+            points: bins(&report.test_bins_before),
+        },
+        Series {
+            name: format!(
+                "T = {:.2} (ECE {:.3})",
+                report.temperature, report.test_ece[1]
+            ),
+            points: bins(&report.test_bins_after),
+        },
+    ];
+    save_chart(
+        &dir.join("reliability.png"),
+        format!("{}: reliability on test", plan.name),
+        "confidence (top probability)",
+        "accuracy",
+        reliability,
+    )?;
+    let k = plan.classes.len();
+    if k == 2 {
+        let positive = decision.positive.unwrap_or(1);
+        let scores: Vec<f32> = decision
+            .calibrated(probs, k)
+            .chunks_exact(k)
+            .map(|r| r[positive])
+            .collect();
+        let is_positive: Vec<bool> = truth.iter().map(|&y| y == positive).collect();
+        let curve = medpath_metrics::roc_curve(&scores, &is_positive);
+        let mut series = vec![Series {
+            name: format!("{} (test)", plan.classes[positive]),
+            points: curve.iter().map(|p| (p.fpr, p.tpr)).collect(),
+        }];
+        if let Some(t) = decision.threshold {
+            let (sens, spec) = medpath_metrics::rates_at(&scores, &is_positive, t);
+            series.push(Series {
+                name: format!("operating point (threshold {t:.3})"),
+                points: vec![(1.0 - spec, sens), (1.0 - spec, sens)],
+            });
+        }
+        save_chart(
+            &dir.join("roc.png"),
+            format!("{}: ROC on test", plan.name),
+            "false-positive rate",
+            "sensitivity",
+            series,
+        )?;
+    }
+    Ok(())
+}
+
 /// Draws `series` as a 720 x 420 line chart into `path`.
 fn save_chart(
     path: &FilePath,
@@ -249,7 +426,8 @@ fn save_chart(
     Ok(())
 }
 
-/// Metrics of probabilities `probs` against the set's labels.
+/// Metrics of probabilities `probs` against the set's labels (the most probable class is the
+/// answer).
 pub fn metrics_of(
     e: &Experiment,
     classes: &[String],
@@ -257,12 +435,25 @@ pub fn metrics_of(
     probs: &[f32],
     seed: u64,
 ) -> Metrics {
-    let predicted = argmax_rows(probs, classes.len());
+    metrics_decided(e, classes, truth, probs, &Decision::default(), seed)
+}
+
+/// Metrics of raw probabilities `probs` answered by `decision` (calibrated probabilities for
+/// the AUROC, the decision's class as the answer).
+pub fn metrics_decided(
+    e: &Experiment,
+    classes: &[String],
+    truth: &[usize],
+    probs: &[f32],
+    decision: &Decision,
+    seed: u64,
+) -> Metrics {
+    let k = classes.len();
     medpath_metrics::evaluate(
         classes,
         truth,
-        &predicted,
-        Some(probs),
+        &decision.classes_of(probs, k),
+        Some(&decision.calibrated(probs, k)),
         e.evaluation.bootstrap,
         seed,
     )
@@ -273,7 +464,8 @@ fn quiet<T>(_: &T) -> ControlFlow<()> {
 }
 
 /// Trains an ablation on a copy of the network as it was before the task, with a fixed step
-/// budget, keeping the weights of its best validation epoch, and tests it.
+/// budget, keeping the weights of its best validation epoch, and returns its validation and
+/// test probabilities.
 #[allow(clippy::too_many_arguments)]
 fn ablation(
     e: &Experiment,
@@ -285,11 +477,11 @@ fn ablation(
     budget: usize,
     seed: u64,
     checkpoint: &FilePath,
-) -> Result<Metrics> {
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let mut net = before.clone();
     net.reinitialise_unfrozen(seed);
     let head = net.add_head(name, classes, path.is_empty(), seed + 1);
-    let mut optimiser = adam(e.train.learning_rate, &net);
+    let mut optimiser = adam(e, e.train.learning_rate, &net);
     let steps_per_epoch = data.train.len().div_ceil(e.train.batch.max(1)).max(1);
     let settings = FitSettings {
         epochs: budget.div_ceil(steps_per_epoch).max(1),
@@ -297,6 +489,7 @@ fn ablation(
         patience: None,
         max_steps: Some(budget.max(1)),
         seed: seed + 2,
+        regularisation: regularisation(e, &data.train, classes.len(), seed),
     };
     fit(
         &mut net,
@@ -309,13 +502,9 @@ fn ablation(
         Some(checkpoint),
         &mut quiet,
     )?;
-    let scored = evaluate(&net, head, path, &data.test);
-    Ok(metrics_of(
-        e,
-        classes,
-        &data.test.labels,
-        &scored.probs,
-        seed,
+    Ok((
+        evaluate_views(&net, head, path, &data.val, &data.val_views),
+        evaluate_views(&net, head, path, &data.test, &data.test_views),
     ))
 }
 
@@ -333,6 +522,13 @@ pub struct TaskPlan<'a> {
     pub seed: u64,
     /// Whether to run the ablations.
     pub ablations: bool,
+    /// Test results from elsewhere (the folds of a cross-validated task), used when the task
+    /// has no test set of its own.
+    pub pooled: Option<PooledTest>,
+    /// What a two-class task's operating point is chosen for (argmax: none).
+    pub target: OperatingTarget,
+    /// The positive class of the operating point.
+    pub positive: Option<usize>,
 }
 
 /// Phase 1 of a task: adds its readout to `net` and searches its path (resuming from
@@ -347,8 +543,9 @@ pub fn search_phase(
     reporter: &mut dyn Reporter,
 ) -> Result<(usize, SearchOutcome)> {
     let head = net.add_head(plan.name, plan.classes, false, plan.seed);
-    let settings = search_settings(e, plan.tournaments, plan.seed)?;
-    let mut optimiser = adam(e.search.learning_rate, net);
+    let regularised = regularisation(e, &data.train, plan.classes.len(), plan.seed);
+    let settings = search_settings(e, plan.tournaments, plan.seed, regularised)?;
+    let mut optimiser = adam(e, e.search.learning_rate, net);
     reporter.stage(&format!(
         "  [{}] path search: population {}, up to {} tournaments of 2 x {} steps (batch {}); {} training views, {} validation",
         plan.name, settings.config.population, plan.tournaments, settings.steps, settings.batch, data.train.len(), data.val.len()
@@ -394,15 +591,16 @@ pub fn learn_task(
 ) -> Result<TaskResult> {
     let before = net.clone();
     let (head, found) = search_phase(e, net, plan, data, dir, reporter)?;
-    let settings = search_settings(e, plan.tournaments, plan.seed)?;
+    let regularised = regularisation(e, &data.train, plan.classes.len(), plan.seed);
     net.reinitialise_except(&found.best, plan.seed + 11);
-    let mut optimiser = adam(e.train.learning_rate, net);
+    let mut optimiser = adam(e, e.train.learning_rate, net);
     let fit_settings = FitSettings {
         epochs: e.train.epochs,
         batch: e.train.batch,
         patience: Some(e.train.patience),
         max_steps: None,
         seed: plan.seed + 12,
+        regularisation: regularised,
     };
     let label = format!("{} training", plan.name);
     let epochs = e.train.epochs;
@@ -423,61 +621,77 @@ pub fn learn_task(
     reporter.progress(&label, epochs, epochs);
     write_fit_log(dir, &outcome.log, plan.name)?;
     net.freeze(&found.best);
-    let scored = evaluate(net, head, &found.best, &data.test);
-    let test = metrics_of(e, plan.classes, &data.test.labels, &scored.probs, plan.seed);
+    let val_probs = evaluate_views(net, head, &found.best, &data.val, &data.val_views);
+    let k = plan.classes.len();
+    let decision = Decision::fit(&val_probs, k, &data.val.labels, plan.target, plan.positive);
+    let budget = found.steps + outcome.steps;
+    let (test, ablation_results, random_path, test_probs, test_truth) = match &plan.pooled {
+        Some(pooled) if data.test.is_empty() => (
+            pooled.test.clone(),
+            pooled
+                .ablations
+                .iter()
+                .map(|(name, m)| {
+                    let probs = pooled.ablation_probs.get(name).cloned().unwrap_or_default();
+                    (name.clone(), (m.clone(), probs))
+                })
+                .collect(),
+            None,
+            pooled.probs.clone(),
+            pooled.truth.clone(),
+        ),
+        _ => {
+            let probs = evaluate_views(net, head, &found.best, &data.test, &data.test_views);
+            let test = metrics_decided(
+                e,
+                plan.classes,
+                &data.test.labels,
+                &probs,
+                &decision,
+                plan.seed,
+            );
+            reporter.stage(&format!(
+                "  [{}] trained {} epochs (best {}), test accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4}",
+                plan.name,
+                outcome.log.len(),
+                outcome.best_epoch,
+                test.accuracy,
+                test.accuracy_ci95[0],
+                test.accuracy_ci95[1],
+                test.recall_macro
+            ));
+            let (ablation_results, random_path) = if plan.ablations {
+                ablations_of(e, &before, plan, data, budget, dir, reporter)?
+            } else {
+                (BTreeMap::new(), None)
+            };
+            (
+                test,
+                ablation_results,
+                random_path,
+                probs,
+                data.test.labels.clone(),
+            )
+        }
+    };
+    let (ablations, ablation_probs): (BTreeMap<_, _>, BTreeMap<_, _>) = ablation_results
+        .into_iter()
+        .map(|(name, (m, p))| ((name.clone(), m), (name, p)))
+        .unzip();
+    let val = (val_probs.as_slice(), data.val.labels.as_slice());
+    let tested = (test_probs.as_slice(), test_truth.as_slice());
+    let calibration =
+        (!test_truth.is_empty()).then(|| CalibrationReport::measure(&decision, k, val, tested));
+    let operating_point = OperatingReport::measure(&decision, plan.classes, val, tested);
+    if let Some(report) = &calibration {
+        write_calibration_figures(dir, plan, &decision, tested, report)?;
+    }
     confusion_heatmap(
         &format!("{}: test", plan.name),
         plan.classes,
         &test.confusion,
     )
     .save(&dir.join("confusion.png"))?;
-    let best_epoch = outcome.best_epoch;
-    reporter.stage(&format!(
-        "  [{}] trained {} epochs (best {}), test accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4}",
-        plan.name,
-        outcome.log.len(),
-        best_epoch,
-        test.accuracy,
-        test.accuracy_ci95[0],
-        test.accuracy_ci95[1],
-        test.recall_macro
-    ));
-    let budget = found.steps + outcome.steps;
-    let mut ablations = BTreeMap::new();
-    let mut random_path = None;
-    if plan.ablations {
-        reporter.stage(&format!(
-            "  [{}] ablations, {budget} steps each: linear readout, random fixed path",
-            plan.name
-        ));
-        let linear = ablation(
-            e,
-            &before,
-            &format!("{}/linear", plan.name),
-            plan.classes,
-            &Vec::new(),
-            data,
-            budget,
-            plan.seed + 21,
-            &dir.join("ablation_linear.ckpt"),
-        )?;
-        ablations.insert("linear_readout".to_string(), linear);
-        let mut rng = ChaCha8Rng::seed_from_u64(plan.seed + 31);
-        let random = settings.space.random(&mut rng).layers;
-        let metrics = ablation(
-            e,
-            &before,
-            &format!("{}/random", plan.name),
-            plan.classes,
-            &random,
-            data,
-            budget,
-            plan.seed + 32,
-            &dir.join("ablation_random.ckpt"),
-        )?;
-        ablations.insert("random_path".to_string(), metrics);
-        random_path = Some(random);
-    }
     let result = TaskResult {
         name: plan.name.to_string(),
         classes: plan.classes.to_vec(),
@@ -490,11 +704,93 @@ pub fn learn_task(
         fit: outcome,
         test,
         ablations,
+        ablation_probs,
         random_path,
         budget_steps: budget,
-        test_probs: scored.probs,
-        test_truth: data.test.labels.clone(),
+        test_probs,
+        test_truth,
+        val_probs,
+        decision,
+        calibration,
+        operating_point,
     };
     write_json(&dir.join("result.json"), &result)?;
     Ok(result)
+}
+
+/// The ablations of a task, each from the network as it was before the task with the evolved
+/// path's step budget: a linear readout, a random fixed path and, when asked for,
+/// gradient-boosted trees on the pooled features.
+fn ablations_of(
+    e: &Experiment,
+    before: &SuperNet,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    budget: usize,
+    dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<(BTreeMap<String, (Metrics, Vec<f32>)>, Option<Path>)> {
+    reporter.stage(&format!(
+        "  [{}] ablations, {budget} steps each: linear readout, random fixed path{}",
+        plan.name,
+        if e.evaluation.boosted_trees {
+            ", boosted trees"
+        } else {
+            ""
+        }
+    ));
+    let mut ablations = BTreeMap::new();
+    let linear = ablation(
+        e,
+        before,
+        &format!("{}/linear", plan.name),
+        plan.classes,
+        &Vec::new(),
+        data,
+        budget,
+        plan.seed + 21,
+        &dir.join("ablation_linear.ckpt"),
+    )?;
+    ablations.insert("linear_readout".to_string(), decided(e, plan, data, linear));
+    let space = search_settings(e, plan.tournaments, plan.seed, Regularisation::default())?.space;
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed + 31);
+    let random = space.random(&mut rng).layers;
+    let metrics = ablation(
+        e,
+        before,
+        &format!("{}/random", plan.name),
+        plan.classes,
+        &random,
+        data,
+        budget,
+        plan.seed + 32,
+        &dir.join("ablation_random.ckpt"),
+    )?;
+    ablations.insert("random_path".to_string(), decided(e, plan, data, metrics));
+    if e.evaluation.boosted_trees {
+        let probs = crate::boosted::train_and_predict(e, plan.classes.len(), data, plan.seed)?;
+        ablations.insert("boosted_trees".to_string(), decided(e, plan, data, probs));
+    }
+    Ok((ablations, Some(random)))
+}
+
+/// An ablation's test metrics, answered as the evolved path's are (temperature and operating
+/// point fitted on its own validation outputs), and its calibrated test probabilities.
+fn decided(
+    e: &Experiment,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    (val, test): (Vec<f32>, Vec<f32>),
+) -> (Metrics, Vec<f32>) {
+    let k = plan.classes.len();
+    let decision = Decision::fit(&val, k, &data.val.labels, plan.target, plan.positive);
+    let metrics = metrics_decided(
+        e,
+        plan.classes,
+        &data.test.labels,
+        &test,
+        &decision,
+        plan.seed,
+    );
+    (metrics, decision.calibrated(&test, k))
 }

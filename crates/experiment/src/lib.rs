@@ -10,8 +10,12 @@
 //! - [`report`]: the self-contained HTML report.
 //! - [`demo`]: the built-in demo experiment on generated data.
 
+pub mod boosted;
 pub mod bundle;
 pub mod config;
+pub mod crossval;
+pub mod dataset;
+pub mod decision;
 pub mod demo;
 pub mod encoding;
 pub mod error;

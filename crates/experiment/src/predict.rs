@@ -7,16 +7,18 @@ use std::path::{Path as FilePath, PathBuf};
 
 use medpath_data::folder::has_image_extension;
 use medpath_ecg::{
-    BeatOptions, LeadChoice, Normalization, TraceStyle, detect_qrs, record_beats, render_traces,
+    BeatOptions, TraceStyle, detect_qrs, record_beats, render_traces, rhythm_features,
 };
 use medpath_model::ViewRequest;
-use medpath_pathnet::{FeatureSet, evaluate};
+use medpath_pathnet::FeatureSet;
 use medpath_wfdb::{Annotation, Record, RecordPath, code_of};
 use serde::Serialize;
 
 use crate::bundle::{Bundle, BundleTask, LoadedBundle};
-use crate::encoding::{Encoding, augmentation};
+use crate::config::SideInput;
+use crate::encoding::{Encoding, augmentation, no_augmentation};
 use crate::error::{Error, Result};
+use crate::learn::evaluate_views;
 use medpath_pathnet::argmax_rows;
 
 /// One classified input (an image, or one beat of a record).
@@ -53,6 +55,9 @@ pub struct RecordSummary {
     pub predicted: BTreeMap<String, usize>,
     /// Beats per annotation symbol and predicted class.
     pub by_annotation: BTreeMap<String, BTreeMap<String, usize>>,
+    /// The classes the model can answer: a beat of any other kind (a normal beat of a model
+    /// without `N`, say) is still given one of these.
+    pub model_classes: Vec<String>,
 }
 
 /// A loaded model ready to predict.
@@ -62,24 +67,13 @@ pub struct Predictor {
 }
 
 fn beat_options(task: &BundleTask) -> Result<BeatOptions> {
-    let bad =
-        |what: &str| Error::Config(format!("bundle task `{}`: beat options: {what}", task.name));
-    let v = task.beat_options.as_ref().ok_or_else(|| bad("missing"))?;
-    let leads = v["leads"]
-        .as_array()
-        .ok_or_else(|| bad("no leads"))?
-        .iter()
-        .map(|l| LeadChoice::parse(l.as_str().unwrap_or("")).map_err(Error::from))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(BeatOptions {
-        classes: task.classes.clone(),
-        leads,
-        before_s: v["before_s"].as_f64().ok_or_else(|| bad("no before_s"))?,
-        after_s: v["after_s"].as_f64().ok_or_else(|| bad("no after_s"))?,
-        context: v["context"].as_u64().unwrap_or(0) as usize,
-        normalization: serde_json::from_value::<Normalization>(v["normalization"].clone())
-            .unwrap_or_default(),
-    })
+    let v = task.beat_options.clone().ok_or_else(|| {
+        Error::Config(format!("bundle task `{}`: beat options missing", task.name))
+    })?;
+    let mut options: BeatOptions = serde_json::from_value(v)
+        .map_err(|e| Error::Config(format!("bundle task `{}`: beat options: {e}", task.name)))?;
+    options.classes = task.classes.clone();
+    Ok(options)
 }
 
 /// Whether `path` names a WFDB record (a `.hea` file, or a stem with a `.hea` next to it).
@@ -104,17 +98,29 @@ impl Predictor {
         &self.bundle.bundle
     }
 
+    /// Features of `paths` at side `size` (side inputs zero).
     fn features(&self, paths: &[PathBuf], size: usize) -> Result<FeatureSet> {
+        self.view_features(paths, size, no_augmentation(), 0)
+    }
+
+    /// Features of view `view` of `paths` under `augment` at side `size` (side inputs zero).
+    fn view_features(
+        &self,
+        paths: &[PathBuf],
+        size: usize,
+        augment: medpath_data::AugmentConfig,
+        view: usize,
+    ) -> Result<FeatureSet> {
         let requests: Vec<ViewRequest> = paths
             .iter()
             .map(|p| ViewRequest {
                 path: p.clone(),
-                view: 0,
+                view,
             })
             .collect();
-        let (values, failed) =
-            self.encoding
-                .features(&requests, size, augmentation(1, 0), &mut |_| {})?;
+        let (values, failed) = self
+            .encoding
+            .features(&requests, size, augment, &mut |_| {})?;
         if !failed.is_empty() {
             return Err(Error::Config(format!(
                 "cannot read {} input(s): {}",
@@ -122,19 +128,36 @@ impl Predictor {
                 failed.join("; ")
             )));
         }
-        let mut set = Encoding::feature_set(size);
+        let mut set = Encoding::feature_set(size, self.bundle.net.config.side_width);
         for v in values.into_iter().flatten() {
             set.push_chw(&v, 0)?;
         }
         Ok(set)
     }
 
-    fn run_task(&self, task: &BundleTask, set: &FeatureSet) -> Vec<f32> {
+    /// `task`'s answers on `set`: the decided class and the calibrated probabilities, row per
+    /// input.
+    fn answer(&self, task: &BundleTask, set: &FeatureSet) -> (Vec<usize>, Vec<f32>) {
+        self.answer_views(task, set, &[])
+    }
+
+    /// `task`'s answers on `set` with its probabilities averaged over the test-time `views`.
+    fn answer_views(
+        &self,
+        task: &BundleTask,
+        set: &FeatureSet,
+        views: &[FeatureSet],
+    ) -> (Vec<usize>, Vec<f32>) {
         let net = &self.bundle.net;
         let head = net
             .head_index(&task.name)
             .expect("checked when the bundle was loaded");
-        evaluate(net, head, &task.path, set).probs
+        let raw = evaluate_views(net, head, &task.path, set, views);
+        let k = task.classes.len();
+        (
+            task.decision.classes_of(&raw, k),
+            task.decision.calibrated(&raw, k),
+        )
     }
 
     /// Task probabilities (`[n, tasks]`) of `paths` from the router; `known` are features of
@@ -146,8 +169,8 @@ impl Predictor {
             return Ok(vec![1.0; paths.len()]);
         };
         let probs = match known {
-            Some((size, set)) if size == router.size => self.run_task(router, set),
-            _ => self.run_task(router, &self.features(paths, router.size)?),
+            Some((size, set)) if size == router.size => self.answer(router, set).1,
+            _ => self.answer(router, &self.features(paths, router.size)?).1,
         };
         Ok(probs)
     }
@@ -163,14 +186,18 @@ impl Predictor {
             if mine.is_empty() {
                 continue;
             }
-            let set = self.features(
-                &mine.iter().map(|&i| paths[i].clone()).collect::<Vec<_>>(),
-                task.size,
-            )?;
-            let probs = self.run_task(task, &set);
+            let mine_paths: Vec<PathBuf> = mine.iter().map(|&i| paths[i].clone()).collect();
+            let set = self.features(&mine_paths, task.size)?;
+            let views = (1..task.tta_views)
+                .map(|view| {
+                    let augment = augmentation(task.augment, task.tta_views, 0);
+                    self.view_features(&mine_paths, task.size, augment, view)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let (answers, probs) = self.answer_views(task, &set, &views);
             let k = task.classes.len();
             for (row, &i) in mine.iter().enumerate() {
-                let c = argmax_rows(&probs[row * k..(row + 1) * k], k)[0];
+                let c = answers[row];
                 out[i] = Some(Prediction {
                     input: paths[i].display().to_string(),
                     sample: None,
@@ -184,6 +211,30 @@ impl Predictor {
             }
         }
         Ok(out.into_iter().flatten().collect())
+    }
+
+    /// The standardised side inputs of every beat of `beats`, padded to the network's side
+    /// width, as the task was trained with them.
+    fn side_inputs(&self, task: &BundleTask, beats: &medpath_ecg::RecordBeats) -> Vec<Vec<f32>> {
+        let width = self.bundle.net.config.side_width;
+        let scaling = task.side_scaling.clone().unwrap_or_default();
+        let median_rr = beats.median_rr.unwrap_or(1.0);
+        beats
+            .beats
+            .iter()
+            .map(|beat| {
+                let mut raw = Vec::new();
+                for input in &task.side_inputs {
+                    match input {
+                        SideInput::Rhythm => {
+                            raw.extend_from_slice(&rhythm_features(&beat.timing, median_rr))
+                        }
+                        SideInput::Signal => raw.extend_from_slice(&beat.signal),
+                    }
+                }
+                scaling.apply(&raw, width)
+            })
+            .collect()
     }
 
     /// Cuts a record into beats and classifies each with the bundle's ECG task; beat images are
@@ -205,7 +256,7 @@ impl Predictor {
             (record.read_annotations("atr")?, "annotations")
         } else {
             let lead = options.leads[0]
-                .resolve(&record.signal_names())
+                .resolve_signal(&record.signal_names())
                 .ok_or_else(|| {
                     Error::Config(format!(
                         "record {} has no lead {}",
@@ -253,15 +304,18 @@ impl Predictor {
             beats: beats.beats.len(),
             predicted: BTreeMap::new(),
             by_annotation: BTreeMap::new(),
+            model_classes: task.classes.clone(),
         };
         if !files.is_empty() {
-            let set = self.features(&files, task.size)?;
-            let probs = self.run_task(task, &set);
-            let route_probs = self.route(&files, Some((task.size, &set)))?;
+            let route_set = self.features(&files, task.size)?;
+            let mut set = route_set.clone();
+            set.side = self.side_inputs(task, &beats).concat();
+            let (answers, probs) = self.answer(task, &set);
+            let route_probs = self.route(&files, Some((task.size, &route_set)))?;
             let routes = argmax_rows(&route_probs, b.tasks.len());
             let k = task.classes.len();
             for (i, beat) in beats.beats.iter().enumerate() {
-                let c = argmax_rows(&probs[i * k..(i + 1) * k], k)[0];
+                let c = answers[i];
                 let class = task.classes[c].clone();
                 *summary.predicted.entry(class.clone()).or_default() += 1;
                 *summary

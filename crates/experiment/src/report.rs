@@ -70,6 +70,88 @@ fn per_class_table(m: &Value) -> String {
     html
 }
 
+/// Calibration and operating point of a task, in words.
+fn decision_notes(task: &Value) -> String {
+    let mut html = String::new();
+    let c = &task["calibration"];
+    if !c.is_null() {
+        let _ = writeln!(
+            html,
+            "<p>Calibration: temperature {} fitted on validation (NLL {} before, {} after); expected calibration error on test ({} bins) {} before, {} after.</p>",
+            number(&c["temperature"]),
+            number(&c["val_nll"]["before"]),
+            number(&c["val_nll"]["after"]),
+            c["test_ece"]["bins"],
+            number(&c["test_ece"]["before"]),
+            number(&c["test_ece"]["after"])
+        );
+    }
+    let op = &task["operating_point"];
+    if !op.is_null() {
+        let _ = writeln!(
+            html,
+            "<p>Operating point ({}): {} when its calibrated probability is at least {}, chosen on validation (sensitivity {}, specificity {}); on test sensitivity {}, specificity {}.</p>",
+            escape(&op["target"].to_string()),
+            escape(op["positive"].as_str().unwrap_or("")),
+            number(&op["threshold"]),
+            number(&op["val"][0]),
+            number(&op["val"][1]),
+            number(&op["test"][0]),
+            number(&op["test"][1])
+        );
+    }
+    html
+}
+
+/// The per-record table of a cross-validated task.
+fn kfold_table(task: &Value) -> String {
+    let kfold = &task["record_kfold"];
+    let Some(records) = kfold["records"].as_array() else {
+        return String::new();
+    };
+    let classes: Vec<String> = task["classes"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut html = format!(
+        "<p>Record k-fold: {} folds; every record below was tested by a model that never saw it.</p>\n<table><tr><th>record</th><th>fold</th>",
+        kfold["folds"]
+    );
+    for c in &classes {
+        let _ = write!(html, "<th>{} beats</th>", escape(c));
+    }
+    for c in &classes {
+        let _ = write!(html, "<th>{} recall</th>", escape(c));
+    }
+    html.push_str("<th>accuracy</th></tr>\n");
+    for row in records {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td>",
+            escape(row["record"].as_str().unwrap_or("")),
+            row["fold"]
+        );
+        for c in &classes {
+            let _ = write!(html, "<td>{}</td>", row["beats"][c]);
+        }
+        for c in &classes {
+            let r = &row["recall"][c];
+            let _ = write!(
+                html,
+                "<td>{}</td>",
+                if r.is_null() { "".into() } else { number(r) }
+            );
+        }
+        let _ = writeln!(html, "<td>{}</td></tr>", number(&row["accuracy"]));
+    }
+    html.push_str("</table>\n");
+    html
+}
+
 /// Embeds figure `relative` of `dir`, or records it as missing.
 fn figure(dir: &Path, relative: &str, caption: &str, missing: &mut Vec<PathBuf>) -> String {
     let path = dir.join(relative);
@@ -158,7 +240,15 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             "ablation: random fixed path (no search)",
             &task["ablations"]["random_path"],
         ));
+        if !task["ablations"]["boosted_trees"].is_null() {
+            html.push_str(&metrics_row(
+                "ablation: boosted trees on pooled features (no path network)",
+                &task["ablations"]["boosted_trees"],
+            ));
+        }
         html.push_str("</table>\n");
+        html.push_str(&decision_notes(task));
+        html.push_str(&kfold_table(task));
         let _ = writeln!(
             html,
             "<p>Evolved path {}; random path {}. Search: {} tournaments, best validation fitness {}, {} steps/s. Training: {} epochs, best epoch {}.</p>",
@@ -189,6 +279,19 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
                 &format!("{name}: {caption}"),
                 &mut missing,
             ));
+        }
+        for (file, caption) in [
+            ("reliability.png", "reliability diagram on test"),
+            ("roc.png", "ROC curve on test"),
+        ] {
+            if dir.join("tasks").join(name).join(file).exists() {
+                html.push_str(&figure(
+                    dir,
+                    &format!("tasks/{name}/{file}"),
+                    &format!("{name}: {caption}"),
+                    &mut missing,
+                ));
+            }
         }
     }
     if metrics["router"].is_null() {
@@ -236,7 +339,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     ));
     let _ = writeln!(
         html,
-        "<p>No forgetting: checked = {} (every earlier task's test outputs are bit-identical on the final network).</p>",
+        "<p>No forgetting: checked = {} (every earlier task's validation outputs are bit-identical on the final network).</p>",
         metrics["no_forgetting"]["checked"]
     );
     let _ = writeln!(

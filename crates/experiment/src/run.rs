@@ -20,14 +20,17 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{Bundle, BundleTask};
-use crate::config::Experiment;
-use crate::encoding::{Encoding, augmentation, single};
+use crate::config::{AugmentSet, Experiment, TaskSpec};
+use crate::crossval::cross_validate;
+use crate::dataset::{EncodedTask, SideScaling, prepared_roles};
+use crate::decision::parse_target;
+use crate::encoding::{Encoding, no_augmentation, single};
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
-use crate::learn::{Split, TaskPlan, TaskResult, learn_task, network_config};
+use crate::learn::{Split, TaskPlan, TaskResult, evaluate_views, learn_task, network_config};
 use crate::progress::Reporter;
 use crate::tasks::{PreparedTask, prepare};
-use medpath_pathnet::argmax_rows;
+use medpath_metrics::OperatingTarget;
 
 /// Name of the router's readout and folder.
 pub const ROUTER: &str = "router";
@@ -37,67 +40,26 @@ struct Encoded {
     split: Split,
     /// Example index of each test row.
     test_rows: Vec<usize>,
+    /// How its side inputs are standardised.
+    scaling: SideScaling,
+    /// Every picture's features, for cross-validation.
+    all: EncodedTask,
 }
 
 fn encode_task(
+    e: &Experiment,
     enc: &Encoding,
     task: &PreparedTask,
     reporter: &mut dyn Reporter,
 ) -> Result<Encoded> {
-    let mut requests = Vec::new();
-    let mut owners = Vec::new();
-    for (i, example) in task.examples.iter().enumerate() {
-        let views = if example.role == Role::Train {
-            task.augment_views
-        } else {
-            1
-        };
-        for view in 0..views {
-            requests.push(ViewRequest {
-                path: example.path.clone(),
-                view,
-            });
-            owners.push(i);
-        }
-    }
-    let label = format!("{} encode", task.name);
-    let total = requests.len();
-    let (features, failed) = enc.features(
-        &requests,
-        task.size,
-        augmentation(task.augment_views, 0),
-        &mut |done| reporter.progress(&label, done, total),
-    )?;
-    reporter.progress(&label, total, total);
-    if !failed.is_empty() {
-        reporter.warn(&format!(
-            "task `{}`: {} inputs could not be read and are left out, e.g. {}",
-            task.name,
-            failed.len(),
-            failed[0]
-        ));
-    }
-    let mut split = Split {
-        train: Encoding::feature_set(task.size),
-        val: Encoding::feature_set(task.size),
-        test: Encoding::feature_set(task.size),
-    };
-    let mut test_rows = Vec::new();
-    for (values, &owner) in features.iter().zip(&owners) {
-        let Some(values) = values else { continue };
-        let example = &task.examples[owner];
-        let set = match example.role {
-            Role::Train => &mut split.train,
-            Role::Val => &mut split.val,
-            Role::Test => {
-                test_rows.push(owner);
-                &mut split.test
-            }
-        };
-        set.push_chw(values, example.label)
-            .map_err(|e| Error::task(&task.name, format!("{}: {e}", example.path.display())))?;
-    }
-    Ok(Encoded { split, test_rows })
+    let all = EncodedTask::encode(enc, task, reporter)?;
+    let assembled = all.assemble(task, &prepared_roles(task), e.side_width())?;
+    Ok(Encoded {
+        split: assembled.split,
+        test_rows: assembled.test_rows,
+        scaling: assembled.scaling,
+        all,
+    })
 }
 
 /// The router's data: every task's inputs at the router's size, labelled with the task index.
@@ -114,11 +76,7 @@ fn router_data(
     reporter: &mut dyn Reporter,
 ) -> Result<RouterData> {
     let size = e.router.size;
-    let mut split = Split {
-        train: Encoding::feature_set(size),
-        val: Encoding::feature_set(size),
-        test: Encoding::feature_set(size),
-    };
+    let mut split = Split::empty(|| Encoding::feature_set(size, e.side_width()));
     let mut test_rows = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
         let mut rng = ChaCha8Rng::seed_from_u64(e.seed + 77 + t as u64);
@@ -143,7 +101,7 @@ fn router_data(
             .collect();
         let label = format!("router encode {}", task.name);
         let total = requests.len();
-        let (features, _) = enc.features(&requests, size, augmentation(1, 0), &mut |done| {
+        let (features, _) = enc.features(&requests, size, no_augmentation(), &mut |done| {
             reporter.progress(&label, done, total)
         })?;
         reporter.progress(&label, total, total);
@@ -310,7 +268,7 @@ fn joint_test(
         })
         .collect();
     let total_joint = joint_names.len();
-    let (mut truth, mut probs) = (Vec::new(), Vec::new());
+    let (mut truth, mut probs, mut answers) = (Vec::new(), Vec::new(), Vec::new());
     let mut routed_right = 0usize;
     for (t, example, route, route_p) in &rows {
         let (t, example, route) = (*t, *example, *route);
@@ -324,17 +282,21 @@ fn joint_test(
         } else {
             let target = &prepared[route];
             let values = single(enc, prepared[t].examples[example].path.clone(), target.size)?;
-            let mut set = Encoding::feature_set(target.size);
+            let mut set = Encoding::feature_set(target.size, net.config.side_width);
             set.push_chw(&values, 0)?;
             let head = net
                 .head_index(&target.name)
                 .expect("every task has a readout");
             evaluate(net, head, &results[route].path, &set).probs
         };
-        // Route probability times class probability, renormalised over all classes.
+        // The routed task answers with its own decision; the joint probability of a class is
+        // the route probability times the task's calibrated class probability.
+        let decision = &results[route].decision;
+        let k = task_probs.len();
+        answers.push(offsets[route] + decision.classes_of(&task_probs, k)[0]);
         let weight = route_p.get(route).copied().unwrap_or(1.0);
         let mut joint_probs = vec![0.0f32; total_joint];
-        for (c, p) in task_probs.iter().enumerate() {
+        for (c, p) in decision.calibrated(&task_probs, k).iter().enumerate() {
             joint_probs[offsets[route] + c] = p * weight;
         }
         let sum: f32 = joint_probs.iter().sum();
@@ -344,7 +306,7 @@ fn joint_test(
         truth.push(offsets[t] + results[t].test_truth[task_row]);
         probs.extend(joint_probs);
     }
-    let predicted = argmax_rows(&probs, total_joint);
+    let predicted = answers;
     Ok(JointResult {
         routing_accuracy: routed_right as f64 / rows.len().max(1) as f64,
         test: medpath_metrics::evaluate(
@@ -367,6 +329,23 @@ pub struct RunSummary {
     pub metrics: serde_json::Value,
     /// Wall time of this invocation.
     pub seconds: f64,
+}
+
+/// The per-record table and folds of a cross-validated task, for `metrics.json`.
+fn kfold_summary(dir: &FilePath, task: &str) -> serde_json::Value {
+    let file = dir
+        .join("tasks")
+        .join(task)
+        .join("kfold")
+        .join("kfold.json");
+    match read_json::<crate::crossval::CrossValidation>(&file) {
+        Ok(cv) => serde_json::json!({
+            "folds": cv.folds,
+            "fold_records": cv.fold_records,
+            "records": cv.records,
+        }),
+        Err(_) => serde_json::Value::Null,
+    }
 }
 
 /// Records the experiment in `dir/experiment.json`, or checks that the folder holds this very
@@ -422,15 +401,75 @@ fn prepare_task(
 }
 
 /// How task `i` of the order is learned: the same plan whether `run` or a stage command runs it.
-fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> TaskPlan<'a> {
-    TaskPlan {
+fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> Result<TaskPlan<'a>> {
+    let (target, positive) = match &e.tasks[&task.name] {
+        TaskSpec::Images(t) if task.classes.len() == 2 => {
+            let positive = match &t.positive {
+                Some(name) => task.classes.iter().position(|c| c == name).ok_or_else(|| {
+                    Error::task(
+                        &task.name,
+                        format!(
+                            "positive class `{name}` is not one of its classes {:?}",
+                            task.classes
+                        ),
+                    )
+                })?,
+                None => 1,
+            };
+            (parse_target(&t.operating_point)?, Some(positive))
+        }
+        _ => (OperatingTarget::Argmax, None),
+    };
+    Ok(TaskPlan {
         name: &task.name,
         classes: &task.classes,
         protocol: &task.protocol,
         tournaments: e.search.tournaments,
         seed: e.seed + 1000 * (i as u64 + 1),
         ablations: true,
+        pooled: None,
+        target,
+        positive,
+    })
+}
+
+/// Learns task `i` on `net`: for a cross-validated task, first every fold (from the network as
+/// it is now), then the final model on all its records, whose test numbers are the folds'
+/// pooled ones; otherwise search, training, test and ablations on its own split.
+fn learn_planned(
+    e: &Experiment,
+    net: &mut SuperNet,
+    i: usize,
+    task: &PreparedTask,
+    encoded: &mut Encoded,
+    task_dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<TaskResult> {
+    let mut plan = task_plan(e, i, task)?;
+    if task.folds > 0 {
+        let val_fraction = match &e.tasks[&task.name] {
+            TaskSpec::Ecg(t) => t.val_fraction,
+            TaskSpec::Images(t) => t.val_fraction,
+        };
+        let cv = cross_validate(
+            e,
+            net,
+            task,
+            &encoded.all,
+            &plan,
+            val_fraction,
+            &task_dir.join("kfold"),
+            reporter,
+        )?;
+        reporter.stage(&format!(
+            "  [{}] final model: every record trains (validation carved by record); its test numbers are the pooled folds'",
+            task.name
+        ));
+        plan.pooled = Some(cv.pooled());
+        plan.ablations = false;
+        encoded.test_rows = cv.rows;
     }
+    learn_task(e, net, &plan, &encoded.split, task_dir, reporter)
 }
 
 /// A stage command: phase 1 (`evolve`) or phase 2 with test and ablations (`train`) of one
@@ -469,9 +508,9 @@ pub fn run_stage(
             load_network(&previous)?
         }
     };
-    let encoded = encode_task(&enc, &prepared, reporter)?;
+    let mut encoded = encode_task(e, &enc, &prepared, reporter)?;
     let task_dir = dir.join("tasks").join(task);
-    let plan = task_plan(e, i, &prepared);
+    let plan = task_plan(e, i, &prepared)?;
     if !train {
         let (_, found) =
             crate::learn::search_phase(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
@@ -490,7 +529,7 @@ pub fn run_stage(
             format!("no path search here yet: run `medpath evolve` for task `{task}` first"),
         ));
     }
-    let result = learn_task(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
+    let result = learn_planned(e, &mut net, i, &prepared, &mut encoded, &task_dir, reporter)?;
     save_network(&network_after(dir, task), &net)?;
     Ok(format!(
         "{task}: test accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4} ({}); linear readout {:.4}, random path {:.4}",
@@ -529,7 +568,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
             prepared.len(),
             task.name
         ));
-        let encoded = encode_task(&enc, task, reporter)?;
+        let mut encoded = encode_task(e, &enc, task, reporter)?;
         let task_dir = dir.join("tasks").join(&task.name);
         let after = network_after(dir, &task.name);
         let result_file = task_dir.join("result.json");
@@ -542,11 +581,15 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
             ));
             result
         } else {
-            let plan = task_plan(e, i, task);
-            let result = learn_task(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
+            let result = learn_planned(e, &mut net, i, task, &mut encoded, &task_dir, reporter)?;
             save_network(&after, &net)?;
             result
         };
+        if task.folds > 0 {
+            let cv: crate::crossval::CrossValidation =
+                read_json(&task_dir.join("kfold").join("kfold.json"))?;
+            encoded.test_rows = cv.rows;
+        }
         sample_sheet(
             task,
             &encoded.test_rows,
@@ -575,6 +618,9 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
                 tournaments: e.router.tournaments,
                 seed: e.seed + 999_000,
                 ablations: false,
+                pooled: None,
+                target: OperatingTarget::Argmax,
+                positive: None,
             };
             let result = learn_task(e, &mut net, &plan, &routed.split, &router_dir, reporter)?;
             save_network(&after_router, &net)?;
@@ -585,28 +631,33 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         reporter.stage("one task: no router to train; the joint test equals the task's test");
         None
     };
-    // No forgetting: every task's test outputs on the final network equal those it had when it
-    // finished, bit for bit.
+    // No forgetting: every task's validation outputs on the final network equal those it had
+    // when it finished, bit for bit.
     for (result, encoded) in results.iter().zip(&encoded_tasks) {
         let head = net.head_index(&result.name).ok_or_else(|| {
             Error::Forgetting(format!("the readout of `{}` is gone", result.name))
         })?;
-        let now = evaluate(&net, head, &result.path, &encoded.split.test);
-        if now.probs != result.test_probs {
+        let now = evaluate_views(
+            &net,
+            head,
+            &result.path,
+            &encoded.split.val,
+            &encoded.split.val_views,
+        );
+        if now != result.val_probs {
             let changed = now
-                .probs
                 .iter()
-                .zip(&result.test_probs)
+                .zip(&result.val_probs)
                 .filter(|(a, b)| a != b)
                 .count();
             return Err(Error::Forgetting(format!(
-                "task `{}`: {changed} test outputs changed after later tasks trained",
+                "task `{}`: {changed} validation outputs changed after later tasks trained",
                 result.name
             )));
         }
     }
     reporter.stage(&format!(
-        "no forgetting: the test outputs of {} are unchanged on the final network",
+        "no forgetting: the validation outputs of {} are unchanged on the final network",
         order.join(", ")
     ));
     let joint = joint_test(
@@ -659,6 +710,14 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
                 },
                 "training": {"epochs": r.fit.log.len(), "best_epoch": r.fit.best_epoch, "steps": r.fit.steps},
                 "budget_steps": r.budget_steps,
+                "decision": r.decision,
+                "calibration": r.calibration.as_ref().map(|c| serde_json::json!({
+                    "temperature": c.temperature,
+                    "val_nll": {"before": c.val_nll[0], "after": c.val_nll[1]},
+                    "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": crate::decision::CALIBRATION_BINS},
+                })),
+                "operating_point": r.operating_point,
+                "record_kfold": p.folds.gt(&0).then(|| kfold_summary(dir, &p.name)),
             }),
         );
     }
@@ -666,7 +725,15 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         "experiment": e.name,
         "encoder": enc.reference,
         "tasks": tasks_json,
-        "router": router.as_ref().map(|(r, _)| serde_json::json!({"classes": order, "test": r.test, "path": r.path})),
+        "router": router.as_ref().map(|(r, _)| serde_json::json!({
+            "classes": order,
+            "test": r.test,
+            "path": r.path,
+            "calibration": r.calibration.as_ref().map(|c| serde_json::json!({
+                "temperature": c.temperature,
+                "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": crate::decision::CALIBRATION_BINS},
+            })),
+        })),
         "joint": {"classes": joint.classes, "routing_accuracy": joint.routing_accuracy, "test": joint.test},
         "no_forgetting": {"checked": true, "tasks": order},
     });
@@ -679,7 +746,8 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         tasks: prepared
             .iter()
             .zip(&results)
-            .map(|(p, r)| BundleTask {
+            .zip(&encoded_tasks)
+            .map(|((p, r), encoded)| BundleTask {
                 name: p.name.clone(),
                 kind: p.kind.clone(),
                 classes: p.classes.clone(),
@@ -687,6 +755,14 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
                 size: p.size,
                 protocol: p.protocol.clone(),
                 beat_options: p.beat_options.clone(),
+                side_inputs: match &e.tasks[&p.name] {
+                    TaskSpec::Ecg(t) => t.side_inputs.clone(),
+                    TaskSpec::Images(_) => Vec::new(),
+                },
+                side_scaling: (!p.side_names.is_empty()).then(|| encoded.scaling.clone()),
+                decision: r.decision.clone(),
+                tta_views: p.tta_views,
+                augment: p.augment,
             })
             .collect(),
         router: router.as_ref().map(|(r, _)| BundleTask {
@@ -697,6 +773,11 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
             size: e.router.size,
             protocol: r.protocol.clone(),
             beat_options: None,
+            side_inputs: Vec::new(),
+            side_scaling: None,
+            decision: r.decision.clone(),
+            tta_views: 1,
+            augment: AugmentSet::Paper,
         }),
     };
     bundle.save(&dir.join("bundle"), &net)?;

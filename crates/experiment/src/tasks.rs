@@ -4,13 +4,18 @@
 use std::path::{Path, PathBuf};
 
 use medpath_data::{ImageDataset, SplitPlan, assign_splits, content_hashes};
-use medpath_ecg::splits::{DS1, DS2, Fractions, inter_patient_split, intra_patient_split};
-use medpath_ecg::{BeatOptions, export_beat_images, parse_lead_list};
+use medpath_ecg::splits::{
+    DS1, DS2, Fractions, inter_patient_split, intra_patient_split, record_folds,
+};
+use medpath_ecg::{BeatOptions, ExportedBeat, ViewPlan, export_beat_images, parse_lead_list};
 use medpath_split::Role;
 use medpath_wfdb::RecordPath;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{EcgTask, ImageTask, TaskSpec};
+use crate::config::{AugmentSet, EcgTask, ImageTask, SideInput, TaskSpec};
 use crate::error::{Error, Result};
 
 /// One input of a task.
@@ -25,6 +30,15 @@ pub struct Example {
     pub group: String,
     /// Train, val or test.
     pub role: Role,
+    /// Side inputs as measured (not yet standardised), see [`PreparedTask::side_names`].
+    #[serde(default)]
+    pub side: Vec<f32>,
+    /// Augmented pictures of the same input, used while it trains (ECG beats).
+    #[serde(default)]
+    pub views: Vec<PathBuf>,
+    /// Its fold under the record-kfold protocol.
+    #[serde(default)]
+    pub fold: Option<usize>,
 }
 
 /// A task ready to encode.
@@ -46,8 +60,21 @@ pub struct PreparedTask {
     pub size: usize,
     /// Views per training image.
     pub augment_views: usize,
+    /// Which augmented views.
+    #[serde(default)]
+    pub augment: AugmentSet,
+    /// Pictures per validation and test example whose probabilities are averaged (test-time
+    /// augmentation; at most `augment_views`; 1: none).
+    #[serde(default = "one")]
+    pub tta_views: usize,
     /// How beats were cut (ECG tasks).
     pub beat_options: Option<serde_json::Value>,
+    /// Names of the side inputs each example carries.
+    #[serde(default)]
+    pub side_names: Vec<String>,
+    /// Folds of the record-kfold protocol (0: not cross-validated).
+    #[serde(default)]
+    pub folds: usize,
 }
 
 impl PreparedTask {
@@ -84,7 +111,13 @@ impl PreparedTask {
     }
 
     fn check(&self) -> Result<()> {
-        for role in [Role::Train, Role::Val, Role::Test] {
+        let needed: &[Role] = if self.folds > 0 {
+            // Cross-validated: every fold is tested in turn; the final model has no test set.
+            &[Role::Train, Role::Val]
+        } else {
+            &[Role::Train, Role::Val, Role::Test]
+        };
+        for &role in needed {
             if self.with_role(role).is_empty() {
                 return Err(Error::task(
                     &self.name,
@@ -112,14 +145,59 @@ impl PreparedTask {
     }
 }
 
+fn one() -> usize {
+    1
+}
+
 /// The beat options of an ECG task.
 pub fn beat_options(task: &EcgTask) -> Result<BeatOptions> {
     let mut options = BeatOptions::paper();
     options.classes = task.classes.clone();
     options.leads = parse_lead_list(&task.leads)?;
     options.context = task.context;
+    options.normalization = task.normalize;
+    if task.side_inputs.contains(&SideInput::Signal) {
+        options.signal_points = task.signal_points;
+    }
     options.validate()?;
     Ok(options)
+}
+
+/// The side inputs of one exported beat, in the order [`EcgTask::side_names`] lists them.
+fn side_of(task: &EcgTask, beat: &ExportedBeat) -> Vec<f32> {
+    let mut side = Vec::new();
+    for input in &task.side_inputs {
+        match input {
+            SideInput::Rhythm => side.extend_from_slice(&beat.rhythm),
+            SideInput::Signal => side.extend_from_slice(&beat.signal),
+        }
+    }
+    side
+}
+
+/// Keeps at most `cap` beats of each (record, class), a seeded sample, in their original order.
+fn cap_per_record(examples: Vec<Example>, cap: Option<usize>, seed: u64) -> Vec<Example> {
+    let Some(cap) = cap else { return examples };
+    let mut groups: std::collections::BTreeMap<(String, usize), Vec<usize>> = Default::default();
+    for (i, e) in examples.iter().enumerate() {
+        groups
+            .entry((e.group.clone(), e.label))
+            .or_default()
+            .push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xCA9);
+    let mut keep = vec![false; examples.len()];
+    for ids in groups.values_mut() {
+        ids.shuffle(&mut rng);
+        for &i in ids.iter().take(cap) {
+            keep[i] = true;
+        }
+    }
+    examples
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect()
 }
 
 fn records_in(dir: &Path, only: Option<&[String]>) -> Result<Vec<RecordPath>> {
@@ -130,67 +208,80 @@ fn records_in(dir: &Path, only: Option<&[String]>) -> Result<Vec<RecordPath>> {
     Ok(records)
 }
 
-/// Cuts beats of `records` into `out` and returns (path, symbol, record) per beat.
+/// Cuts beats of `records` into `out` (with `views - 1` augmented views each) and returns them
+/// as examples of `task` with `role`.
 fn export(
     name: &str,
+    task: &EcgTask,
     records: &[RecordPath],
-    options: &BeatOptions,
-    size: usize,
+    views: usize,
+    seed: u64,
+    role: Role,
     out: &Path,
     notes: &mut Vec<String>,
-) -> Result<Vec<(PathBuf, String, String)>> {
+) -> Result<Vec<Example>> {
     if records.is_empty() {
         return Err(Error::task(
             name,
             format!("no WFDB records for {}", out.display()),
         ));
     }
-    let summary = export_beat_images(records, options, size as u32, out, &mut |_, _, _| {})?;
+    let plan = ViewPlan {
+        views,
+        augment: task.augment,
+        seed,
+    };
+    let options = beat_options(task)?;
+    let summary = export_beat_images(
+        records,
+        &options,
+        task.size as u32,
+        &plan,
+        out,
+        &mut |_, _, _| {},
+    )?;
     notes.push(summary.line());
-    let csv_path = out.join(medpath_ecg::export::BEATS_CSV);
-    let csv = std::fs::read_to_string(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
-    Ok(csv
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            (fields.len() >= 5).then(|| {
-                (
-                    out.join(fields[4]),
-                    fields[2].to_string(),
-                    fields[0].to_string(),
-                )
+    let examples = summary
+        .beats
+        .iter()
+        .filter_map(|beat| {
+            Some(Example {
+                path: out.join(&beat.path),
+                label: task.classes.iter().position(|c| *c == beat.symbol)?,
+                group: beat.record.clone(),
+                role,
+                side: side_of(task, beat),
+                views: beat.views.iter().map(|v| out.join(v)).collect(),
+                fold: None,
             })
         })
-        .collect())
+        .collect();
+    Ok(cap_per_record(examples, task.max_per_record, seed))
 }
 
 fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result<PreparedTask> {
     let options = beat_options(task)?;
     let mut notes = Vec::new();
     let main = records_in(&task.mitdb, task.records.as_deref())?;
-    let beats = export(
+    let mut examples = export(
         name,
+        task,
         &main,
-        &options,
-        task.size,
+        task.augment_views,
+        seed,
+        Role::Train,
         &data_dir.join("beats"),
         &mut notes,
     )?;
-    let label_of = |symbol: &str| task.classes.iter().position(|c| c == symbol);
-    let mut examples: Vec<Example> = beats
-        .iter()
-        .filter_map(|(path, symbol, record)| {
-            Some(Example {
-                path: path.clone(),
-                label: label_of(symbol)?,
-                group: record.clone(),
-                role: Role::Train,
-            })
-        })
-        .collect();
+    if let Some(cap) = task.max_per_record {
+        notes.push(format!(
+            "at most {cap} beats of each class per record (a seeded sample): {} beats kept",
+            examples.len()
+        ));
+    }
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
     let records: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
+    let mut folds = 0;
     let protocol;
     if let Some(test_dir) = &task.test_mitdb {
         let roles = inter_patient_split(&records, &labels, &[], task.val_fraction, seed);
@@ -198,14 +289,6 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
             e.role = r;
         }
         let test_records = records_in(test_dir, None)?;
-        let test = export(
-            name,
-            &test_records,
-            &options,
-            task.size,
-            &data_dir.join("test_beats"),
-            &mut notes,
-        )?;
         let overlap: Vec<&String> = test_records
             .iter()
             .map(|r| &r.name)
@@ -219,14 +302,20 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
                 ),
             ));
         }
-        examples.extend(test.iter().filter_map(|(path, symbol, record)| {
-            Some(Example {
-                path: path.clone(),
-                label: label_of(symbol)?,
-                group: record.clone(),
-                role: Role::Test,
-            })
-        }));
+        let test = export(
+            name,
+            &EcgTask {
+                max_per_record: None,
+                ..task.clone()
+            },
+            &test_records,
+            1,
+            seed,
+            Role::Test,
+            &data_dir.join("test_beats"),
+            &mut notes,
+        )?;
+        examples.extend(test);
         protocol = format!(
             "inter-patient: test = every beat of the records in {}, validation carved by record from the training records",
             test_dir.display()
@@ -237,13 +326,11 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
             .map(|r| DS1.contains(&r.as_str()) || DS2.contains(&r.as_str()))
             .collect();
         let dropped = keep.iter().filter(|k| !**k).count();
-        let mut kept_examples = Vec::new();
-        for (e, k) in examples.into_iter().zip(&keep) {
-            if *k {
-                kept_examples.push(e);
-            }
-        }
-        examples = kept_examples;
+        examples = examples
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(e, k)| k.then_some(e))
+            .collect();
         let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
         let records: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
         let roles = inter_patient_split(&records, &labels, &DS2, task.val_fraction, seed);
@@ -254,7 +341,18 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
             "{dropped} beats of records outside DS1 and DS2 (paced records) left out"
         ));
         protocol = "inter-patient (de Chazal 2004): train DS1, test DS2, validation carved by record from DS1".into();
-    } else if task.protocol == "intra-patient" {
+    } else if task.protocol == "record-kfold" {
+        folds = task.folds;
+        let fold_of = record_folds(&records, &labels, folds, seed);
+        let roles = inter_patient_split(&records, &labels, &[], task.val_fraction, seed);
+        for ((e, f), r) in examples.iter_mut().zip(fold_of).zip(roles) {
+            e.fold = Some(f);
+            e.role = r;
+        }
+        protocol = format!(
+            "record-kfold: records dealt into {folds} folds (each class in as many folds as records allow); each fold tested by a model trained on the other folds, validation carved by record from those; every record tested once, as an unseen patient"
+        );
+    } else {
         let fractions = Fractions {
             val: task.val_fraction,
             test: task.test_fraction,
@@ -266,14 +364,6 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
             e.role = r;
         }
         protocol = "intra-patient (the paper's): beats of all records split at random, stratified by class; beats of one patient fall on both sides, so accuracy is optimistic".into();
-    } else {
-        return Err(Error::task(
-            name,
-            format!(
-                "protocol `{}`: expected intra-patient or inter-patient",
-                task.protocol
-            ),
-        ));
     }
     Ok(PreparedTask {
         name: name.to_string(),
@@ -284,7 +374,11 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
         notes,
         size: task.size,
         augment_views: 1,
+        augment: AugmentSet::Paper,
+        tta_views: 1,
         beat_options: Some(serde_json::to_value(&options).expect("plain data serialises")),
+        side_names: task.side_names(),
+        folds,
     })
 }
 
@@ -322,6 +416,9 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
             label: e.class,
             group: e.patient.clone(),
             role,
+            side: Vec::new(),
+            views: Vec::new(),
+            fold: None,
         })
         .filter(|e| task.test_dir.is_none() || e.role != Role::Test)
         .collect();
@@ -348,6 +445,9 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
                 label,
                 group: entry.patient.clone(),
                 role: Role::Test,
+                side: Vec::new(),
+                views: Vec::new(),
+                fold: None,
             });
         }
         format!(
@@ -377,7 +477,11 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
         notes,
         size: task.size,
         augment_views: task.augment_views.max(1),
+        augment: task.augment,
+        tta_views: task.tta_views.max(1),
         beat_options: None,
+        side_names: Vec::new(),
+        folds: 0,
     })
 }
 

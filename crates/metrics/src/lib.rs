@@ -3,6 +3,13 @@
 //! (rows = true class, columns = predicted) and 95 % percentile-bootstrap intervals for accuracy
 //! and macro recall.
 
+pub mod calibration;
+
+pub use calibration::{
+    OperatingTarget, ReliabilityBin, RocPoint, apply_temperature, choose_threshold,
+    fit_temperature, nll, rates_at, reliability, roc_curve,
+};
+
 use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};

@@ -55,10 +55,18 @@ pub fn cache_namespace(
     augment: &AugmentConfig,
 ) -> String {
     let preprocess = format!("{preprocess:?}");
-    let augment = format!(
+    let mut augment_key = format!(
         "flip={} zoom={} rot={} seed={}",
         augment.flip, augment.zoom, augment.rotation_deg, augment.seed
     );
+    // Written only when used, so caches made before these settings existed stay valid.
+    if augment.has_photometric_or_shift() {
+        augment_key.push_str(&format!(
+            " shift={} contrast={} gamma={}",
+            augment.translate, augment.contrast, augment.gamma
+        ));
+    }
+    let augment = augment_key;
     key_of(&[
         "medpath-features-v1",
         encoder_identity,

@@ -1,9 +1,21 @@
 //! Encoder features of one task's examples, laid out for the path network.
 
 use crate::error::{Error, Result};
+use crate::linalg::pool_bins;
+
+/// A minibatch copied out of a [`FeatureSet`].
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    /// `[n * positions, channels]`.
+    pub maps: Vec<f32>,
+    /// `[n, side_width]`.
+    pub side: Vec<f32>,
+}
 
 /// Feature maps of `len()` examples, each `[positions, channels]` (position-major, so a 1x1
-/// convolution over all positions of a batch is one matrix product), with a class label each.
+/// convolution over all positions of a batch is one matrix product), with a class label each
+/// and, optionally, a vector of side inputs per example (e.g. a beat's rhythm features) that the
+/// network joins to the pooled maps before its fully connected layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureSet {
     /// Feature map height.
@@ -16,6 +28,10 @@ pub struct FeatureSet {
     pub data: Vec<f32>,
     /// Class index of every example.
     pub labels: Vec<usize>,
+    /// Side inputs per example (0: none).
+    pub side_width: usize,
+    /// `len() * side_width` side input values.
+    pub side: Vec<f32>,
 }
 
 impl FeatureSet {
@@ -27,7 +43,19 @@ impl FeatureSet {
             channels,
             data: Vec::new(),
             labels: Vec::new(),
+            side_width: 0,
+            side: Vec::new(),
         }
+    }
+
+    /// The same set shape with `width` side inputs per example.
+    pub fn with_side(mut self, width: usize) -> FeatureSet {
+        assert!(
+            self.is_empty(),
+            "side width is set before examples are added"
+        );
+        self.side_width = width;
+        self
     }
 
     /// Values per example.
@@ -45,8 +73,30 @@ impl FeatureSet {
         self.labels.is_empty()
     }
 
-    /// Appends one example given in the encoder's layout `[channels, height, width]`.
+    /// Appends one example given in the encoder's layout `[channels, height, width]`; its side
+    /// inputs, if the set has any, are zeros (an input of a task without side inputs).
     pub fn push_chw(&mut self, chw: &[f32], label: usize) -> Result<()> {
+        let zeros = vec![0.0; self.side_width];
+        self.push_with_side(chw, &zeros, label)
+    }
+
+    /// Appends one example in the encoder's layout `[channels, height, width]` with its side
+    /// inputs.
+    pub fn push_with_side(&mut self, chw: &[f32], side: &[f32], label: usize) -> Result<()> {
+        if side.len() != self.side_width {
+            return Err(Error::Shape(format!(
+                "{} side inputs given, the set holds {} per example",
+                side.len(),
+                self.side_width
+            )));
+        }
+        if let Some(bad) = side.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Shape(format!(
+                "side input {bad} of example {} is {} (not a finite number)",
+                self.len(),
+                side[bad]
+            )));
+        }
         if chw.len() != self.example_len() {
             return Err(Error::Shape(format!(
                 "feature map has {} values, expected {} ({}x{}x{})",
@@ -70,30 +120,96 @@ impl FeatureSet {
             self.data
                 .extend((0..self.channels).map(|c| chw[c * positions + p]));
         }
+        self.side.extend_from_slice(side);
         self.labels.push(label);
         Ok(())
+    }
+
+    /// Side inputs of example `i`.
+    pub fn side_of(&self, i: usize) -> &[f32] {
+        &self.side[i * self.side_width..(i + 1) * self.side_width]
     }
 
     /// The examples at `indices`, in that order, as a new set.
     pub fn select(&self, indices: &[usize]) -> FeatureSet {
         let len = self.example_len();
-        let mut out = FeatureSet::new(self.height, self.width, self.channels);
+        let mut out =
+            FeatureSet::new(self.height, self.width, self.channels).with_side(self.side_width);
         out.data.reserve(indices.len() * len);
         for &i in indices {
             out.data
                 .extend_from_slice(&self.data[i * len..(i + 1) * len]);
+            out.side.extend_from_slice(self.side_of(i));
             out.labels.push(self.labels[i]);
         }
         out
     }
 
-    /// Copies the examples at `indices` into `buffer` (contiguous, `[n * positions, channels]`).
-    pub(crate) fn gather(&self, indices: &[usize], buffer: &mut Vec<f32>) {
-        let len = self.example_len();
-        buffer.clear();
-        for &i in indices {
-            buffer.extend_from_slice(&self.data[i * len..(i + 1) * len]);
+    /// Appends every example of `other` (same shapes).
+    pub fn extend(&mut self, other: &FeatureSet) -> Result<()> {
+        if (other.height, other.width, other.channels, other.side_width)
+            != (self.height, self.width, self.channels, self.side_width)
+        {
+            return Err(Error::Shape(format!(
+                "cannot join feature sets of shapes {}x{}x{} (+{}) and {}x{}x{} (+{})",
+                self.channels,
+                self.height,
+                self.width,
+                self.side_width,
+                other.channels,
+                other.height,
+                other.width,
+                other.side_width
+            )));
         }
+        self.data.extend_from_slice(&other.data);
+        self.side.extend_from_slice(&other.side);
+        self.labels.extend_from_slice(&other.labels);
+        Ok(())
+    }
+
+    /// Copies the examples at `indices` into `batch` (maps contiguous, `[n * positions,
+    /// channels]`, and side inputs `[n, side_width]`).
+    pub(crate) fn gather(&self, indices: &[usize], batch: &mut Gathered) {
+        let len = self.example_len();
+        batch.maps.clear();
+        batch.side.clear();
+        for &i in indices {
+            batch
+                .maps
+                .extend_from_slice(&self.data[i * len..(i + 1) * len]);
+            batch.side.extend_from_slice(self.side_of(i));
+        }
+    }
+
+    /// Every example's maps average-pooled to `grid x grid` cells (cell-major, channels within
+    /// a cell) with its side inputs after them: `[len(), grid * grid * channels + side_width]`,
+    /// the input of a linear readout.
+    pub fn pooled_rows(&self, grid: usize) -> Vec<f32> {
+        let (rows, cols) = (pool_bins(self.height, grid), pool_bins(self.width, grid));
+        let c = self.channels;
+        let width = grid * grid * c + self.side_width;
+        let mut out = vec![0.0; self.len() * width];
+        for e in 0..self.len() {
+            let src = &self.data[e * self.example_len()..(e + 1) * self.example_len()];
+            let dst = &mut out[e * width..(e + 1) * width];
+            for (gi, &(r0, r1)) in rows.iter().enumerate() {
+                for (gj, &(c0, c1)) in cols.iter().enumerate() {
+                    let cell = &mut dst[(gi * grid + gj) * c..][..c];
+                    let scale = 1.0 / ((r1 - r0) * (c1 - c0)) as f32;
+                    for r in r0..r1 {
+                        for col in c0..c1 {
+                            let v = &src[(r * self.width + col) * c..][..c];
+                            for (o, x) in cell.iter_mut().zip(v) {
+                                *o += x * scale;
+                            }
+                        }
+                    }
+                }
+            }
+            dst[grid * grid * c..].copy_from_slice(self.side_of(e));
+        }
+        out
     }
 
     /// Examples per class, for `classes` classes.
@@ -105,5 +221,20 @@ impl FeatureSet {
             }
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_rows_match_the_linear_readouts_input() {
+        let mut set = FeatureSet::new(3, 2, 2).with_side(1);
+        let chw: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        set.push_with_side(&chw, &[7.5], 0).unwrap();
+        let rows = set.pooled_rows(1);
+        // Channel 0 holds 0..6, channel 1 holds 6..12: means 2.5 and 8.5, then the side input.
+        assert_eq!(rows, vec![2.5, 8.5, 7.5]);
     }
 }

@@ -13,7 +13,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
 use crate::network::{Path, SuperNet};
-use crate::train::{Adam, Stepper, evaluate};
+use crate::train::{Adam, Regularisation, Stepper, evaluate};
 
 /// How long and how a path is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,10 @@ pub struct FitSettings {
     pub max_steps: Option<usize>,
     /// Seed of the batch order.
     pub seed: u64,
+    /// Dropout and class weights (the class weights also weigh the validation loss that early
+    /// stopping watches).
+    #[serde(default)]
+    pub regularisation: Regularisation,
 }
 
 /// Loss and accuracy after one epoch.
@@ -41,7 +45,7 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Minibatch accuracy during the epoch (before each step).
     pub train_accuracy: f64,
-    /// Validation loss after the epoch.
+    /// Validation loss after the epoch (class-weighted when training is).
     pub val_loss: f64,
     /// Validation accuracy after the epoch.
     pub val_accuracy: f64,
@@ -156,17 +160,22 @@ pub fn fit(
         }
         let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
         rng.set_stream(epoch as u64);
-        let mut stepper = Stepper::new(net, adam, head, path)?;
+        let mut stepper =
+            Stepper::new(net, adam, head, path)?.regularised(&settings.regularisation);
         stepper.steps = state.outcome.steps;
         let (train_loss, train_accuracy, _) =
             stepper.epoch(train, settings.batch, settings.max_steps, &mut rng)?;
         state.outcome.steps = stepper.steps;
         let scored = evaluate(net, head, path, val);
-        if !scored.loss.is_finite() {
+        let val_loss = match settings.regularisation.class_weights.as_slice() {
+            [] => scored.loss,
+            weights => scored.weighted_loss(&val.labels, weights),
+        };
+        if !val_loss.is_finite() {
             return Err(Error::Diverged {
                 task: state.head.clone(),
                 step: state.outcome.steps,
-                loss: scored.loss as f32,
+                loss: val_loss as f32,
             });
         }
         let record = EpochRecord {
@@ -174,11 +183,11 @@ pub fn fit(
             steps: state.outcome.steps,
             train_loss,
             train_accuracy,
-            val_loss: scored.loss,
+            val_loss,
             val_accuracy: scored.accuracy,
         };
-        if scored.loss < state.best_loss {
-            state.best_loss = scored.loss;
+        if val_loss < state.best_loss {
+            state.best_loss = val_loss;
             state.outcome.best_epoch = epoch;
             best.clone_from(&net.params);
         }

@@ -25,5 +25,8 @@ pub use error::{Error, Result};
 pub use features::FeatureSet;
 pub use fit::{EpochRecord, FitOutcome, FitSettings, fit};
 pub use network::{Aggregate, NetworkConfig, Path, SuperNet};
-pub use search::{FitnessOn, SearchOutcome, SearchSettings, evolve};
-pub use train::{Adam, AdamConfig, Evaluation, Stepper, argmax_rows, evaluate};
+pub use search::{FitnessMetric, FitnessOn, SearchOutcome, SearchSettings, evolve};
+pub use train::{
+    Adam, AdamConfig, Evaluation, Regularisation, Stepper, argmax_rows, balanced_class_weights,
+    evaluate, macro_recall,
+};

@@ -6,7 +6,7 @@
 //! into blocks (a weight matrix `[outputs, inputs]` followed by its bias), which makes snapshots,
 //! checkpoints and the optimiser state plain vector copies.
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,11 @@ pub struct NetworkConfig {
     pub fc_widths: Vec<usize>,
     /// How active modules' outputs are combined.
     pub aggregate: Aggregate,
+    /// Side inputs per example (e.g. a beat's rhythm features), joined to the pooled layer-1
+    /// output (or, for a linear readout, to the pooled encoder features) before the fully
+    /// connected layers; 0 for none.
+    #[serde(default)]
+    pub side_width: usize,
 }
 
 impl NetworkConfig {
@@ -55,6 +60,7 @@ impl NetworkConfig {
             grid: 2,
             fc_widths: vec![64, 64],
             aggregate: Aggregate::Sum,
+            side_width: 0,
         }
     }
 
@@ -67,7 +73,7 @@ impl NetworkConfig {
     pub fn module_shape(&self, layer: usize) -> (usize, usize) {
         match layer {
             0 => (self.channels, self.conv_width),
-            1 => (self.conv_width * self.grid * self.grid, self.fc_widths[0]),
+            1 => (self.pooled_width(), self.fc_widths[0]),
             l => (self.fc_widths[l - 2], self.fc_widths[l - 1]),
         }
     }
@@ -76,13 +82,19 @@ impl NetworkConfig {
     pub fn path_width(&self) -> usize {
         match self.fc_widths.last() {
             Some(&w) => w,
-            None => self.conv_width * self.grid * self.grid,
+            None => self.pooled_width(),
         }
     }
 
-    /// Input width of a linear readout directly on the pooled encoder features.
+    /// Width of the pooled layer-1 output with the side inputs joined to it.
+    fn pooled_width(&self) -> usize {
+        self.conv_width * self.grid * self.grid + self.side_width
+    }
+
+    /// Input width of a linear readout directly on the pooled encoder features (and the side
+    /// inputs).
     pub fn linear_width(&self) -> usize {
-        self.channels * self.grid * self.grid
+        self.channels * self.grid * self.grid + self.side_width
     }
 
     fn validate(&self) -> Result<()> {
@@ -175,10 +187,62 @@ pub struct SuperNet {
 
 /// One layer of a forward pass.
 pub(crate) struct LayerTrace {
-    /// Its input (empty for layer 0, whose input is the batch itself).
+    /// Its input after dropout (empty for layer 0, whose input is the batch itself).
     pub input: Vec<f32>,
+    /// Dropout's factor (0 or 1 / keep) for every input value; empty without dropout.
+    pub mask: Vec<f32>,
     /// Each active module's block and ReLU output.
     pub outputs: Vec<(usize, Vec<f32>)>,
+}
+
+/// One minibatch as the network reads it.
+pub(crate) struct Batch<'a> {
+    /// Feature maps, `[n * positions, channels]`.
+    pub maps: &'a [f32],
+    /// Side inputs, `[n, side_width]`.
+    pub side: &'a [f32],
+    /// Examples.
+    pub n: usize,
+    /// Feature map height and width.
+    pub hw: (usize, usize),
+}
+
+/// Inverted dropout on the inputs of the fully connected layers and of the readout, applied
+/// while training: each value is kept with probability `1 - rate` and scaled by `1 / (1 -
+/// rate)`.
+pub(crate) struct Dropout {
+    /// Probability of dropping a value.
+    pub rate: f32,
+    /// Where the masks come from.
+    pub rng: ChaCha8Rng,
+}
+
+impl Dropout {
+    /// Applies a fresh mask to `values` and returns it.
+    fn apply(&mut self, values: &mut [f32]) -> Vec<f32> {
+        let keep = 1.0 - self.rate;
+        let mask: Vec<f32> = (0..values.len())
+            .map(|_| {
+                if self.rng.random::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for (v, m) in values.iter_mut().zip(&mask) {
+            *v *= m;
+        }
+        mask
+    }
+}
+
+/// Labels of a minibatch and, optionally, a loss weight per class.
+pub(crate) struct Targets<'a> {
+    /// Class of each example.
+    pub labels: &'a [usize],
+    /// Weight of each class in the loss (`None`: all 1).
+    pub class_weights: Option<&'a [f32]>,
 }
 
 /// Values kept from a forward pass for the backward pass.
@@ -189,8 +253,10 @@ pub(crate) struct Trace {
     pub positions: usize,
     /// Per layer, what its backward pass needs.
     pub layers: Vec<LayerTrace>,
-    /// Input of the readout.
+    /// Input of the readout (after dropout).
     pub head_input: Vec<f32>,
+    /// Dropout's factors on the readout's input; empty without dropout.
+    pub head_mask: Vec<f32>,
     /// Class probabilities `[n, classes]`.
     pub probs: Vec<f32>,
 }
@@ -348,6 +414,12 @@ impl SuperNet {
         if set.height == 0 || set.width == 0 {
             return Err(Error::Shape("feature maps are empty".into()));
         }
+        if set.side_width != self.config.side_width {
+            return Err(Error::Shape(format!(
+                "features carry {} side inputs per example, the network expects {}",
+                set.side_width, self.config.side_width
+            )));
+        }
         Ok(())
     }
 
@@ -425,27 +497,63 @@ impl SuperNet {
         }
     }
 
-    /// Runs `n` examples `x` (`[n * h*w, channels]`) through `path` and readout `head`.
+    /// Joins each example's side inputs to its pooled row: `[n, width]` and `[n, side]` give
+    /// `[n, width + side]`.
+    fn join_side(&self, pooled: Vec<f32>, side: &[f32], n: usize) -> Vec<f32> {
+        let s = self.config.side_width;
+        if s == 0 {
+            return pooled;
+        }
+        let width = pooled.len() / n.max(1);
+        let mut out = Vec::with_capacity(n * (width + s));
+        for e in 0..n {
+            out.extend_from_slice(&pooled[e * width..(e + 1) * width]);
+            out.extend_from_slice(&side[e * s..(e + 1) * s]);
+        }
+        out
+    }
+
+    /// The gradient of `join_side` with respect to the pooled part: drops the side columns.
+    fn strip_side(&self, joined: Vec<f32>, n: usize) -> Vec<f32> {
+        let s = self.config.side_width;
+        if s == 0 {
+            return joined;
+        }
+        let width = joined.len() / n.max(1);
+        joined
+            .chunks_exact(width)
+            .flat_map(|row| &row[..width - s])
+            .copied()
+            .collect()
+    }
+
+    /// Runs a batch through `path` and readout `head`; with `dropout`, the inputs of the fully
+    /// connected layers and the readout are dropped out (training).
     pub(crate) fn forward(
         &self,
         head: usize,
         path: &Path,
-        x: &[f32],
-        n: usize,
-        hw: (usize, usize),
+        batch: &Batch<'_>,
+        mut dropout: Option<&mut Dropout>,
     ) -> Trace {
+        let (n, hw) = (batch.n, batch.hw);
         let positions = hw.0 * hw.1;
         let mut layers = Vec::new();
         let mut current: Vec<f32>;
         if path.is_empty() {
-            current = self.pool(x, n, hw, self.config.channels);
+            let pooled = self.pool(batch.maps, n, hw, self.config.channels);
+            current = self.join_side(pooled, batch.side, n);
         } else {
             let active = active_modules(path);
             current = Vec::new();
             for (l, modules) in active.iter().enumerate() {
                 let (inputs, outputs) = self.config.module_shape(l);
+                let mask = match dropout.as_deref_mut() {
+                    Some(d) if l > 0 => d.apply(&mut current),
+                    _ => Vec::new(),
+                };
                 let (input, rows): (&[f32], usize) = if l == 0 {
-                    (x, n * positions)
+                    (batch.maps, n * positions)
                 } else {
                     (&current, n)
                 };
@@ -478,15 +586,21 @@ impl SuperNet {
                 };
                 layers.push(LayerTrace {
                     input: kept_input,
+                    mask,
                     outputs: outs,
                 });
                 current = if l == 0 {
-                    self.pool(&sum, n, hw, outputs)
+                    let pooled = self.pool(&sum, n, hw, outputs);
+                    self.join_side(pooled, batch.side, n)
                 } else {
                     sum
                 };
             }
         }
+        let head_mask = match dropout {
+            Some(d) => d.apply(&mut current),
+            None => Vec::new(),
+        };
         let hb = self.blocks[self.heads[head].block];
         let mut probs = Vec::new();
         dense_forward(&current, n, hb.inputs, &self.params[hb.range()], &mut probs);
@@ -496,35 +610,36 @@ impl SuperNet {
             positions,
             layers,
             head_input: current,
+            head_mask,
             probs,
         }
     }
 
-    /// Mean cross-entropy of `trace` against `labels`, and its gradient accumulated into `grad`
-    /// for the blocks in `trainable` (the others pass gradients through but get none).
-    #[allow(clippy::too_many_arguments)]
+    /// Mean (class-weighted) cross-entropy of `trace` against `targets`, and its gradient
+    /// accumulated into `grad` for the blocks in `trainable` (the others pass gradients through
+    /// but get none).
     pub(crate) fn backward(
         &self,
         head: usize,
         path: &Path,
-        x: &[f32],
-        hw: (usize, usize),
+        batch: &Batch<'_>,
         trace: &Trace,
-        labels: &[usize],
+        targets: &Targets<'_>,
         trainable: &[usize],
         grad: &mut [f32],
     ) -> f32 {
-        let n = trace.n;
+        let (n, hw) = (trace.n, batch.hw);
         let hb = self.blocks[self.heads[head].block];
         let classes = hb.outputs;
         let mut loss = 0.0f64;
         let mut d = trace.probs.clone();
-        for (e, &y) in labels.iter().enumerate() {
-            loss += neg_log(trace.probs[e * classes + y]);
+        for (e, &y) in targets.labels.iter().enumerate() {
+            let weight = targets.class_weights.map_or(1.0, |w| w[y]);
+            loss += f64::from(weight) * neg_log(trace.probs[e * classes + y]);
             d[e * classes + y] -= 1.0;
-        }
-        for v in d.iter_mut() {
-            *v /= n as f32;
+            for v in &mut d[e * classes..(e + 1) * classes] {
+                *v *= weight / n as f32;
+            }
         }
         let is_trainable = |b: usize| trainable.contains(&b);
         if is_trainable(self.heads[head].block) {
@@ -545,17 +660,19 @@ impl SuperNet {
         };
         let mut dy = vec![0.0; n * hb.inputs];
         dense_input_grad(&d, n, hb.inputs, &self.params[hb.range()], &mut dy);
+        apply_mask(&mut dy, &trace.head_mask);
         for l in (lowest..active.len()).rev() {
             let (inputs, outputs) = self.config.module_shape(l);
             let rows = if l == 0 { n * trace.positions } else { n };
             if l == 0 {
-                dy = self.unpool(&dy, n, hw, outputs);
+                dy = self.unpool(&self.strip_side(dy, n), n, hw, outputs);
             }
             let LayerTrace {
                 input,
+                mask,
                 outputs: outs,
             } = &trace.layers[l];
-            let input: &[f32] = if l == 0 { x } else { input };
+            let input: &[f32] = if l == 0 { batch.maps } else { input };
             let scale = self.aggregate_scale(outs.len());
             let mut dx = if l > lowest {
                 vec![0.0; rows * inputs]
@@ -576,8 +693,19 @@ impl SuperNet {
                     dense_input_grad(&dz, rows, inputs, &self.params[b.range()], &mut dx);
                 }
             }
+            apply_mask(&mut dx, mask);
             dy = dx;
         }
         (loss / n as f64) as f32
+    }
+}
+
+/// Multiplies a gradient by dropout's factors (nothing to do without dropout).
+fn apply_mask(values: &mut [f32], mask: &[f32]) {
+    if mask.is_empty() || values.is_empty() {
+        return;
+    }
+    for (v, m) in values.iter_mut().zip(mask) {
+        *v *= m;
     }
 }

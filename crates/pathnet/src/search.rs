@@ -16,7 +16,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
 use crate::network::{Path, SuperNet};
-use crate::train::{Adam, Stepper, evaluate};
+use crate::train::{Adam, Regularisation, Stepper, evaluate};
 
 /// Which examples a candidate's fitness is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,17 @@ pub enum FitnessOn {
     Validation,
     /// Accuracy on the training set.
     Training,
+}
+
+/// What a candidate's fitness measures on the fitness set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FitnessMetric {
+    /// Share of examples right (the paper's choice).
+    #[default]
+    Accuracy,
+    /// Mean recall over classes: a rare class counts as much as a common one.
+    MacroRecall,
 }
 
 /// Everything that decides a search.
@@ -47,6 +58,12 @@ pub struct SearchSettings {
     pub fitness_samples: Option<usize>,
     /// Save a checkpoint every this many tournaments.
     pub checkpoint_every: usize,
+    /// What fitness measures.
+    #[serde(default)]
+    pub metric: FitnessMetric,
+    /// Dropout and class weights while candidates train.
+    #[serde(default)]
+    pub regularisation: Regularisation,
 }
 
 impl SearchSettings {
@@ -66,6 +83,8 @@ impl SearchSettings {
             fitness: FitnessOn::Validation,
             fitness_samples: None,
             checkpoint_every: 1,
+            metric: FitnessMetric::Accuracy,
+            regularisation: Regularisation::default(),
         }
     }
 }
@@ -132,8 +151,14 @@ fn train_candidate(
 ) -> Result<f64> {
     let mut rng = batch_rng(s.seed, tournament);
     let path = &genotype.layers;
-    Stepper::new(net, adam, head, path)?.run_random(train, s.steps, s.batch, &mut rng)?;
-    Ok(evaluate(net, head, path, scored).accuracy)
+    Stepper::new(net, adam, head, path)?
+        .regularised(&s.regularisation)
+        .run_random(train, s.steps, s.batch, &mut rng)?;
+    let evaluation = evaluate(net, head, path, scored);
+    Ok(match s.metric {
+        FitnessMetric::Accuracy => evaluation.accuracy,
+        FitnessMetric::MacroRecall => evaluation.macro_recall(&scored.labels),
+    })
 }
 
 /// Runs (or resumes from `checkpoint`) the path search for readout `head` of `net`.

@@ -1,14 +1,14 @@
 //! Gradient descent on the super-network: Adam, minibatch steps along a path, evaluation.
 
-use rand::Rng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::features::FeatureSet;
+use crate::features::{FeatureSet, Gathered};
 use crate::linalg::neg_log;
-use crate::network::{Path, SuperNet};
+use crate::network::{Batch, Dropout, Path, SuperNet, Targets};
 
 /// Adam settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,10 @@ pub struct AdamConfig {
     pub beta2: f32,
     /// Denominator guard.
     pub epsilon: f32,
+    /// Decoupled weight decay (AdamW): each step shrinks weights, not biases, by
+    /// `learning_rate * weight_decay` of their value.
+    #[serde(default)]
+    pub weight_decay: f32,
 }
 
 impl Default for AdamConfig {
@@ -30,6 +34,7 @@ impl Default for AdamConfig {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
+            weight_decay: 0.0,
         }
     }
 }
@@ -87,7 +92,15 @@ impl Adam {
             let correction1 = 1.0 - c.beta1.powi(t);
             let correction2 = 1.0 - c.beta2.powi(t);
             let step = c.learning_rate * correction2.sqrt() / correction1;
-            for i in net.blocks[b].range() {
+            let block = net.blocks[b];
+            if c.weight_decay > 0.0 {
+                let shrink = 1.0 - c.learning_rate * c.weight_decay;
+                for w in &mut net.params[block.offset..block.offset + block.outputs * block.inputs]
+                {
+                    *w *= shrink;
+                }
+            }
+            for i in block.range() {
                 let g = grad[i];
                 self.m[i] = c.beta1 * self.m[i] + (1.0 - c.beta1) * g;
                 self.v[i] = c.beta2 * self.v[i] + (1.0 - c.beta2) * g * g;
@@ -115,6 +128,70 @@ impl Evaluation {
     pub fn predictions(&self) -> Vec<usize> {
         argmax_rows(&self.probs, self.classes)
     }
+
+    /// Mean cross-entropy with each example weighted by its class's weight (normalised by the
+    /// total weight, so it is comparable across sets of different class balance).
+    pub fn weighted_loss(&self, labels: &[usize], class_weights: &[f32]) -> f64 {
+        let (mut loss, mut total) = (0.0, 0.0);
+        for (e, &y) in labels.iter().enumerate() {
+            let w = f64::from(class_weights.get(y).copied().unwrap_or(1.0));
+            loss += w * neg_log(self.probs[e * self.classes + y]);
+            total += w;
+        }
+        loss / total.max(f64::MIN_POSITIVE)
+    }
+
+    /// Mean over the classes present in `labels` of the share of their examples predicted
+    /// right (macro recall).
+    pub fn macro_recall(&self, labels: &[usize]) -> f64 {
+        macro_recall(labels, &self.predictions(), self.classes)
+    }
+}
+
+/// Mean over the classes present in `truth` of the share of their examples predicted right.
+pub fn macro_recall(truth: &[usize], predicted: &[usize], classes: usize) -> f64 {
+    let mut right = vec![0usize; classes];
+    let mut seen = vec![0usize; classes];
+    for (&y, &p) in truth.iter().zip(predicted) {
+        seen[y] += 1;
+        right[y] += usize::from(y == p);
+    }
+    let present: Vec<f64> = (0..classes)
+        .filter(|&c| seen[c] > 0)
+        .map(|c| right[c] as f64 / seen[c] as f64)
+        .collect();
+    present.iter().sum::<f64>() / present.len().max(1) as f64
+}
+
+/// Loss weights per class that make every class count as much as the others in the mean loss
+/// (`n / (classes * n_c)`; a class without examples gets 0).
+pub fn balanced_class_weights(labels: &[usize], classes: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; classes];
+    for &y in labels {
+        counts[y] += 1;
+    }
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                labels.len() as f32 / (present * c) as f32
+            }
+        })
+        .collect()
+}
+
+/// What a training step adds to plain cross-entropy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Regularisation {
+    /// Dropout rate on the inputs of the fully connected layers and the readout (0: none).
+    pub dropout: f32,
+    /// Loss weight per class (empty: every class weighs 1).
+    pub class_weights: Vec<f32>,
+    /// Seed of the dropout masks (each step draws from its own stream).
+    pub seed: u64,
 }
 
 /// Index of the largest value of each `width`-wide row (ties to the lower index).
@@ -132,11 +209,17 @@ const EVAL_CHUNK: usize = 256;
 pub fn evaluate(net: &SuperNet, head: usize, path: &Path, set: &FeatureSet) -> Evaluation {
     let classes = net.blocks[net.heads[head].block].outputs;
     let mut probs = Vec::with_capacity(set.len() * classes);
-    let mut buffer = Vec::new();
+    let mut buffer = Gathered::default();
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(EVAL_CHUNK) {
         set.gather(chunk, &mut buffer);
-        let trace = net.forward(head, path, &buffer, chunk.len(), (set.height, set.width));
+        let batch = Batch {
+            maps: &buffer.maps,
+            side: &buffer.side,
+            n: chunk.len(),
+            hw: (set.height, set.width),
+        };
+        let trace = net.forward(head, path, &batch, None);
         probs.extend_from_slice(&trace.probs);
     }
     let mut loss = 0.0;
@@ -167,8 +250,9 @@ pub struct Stepper<'a> {
     path: Path,
     trainable: Vec<usize>,
     grad: Vec<f32>,
-    buffer: Vec<f32>,
+    buffer: Gathered,
     labels: Vec<usize>,
+    regularisation: Regularisation,
     /// Steps taken so far.
     pub steps: usize,
 }
@@ -192,10 +276,17 @@ impl<'a> Stepper<'a> {
             path: path.clone(),
             trainable,
             grad,
-            buffer: Vec::new(),
+            buffer: Gathered::default(),
             labels: Vec::new(),
+            regularisation: Regularisation::default(),
             steps: 0,
         })
+    }
+
+    /// Trains with dropout and class weights as `regularisation` says.
+    pub fn regularised(mut self, regularisation: &Regularisation) -> Stepper<'a> {
+        self.regularisation = regularisation.clone();
+        self
     }
 
     /// One gradient step on the examples `indices` of `set`; returns the batch loss and the
@@ -204,20 +295,37 @@ impl<'a> Stepper<'a> {
         set.gather(indices, &mut self.buffer);
         self.labels.clear();
         self.labels.extend(indices.iter().map(|&i| set.labels[i]));
-        let hw = (set.height, set.width);
+        let batch = Batch {
+            maps: &self.buffer.maps,
+            side: &self.buffer.side,
+            n: indices.len(),
+            hw: (set.height, set.width),
+        };
+        let r = &self.regularisation;
+        let mut dropout = (r.dropout > 0.0).then(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(r.seed);
+            rng.set_stream(self.steps as u64 + 1);
+            Dropout {
+                rate: r.dropout,
+                rng,
+            }
+        });
         let trace = self
             .net
-            .forward(self.head, &self.path, &self.buffer, indices.len(), hw);
+            .forward(self.head, &self.path, &batch, dropout.as_mut());
         for &b in &self.trainable {
             self.grad[self.net.blocks[b].range()].fill(0.0);
         }
+        let targets = Targets {
+            labels: &self.labels,
+            class_weights: (!r.class_weights.is_empty()).then_some(r.class_weights.as_slice()),
+        };
         let loss = self.net.backward(
             self.head,
             &self.path,
-            &self.buffer,
-            hw,
+            &batch,
             &trace,
-            &self.labels,
+            &targets,
             &self.trainable,
             &mut self.grad,
         );

@@ -78,6 +78,7 @@ fn search_then_fit_learns_the_generated_classes() {
         patience: Some(4),
         max_steps: None,
         seed: 3,
+        regularisation: Default::default(),
     };
     let outcome = fit(
         &mut net,
@@ -114,6 +115,7 @@ fn frozen_modules_and_other_readouts_never_change() {
         patience: None,
         max_steps: None,
         seed: 0,
+        regularisation: Default::default(),
     };
     fit(
         &mut net,
@@ -208,6 +210,7 @@ fn fit_resumes_exactly_and_checkpoints_reject_bad_files() {
         patience: None,
         max_steps: Some(30),
         seed: 1,
+        regularisation: Default::default(),
     };
     let run = |stop_after: Option<usize>, file: Option<&std::path::Path>| {
         let mut net = SuperNet::new(config(), 1).unwrap();
@@ -281,6 +284,7 @@ fn non_finite_features_and_a_diverging_loss_are_clear_errors() {
         patience: None,
         max_steps: None,
         seed: 1,
+        regularisation: Default::default(),
     };
     let path = vec![vec![0], vec![0], vec![0]];
     let error = fit(
@@ -300,4 +304,73 @@ fn non_finite_features_and_a_diverging_loss_are_clear_errors() {
         error.contains("diverged") && error.contains("task"),
         "{error}"
     );
+}
+
+/// `n` examples whose class shows only in their side inputs; the maps are noise.
+fn side_only(n: usize, seed: u64) -> FeatureSet {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut set = FeatureSet::new(2, 2, 16).with_side(3);
+    for i in 0..n {
+        let label = i % 3;
+        let chw: Vec<f32> = (0..64).map(|_| rng.random_range(0.0..1.0)).collect();
+        let mut side: Vec<f32> = (0..3).map(|_| rng.random_range(-0.3..0.3)).collect();
+        side[label] += 1.0;
+        set.push_with_side(&chw, &side, label).unwrap();
+    }
+    set
+}
+
+#[test]
+fn side_inputs_with_dropout_and_class_weights_are_learned() {
+    let (train, val, test) = (side_only(300, 1), side_only(90, 2), side_only(90, 3));
+    let mut net = SuperNet::new(
+        NetworkConfig {
+            side_width: 3,
+            ..config()
+        },
+        1,
+    )
+    .unwrap();
+    for (name, path) in [
+        ("path", vec![vec![0, 1], vec![2], vec![3]]),
+        ("linear", Vec::new()),
+    ] {
+        let head = net.add_head(name, &classes(), path.is_empty(), 2);
+        let mut adam = Adam::new(
+            AdamConfig {
+                weight_decay: 1e-4,
+                ..AdamConfig::default()
+            },
+            &net,
+        );
+        let s = FitSettings {
+            epochs: 60,
+            batch: 16,
+            patience: Some(10),
+            max_steps: None,
+            seed: 4,
+            regularisation: medpath_pathnet::Regularisation {
+                dropout: 0.2,
+                class_weights: medpath_pathnet::balanced_class_weights(&train.labels, 3),
+                seed: 9,
+            },
+        };
+        fit(
+            &mut net,
+            &mut adam,
+            head,
+            &path,
+            &train,
+            &val,
+            &s,
+            None,
+            &mut |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        let accuracy = evaluate(&net, head, &path, &test).accuracy;
+        assert!(accuracy > 0.9, "{name}: test accuracy {accuracy}");
+    }
+    let wrong = generated(10, 1);
+    let error = net.check_features(&wrong).unwrap_err().to_string();
+    assert!(error.contains("side inputs"), "{error}");
 }

@@ -77,6 +77,10 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
                 "record {}: {} beats (positions from {}); predicted {:?}",
                 s.record, s.beats, s.beats_from, s.predicted
             );
+            eprintln!(
+                "  the model knows only the classes {}: a beat of any other kind is given one of them",
+                s.model_classes.join(", ")
+            );
             for (symbol, counts) in &s.by_annotation {
                 eprintln!("  annotated {symbol}: predicted {counts:?}");
             }

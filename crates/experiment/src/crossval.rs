@@ -1,0 +1,245 @@
+//! Cross-validation of a task under the record-kfold protocol: each fold's records are tested
+//! by a model trained (path search, phase 2, ablations) on the other folds only, starting from
+//! the network as it was before the task. The folds' test outputs are pooled into the task's
+//! test metrics, with a table per record, so every record is measured as a patient the model
+//! has never seen.
+
+use std::collections::BTreeMap;
+use std::path::Path as FilePath;
+
+use medpath_ecg::splits::fold_roles;
+use medpath_metrics::Metrics;
+use medpath_pathnet::{SuperNet, argmax_rows};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::dataset::EncodedTask;
+use crate::error::{Error, Result};
+use crate::files::{read_json, write_atomic, write_json};
+use crate::learn::{PooledTest, TaskPlan, TaskResult, learn_task, metrics_of};
+use crate::progress::Reporter;
+use crate::tasks::PreparedTask;
+
+/// One record's beats and how the evolved path did on them when its fold was tested.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordRow {
+    /// Record name.
+    pub record: String,
+    /// Fold that tested it (1-based).
+    pub fold: usize,
+    /// Beats per class.
+    pub beats: BTreeMap<String, usize>,
+    /// Share of each class's beats predicted right (classes with beats only).
+    pub recall: BTreeMap<String, f64>,
+    /// Share of all its beats predicted right.
+    pub accuracy: f64,
+}
+
+/// What cross-validation measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    /// Folds.
+    pub folds: usize,
+    /// Records of each fold.
+    pub fold_records: Vec<Vec<String>>,
+    /// Pooled test metrics of the evolved path.
+    pub test: Metrics,
+    /// Pooled test metrics of the ablations by name.
+    pub ablations: BTreeMap<String, Metrics>,
+    /// Per record, sorted by name.
+    pub records: Vec<RecordRow>,
+    /// Example index of each pooled test row.
+    pub rows: Vec<usize>,
+    /// Pooled probabilities of the evolved path.
+    pub probs: Vec<f32>,
+    /// Pooled probabilities of the ablations.
+    pub ablation_probs: BTreeMap<String, Vec<f32>>,
+    /// Labels of the pooled rows.
+    pub truth: Vec<usize>,
+}
+
+impl CrossValidation {
+    /// The pooled results in the form a task's final model reports them.
+    pub fn pooled(&self) -> PooledTest {
+        PooledTest {
+            test: self.test.clone(),
+            ablations: self.ablations.clone(),
+            ablation_probs: self.ablation_probs.clone(),
+            probs: self.probs.clone(),
+            truth: self.truth.clone(),
+        }
+    }
+}
+
+/// Runs (or resumes) every fold of `task` in `dir/fold_<i>` from the network `before`, and
+/// writes `dir/kfold.json` and `dir/kfold_records.csv`.
+#[allow(clippy::too_many_arguments)]
+pub fn cross_validate(
+    e: &Experiment,
+    before: &SuperNet,
+    task: &PreparedTask,
+    encoded: &EncodedTask,
+    plan: &TaskPlan<'_>,
+    val_fraction: f64,
+    dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<CrossValidation> {
+    let saved = dir.join("kfold.json");
+    if saved.exists() {
+        return read_json(&saved);
+    }
+    let folds = task.folds;
+    let records: Vec<String> = task.examples.iter().map(|x| x.group.clone()).collect();
+    let labels: Vec<usize> = task.examples.iter().map(|x| x.label).collect();
+    let fold_of: Vec<usize> = task
+        .examples
+        .iter()
+        .map(|x| {
+            x.fold
+                .ok_or_else(|| Error::task(&task.name, "an example has no fold"))
+        })
+        .collect::<Result<_>>()?;
+    let mut fold_records = vec![Vec::new(); folds];
+    for (r, &f) in records.iter().zip(&fold_of) {
+        if !fold_records[f].contains(r) {
+            fold_records[f].push(r.clone());
+        }
+    }
+    let (mut rows, mut probs, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ablation_probs: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    for fold in 0..folds {
+        reporter.stage(&format!(
+            "  [{}] fold {} of {folds}: test records {}",
+            task.name,
+            fold + 1,
+            fold_records[fold].join(" ")
+        ));
+        let seed = plan.seed + 100 * (fold as u64 + 1);
+        let roles = fold_roles(&records, &labels, &fold_of, fold, val_fraction, seed);
+        let side_width = e.side_width();
+        let assembled = encoded.assemble(task, &roles, side_width)?;
+        let fold_dir = dir.join(format!("fold_{}", fold + 1));
+        let result_file = fold_dir.join("result.json");
+        let result: TaskResult = if result_file.exists() {
+            read_json(&result_file)?
+        } else {
+            let mut net = before.clone();
+            let fold_plan = TaskPlan {
+                name: plan.name,
+                classes: plan.classes,
+                protocol: plan.protocol,
+                tournaments: plan.tournaments,
+                seed,
+                ablations: true,
+                pooled: None,
+                target: plan.target,
+                positive: plan.positive,
+            };
+            learn_task(
+                e,
+                &mut net,
+                &fold_plan,
+                &assembled.split,
+                &fold_dir,
+                reporter,
+            )?
+        };
+        rows.extend_from_slice(&assembled.test_rows);
+        probs.extend_from_slice(&result.test_probs);
+        truth.extend_from_slice(&result.test_truth);
+        for (name, p) in &result.ablation_probs {
+            ablation_probs
+                .entry(name.clone())
+                .or_default()
+                .extend_from_slice(p);
+        }
+    }
+    let classes = &task.classes;
+    let test = metrics_of(e, classes, &truth, &probs, plan.seed);
+    let ablations = ablation_probs
+        .iter()
+        .map(|(name, p)| (name.clone(), metrics_of(e, classes, &truth, p, plan.seed)))
+        .collect();
+    let predicted = argmax_rows(&probs, classes.len());
+    let mut per_record: BTreeMap<String, (usize, Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for ((&example, &y), &p) in rows.iter().zip(&truth).zip(&predicted) {
+        let entry = per_record
+            .entry(records[example].clone())
+            .or_insert_with(|| {
+                (
+                    fold_of[example],
+                    vec![0; classes.len()],
+                    vec![0; classes.len()],
+                )
+            });
+        entry.1[y] += 1;
+        entry.2[y] += usize::from(y == p);
+    }
+    let record_rows: Vec<RecordRow> = per_record
+        .into_iter()
+        .map(|(record, (fold, seen, right))| RecordRow {
+            record,
+            fold: fold + 1,
+            beats: classes
+                .iter()
+                .zip(&seen)
+                .map(|(c, &n)| (c.clone(), n))
+                .collect(),
+            recall: classes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| seen[*i] > 0)
+                .map(|(i, c)| (c.clone(), right[i] as f64 / seen[i] as f64))
+                .collect(),
+            accuracy: right.iter().sum::<usize>() as f64 / seen.iter().sum::<usize>().max(1) as f64,
+        })
+        .collect();
+    let cv = CrossValidation {
+        folds,
+        fold_records,
+        test,
+        ablations,
+        records: record_rows,
+        rows,
+        probs,
+        ablation_probs,
+        truth,
+    };
+    write_records_csv(&dir.join("kfold_records.csv"), classes, &cv.records)?;
+    write_json(&saved, &cv)?;
+    reporter.stage(&format!(
+        "  [{}] record-kfold, pooled over {folds} folds: accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4}",
+        task.name,
+        cv.test.accuracy,
+        cv.test.accuracy_ci95[0],
+        cv.test.accuracy_ci95[1],
+        cv.test.recall_macro
+    ));
+    Ok(cv)
+}
+
+/// The per-record table as CSV: record, fold, beats per class, recall per class, accuracy.
+fn write_records_csv(path: &FilePath, classes: &[String], rows: &[RecordRow]) -> Result<()> {
+    let mut csv = String::from("record,fold");
+    for c in classes {
+        csv.push_str(&format!(",beats_{c}"));
+    }
+    for c in classes {
+        csv.push_str(&format!(",recall_{c}"));
+    }
+    csv.push_str(",accuracy\n");
+    for row in rows {
+        csv.push_str(&format!("{},{}", row.record, row.fold));
+        for c in classes {
+            csv.push_str(&format!(",{}", row.beats[c]));
+        }
+        for c in classes {
+            match row.recall.get(c) {
+                Some(r) => csv.push_str(&format!(",{r:.4}")),
+                None => csv.push(','),
+            }
+        }
+        csv.push_str(&format!(",{:.4}\n", row.accuracy));
+    }
+    write_atomic(path, csv.as_bytes())
+}

@@ -1,0 +1,263 @@
+//! A task's encoded examples and the feature sets a role assignment makes of them: training
+//! pictures (each example with its augmented views), validation and test examples, every
+//! example's side inputs standardised with the training examples' mean and spread.
+
+use medpath_model::ViewRequest;
+use medpath_split::Role;
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{Encoding, augmentation};
+use crate::error::{Error, Result};
+use crate::learn::Split;
+use crate::progress::Reporter;
+use crate::tasks::{Example, PreparedTask};
+
+/// Mean and standard deviation of each side input over the training examples: side inputs are
+/// fed to the network as `(value - mean) / std`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SideScaling {
+    /// Mean per side input.
+    pub mean: Vec<f32>,
+    /// Standard deviation per side input (1 where the input never varies).
+    pub std: Vec<f32>,
+}
+
+impl SideScaling {
+    /// The scaling of `rows` (each one example's raw side inputs).
+    pub fn fit<'a>(rows: impl Iterator<Item = &'a [f32]>, width: usize) -> SideScaling {
+        let (mut sum, mut squares, mut n) = (vec![0f64; width], vec![0f64; width], 0usize);
+        for row in rows {
+            for (i, v) in row.iter().enumerate() {
+                sum[i] += f64::from(*v);
+                squares[i] += f64::from(*v) * f64::from(*v);
+            }
+            n += 1;
+        }
+        let n = n.max(1) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let std = squares
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| {
+                let sd = (q / n - m * m).max(0.0).sqrt();
+                if sd > 1e-6 { sd as f32 } else { 1.0 }
+            })
+            .collect();
+        SideScaling {
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            std,
+        }
+    }
+
+    /// `raw` standardised and padded with zeros to `width` (the network's side width).
+    pub fn apply(&self, raw: &[f32], width: usize) -> Vec<f32> {
+        let mut out = vec![0.0; width];
+        for (i, v) in raw.iter().enumerate().take(width) {
+            out[i] = (v - self.mean.get(i).copied().unwrap_or(0.0))
+                / self.std.get(i).copied().unwrap_or(1.0);
+        }
+        out
+    }
+}
+
+/// Encoder features of every picture of a task.
+pub struct EncodedTask {
+    /// Input side of the pictures.
+    size: usize,
+    /// Pictures per validation and test example averaged at test time (1: none).
+    tta_views: usize,
+    /// Per example, its pictures' features (the example itself first, then its augmented
+    /// views); empty when the input could not be read.
+    features: Vec<Vec<Vec<f32>>>,
+}
+
+/// The feature sets of one role assignment.
+pub struct Assembled {
+    /// Training pictures, validation and test examples.
+    pub split: Split,
+    /// Example index of each test row.
+    pub test_rows: Vec<usize>,
+    /// Example index of each validation row.
+    pub val_rows: Vec<usize>,
+    /// How the side inputs were standardised (fitted on this assignment's training examples).
+    pub scaling: SideScaling,
+}
+
+/// The pictures encoded for `example`: itself, then (when `views`) its augmented views.
+fn requests_of(example: &Example, augment_views: usize, views: bool) -> Vec<ViewRequest> {
+    let mut requests = vec![ViewRequest {
+        path: example.path.clone(),
+        view: 0,
+    }];
+    if views {
+        requests.extend((1..augment_views).map(|view| ViewRequest {
+            path: example.path.clone(),
+            view,
+        }));
+        requests.extend(example.views.iter().map(|p| ViewRequest {
+            path: p.clone(),
+            view: 0,
+        }));
+    }
+    requests
+}
+
+impl EncodedTask {
+    /// Encodes (through the cache) every example of `task` and, for examples that may train
+    /// (training examples, or any example of a cross-validated task), their augmented views.
+    pub fn encode(
+        enc: &Encoding,
+        task: &PreparedTask,
+        reporter: &mut dyn Reporter,
+    ) -> Result<EncodedTask> {
+        let mut requests = Vec::new();
+        let mut owners = Vec::new();
+        let tta = task.tta_views.max(1);
+        for (i, example) in task.examples.iter().enumerate() {
+            let may_train = example.role == Role::Train || task.folds > 0;
+            let views = if may_train {
+                task.augment_views
+            } else {
+                tta.min(task.augment_views)
+            };
+            for request in requests_of(example, views, may_train || tta > 1) {
+                requests.push(request);
+                owners.push(i);
+            }
+        }
+        let label = format!("{} encode", task.name);
+        let total = requests.len();
+        let (features, failed) = enc.features(
+            &requests,
+            task.size,
+            augmentation(task.augment, task.augment_views, 0),
+            &mut |done| reporter.progress(&label, done, total),
+        )?;
+        reporter.progress(&label, total, total);
+        if !failed.is_empty() {
+            reporter.warn(&format!(
+                "task `{}`: {} inputs could not be read and are left out, e.g. {}",
+                task.name,
+                failed.len(),
+                failed[0]
+            ));
+        }
+        let mut per_example: Vec<Vec<Vec<f32>>> = vec![Vec::new(); task.examples.len()];
+        let mut unreadable = vec![false; task.examples.len()];
+        for (values, &owner) in features.into_iter().zip(&owners) {
+            match values {
+                Some(v) => per_example[owner].push(v),
+                None => unreadable[owner] = true,
+            }
+        }
+        // An example whose picture could not be read is left out whole, views included.
+        for (pictures, bad) in per_example.iter_mut().zip(unreadable) {
+            if bad {
+                pictures.clear();
+            }
+        }
+        Ok(EncodedTask {
+            size: task.size,
+            tta_views: tta.min(task.augment_views),
+            features: per_example,
+        })
+    }
+
+    /// The feature sets of `task` under `roles` (one per example), with side inputs padded to
+    /// `side_width`.
+    pub fn assemble(
+        &self,
+        task: &PreparedTask,
+        roles: &[Role],
+        side_width: usize,
+    ) -> Result<Assembled> {
+        let scaling = SideScaling::fit(
+            task.examples
+                .iter()
+                .zip(roles)
+                .filter(|(_, r)| **r == Role::Train)
+                .map(|(e, _)| e.side.as_slice()),
+            task.side_names.len(),
+        );
+        let empty = || Encoding::feature_set(self.size, side_width);
+        let mut split = Split::empty(empty);
+        split.val_views = (1..self.tta_views).map(|_| empty()).collect();
+        split.test_views = (1..self.tta_views).map(|_| empty()).collect();
+        let (mut test_rows, mut val_rows) = (Vec::new(), Vec::new());
+        for (i, ((example, pictures), role)) in task
+            .examples
+            .iter()
+            .zip(&self.features)
+            .zip(roles)
+            .enumerate()
+        {
+            let Some(first) = pictures.first() else {
+                continue;
+            };
+            let side = scaling.apply(&example.side, side_width);
+            let at = |e: medpath_pathnet::Error| {
+                Error::task(&task.name, format!("{}: {e}", example.path.display()))
+            };
+            match role {
+                Role::Train => {
+                    for values in pictures {
+                        split
+                            .train
+                            .push_with_side(values, &side, example.label)
+                            .map_err(at)?;
+                    }
+                }
+                Role::Val | Role::Test => {
+                    let (set, views, rows) = if *role == Role::Val {
+                        (&mut split.val, &mut split.val_views, &mut val_rows)
+                    } else {
+                        (&mut split.test, &mut split.test_views, &mut test_rows)
+                    };
+                    rows.push(i);
+                    set.push_with_side(first, &side, example.label)
+                        .map_err(at)?;
+                    for (v, view_set) in views.iter_mut().enumerate() {
+                        let values = pictures.get(1 + v).ok_or_else(|| {
+                            Error::task(
+                                &task.name,
+                                format!(
+                                    "{}: test-time view {} missing",
+                                    example.path.display(),
+                                    v + 1
+                                ),
+                            )
+                        })?;
+                        view_set
+                            .push_with_side(values, &side, example.label)
+                            .map_err(at)?;
+                    }
+                }
+            }
+        }
+        Ok(Assembled {
+            split,
+            test_rows,
+            val_rows,
+            scaling,
+        })
+    }
+}
+
+/// Every example's role as prepared.
+pub fn prepared_roles(task: &PreparedTask) -> Vec<Role> {
+    task.examples.iter().map(|e| e.role).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_standardises_and_pads() {
+        let rows: Vec<Vec<f32>> = vec![vec![1.0, 5.0], vec![3.0, 5.0]];
+        let s = SideScaling::fit(rows.iter().map(|r| r.as_slice()), 2);
+        assert_eq!(s.mean, vec![2.0, 5.0]);
+        assert_eq!(s.std, vec![1.0, 1.0]);
+        assert_eq!(s.apply(&[3.0, 5.0], 4), vec![1.0, 0.0, 0.0, 0.0]);
+    }
+}
