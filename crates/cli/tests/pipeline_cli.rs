@@ -84,8 +84,20 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     check_metrics_shape(&m);
     let report = std::fs::read_to_string(whole.join("report.html")).unwrap();
     assert!(!report.contains("figure missing"));
-    // 5 per task, 3 of the router, the joint confusion matrix and the path grid.
-    assert_eq!(report.matches("data:image/png;base64,").count(), 15);
+    // 5 per task, a reliability diagram and occlusion maps per task, the ROC curve of the
+    // two-class task, 3 of the router, the joint confusion matrix and the path grid.
+    assert_eq!(report.matches("data:image/png;base64,").count(), 20);
+    // Inputs of no task: measured on the generated set, thresholds keep most validation inputs.
+    let novelty = &m["novelty"];
+    assert!(novelty["val_kept"].as_f64().unwrap() >= 0.95, "{novelty}");
+    assert!(novelty["ood"].as_u64().unwrap() >= 30, "{novelty}");
+    for task in m["tasks"].as_object().unwrap().values() {
+        let ece = &task["calibration"]["test_ece"];
+        assert!(
+            ece["before"].is_number() && ece["after"].is_number(),
+            "{task}"
+        );
+    }
     ok(&medpath(&["report", whole.to_str().unwrap()]));
 
     // Kill a second run as soon as its first search has checkpointed, then run it again.
@@ -127,9 +139,90 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     ]));
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 120);
+    let routed = rows.iter().filter(|r| r.contains(",shapes,")).count();
+    let rejected = rows
+        .iter()
+        .filter(|r| r.ends_with(",,,,,") || !r.ends_with(','))
+        .count();
     assert!(
-        rows.iter().all(|r| r.contains(",shapes,")),
-        "every shape routed to its task"
+        routed + rejected == 120 && routed >= 110,
+        "shapes are routed to their task ({routed}) or rejected ({rejected})"
+    );
+    // Noise belongs to no task: rejected, with the reason, and nothing routed or classified.
+    let noise = whole.join("ood/noise_0.png");
+    let doc: Value = serde_json::from_str(&ok(&medpath(&[
+        "predict",
+        "--model",
+        model,
+        "--json",
+        noise.to_str().unwrap(),
+    ])))
+    .unwrap();
+    let p = &doc["predictions"][0];
+    assert!(
+        p["rejected"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("novelty score"),
+        "{p}"
+    );
+    assert!(p["class"].is_null() && p["task"].is_null() && p["routed_task"].is_null());
+    assert_eq!(doc["summary"]["rejected"], 1);
+    // Where the model looked: on a ring drawn at a known place, the occlusion map marks it, and
+    // covering it lowers the answer more than covering the rest does.
+    let ring = tmp.path().join("ring.png");
+    write_ring(&ring, (26, 54), 12);
+    let heat_dir = tmp.path().join("heat");
+    let doc: Value = serde_json::from_str(&ok(&medpath(&[
+        "predict",
+        "--model",
+        model,
+        "--json",
+        "--explain",
+        heat_dir.to_str().unwrap(),
+        ring.to_str().unwrap(),
+    ])))
+    .unwrap();
+    assert_eq!(doc["predictions"][0]["class"], "RING", "{doc}");
+    assert!(heat_dir.join("ring_heat.png").exists());
+    let map: Value =
+        serde_json::from_str(&std::fs::read_to_string(heat_dir.join("ring_heat.json")).unwrap())
+            .unwrap();
+    let (size, window) = (
+        map["size"].as_f64().unwrap(),
+        map["window"].as_f64().unwrap(),
+    );
+    // The ring (centre 26, 54; radius 12 and half-width 4) in the input the model sees.
+    let scale = size / 80.0;
+    let (lo_x, hi_x, lo_y, hi_y) = (10.0 * scale, 42.0 * scale, 38.0 * scale, 70.0 * scale);
+    let overlaps = |c: &Value| {
+        let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        x + window > lo_x && x < hi_x && y + window > lo_y && y < hi_y
+    };
+    let corners = map["corners"].as_array().unwrap();
+    let drops: Vec<f64> = map["drops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_f64().unwrap())
+        .collect();
+    let hottest = (0..drops.len())
+        .max_by(|&a, &b| drops[a].total_cmp(&drops[b]))
+        .unwrap();
+    assert!(
+        overlaps(&corners[hottest]),
+        "hottest square {} off the ring",
+        corners[hottest]
+    );
+    let away: Vec<f64> = (0..drops.len())
+        .filter(|&i| !overlaps(&corners[i]))
+        .map(|i| drops[i])
+        .collect();
+    let mean_away = away.iter().sum::<f64>() / away.len() as f64;
+    assert!(
+        drops[hottest] > mean_away + 0.01,
+        "{} vs {mean_away}",
+        drops[hottest]
     );
     let bare = tmp.path().join("bare");
     std::fs::create_dir_all(&bare).unwrap();
@@ -194,6 +287,34 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
         message.contains("medpath-bundle 0") && message.contains("model.json"),
         "{message}"
     );
+}
+
+/// An 80 x 80 gray PNG like the demo's RING class: a bright ring of radius `r` at `centre` on a
+/// dark noisy background.
+fn write_ring(path: &Path, centre: (usize, usize), r: usize) {
+    let mut pixels = Vec::with_capacity(80 * 80);
+    for y in 0..80 {
+        for x in 0..80 {
+            let d = ((x as f64 - centre.0 as f64).powi(2) + (y as f64 - centre.1 as f64).powi(2))
+                .sqrt();
+            let noise = ((x * 7919 + y * 104_729) % 41) as f64 - 20.0;
+            let v = if (d - r as f64).abs() < 4.0 {
+                190.0 + noise
+            } else {
+                60.0 + noise
+            };
+            pixels.push(v as u8);
+        }
+    }
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 80, 80);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&pixels)
+        .unwrap();
 }
 
 #[test]

@@ -153,7 +153,7 @@ pub fn assign_splits(
         },
         test: if has_test { 0.0 } else { plan.test_fraction },
     };
-    if !has_test {
+    if !has_test && plan.test_fraction > 0.0 {
         notes.push(format!(
             "no test split given: {:.0} % of the images are carved out as test by patient (a re-split: not comparable with numbers on an official test set)",
             100.0 * plan.test_fraction

@@ -311,3 +311,34 @@ pub fn record_beats(
     }
     Ok(out)
 }
+
+/// Up to `count` beats of `record` of any beat type, evenly spaced over the record and cut and
+/// drawn as `options` says (its classes ignored): a label-free sample of the record's own beats,
+/// for statistics of the record such as its mean encoder features.
+pub fn reference_beats(
+    record: &Record,
+    annotations: &[Annotation],
+    options: &BeatOptions,
+    count: usize,
+) -> std::result::Result<RecordBeats, MissingLead> {
+    let mut every_kind = options.clone();
+    every_kind.classes = annotations
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| a.symbol())
+        .collect();
+    every_kind.classes.sort();
+    every_kind.classes.dedup();
+    let mut all = record_beats(record, annotations, &every_kind)?;
+    let n = all.beats.len();
+    if n > count {
+        let keep: Vec<usize> = (0..count).map(|i| i * n / count).collect();
+        let mut index = 0;
+        all.beats.retain(|_| {
+            let kept = keep.binary_search(&index).is_ok();
+            index += 1;
+            kept
+        });
+    }
+    Ok(all)
+}

@@ -14,7 +14,9 @@ pub mod synth;
 pub mod timing;
 
 pub use augment::BeatAugment;
-pub use beats::{Beat, BeatOptions, Normalization, RecordBeats, bin_means, record_beats};
+pub use beats::{
+    Beat, BeatOptions, Normalization, RecordBeats, bin_means, record_beats, reference_beats,
+};
 pub use error::{EcgError, Result};
 pub use export::{ExportSummary, ExportedBeat, ViewPlan, export_beat_images};
 pub use leads::{LeadChoice, LeadSource, parse_lead_list};

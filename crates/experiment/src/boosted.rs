@@ -1,19 +1,35 @@
-//! Gradient-boosted trees on the pooled encoder features and side inputs: an ablation beside
-//! the linear readout that combines its inputs non-linearly without any path network. One
-//! booster per class (one against the rest, forust-ml's log-loss objective), stopped early on
-//! the validation set; probabilities are the boosters' outputs normalised over the classes.
+//! Gradient-boosted trees on the pooled encoder features and side inputs: a readout that
+//! combines its inputs non-linearly without any path network, used as an ablation beside the
+//! linear readout or, with `readout = "boosted-trees"`, as the task's answer. One booster per
+//! class (one against the rest, forust-ml's log-loss objective), stopped early on the
+//! validation set; probabilities are the boosters' outputs normalised over the classes.
+
+use std::path::Path;
 
 use forust_ml::{GradientBooster, Matrix};
 use medpath_pathnet::{FeatureSet, balanced_class_weights};
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ClassWeights, Experiment};
 use crate::error::{Error, Result};
+use crate::files::{read_json, write_json};
 use crate::learn::Split;
 
 /// Boosting rounds at most (early stopping usually ends sooner).
 const ROUNDS: usize = 200;
 /// Rounds without a better validation log-loss before a booster stops.
 const PATIENCE: usize = 15;
+
+/// Fitted boosters, one per class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoostedReadout {
+    /// Side of the grid the feature maps are pooled to.
+    pub grid: usize,
+    /// Columns each booster reads (pooled features, then side inputs).
+    pub width: usize,
+    /// Each class's booster as forust-ml's JSON.
+    pub boosters: Vec<String>,
+}
 
 /// `set`'s pooled rows (`grid x grid` cells and side inputs) in the column-major `f64` layout
 /// forust reads, with the number of columns.
@@ -30,76 +46,135 @@ fn columns(set: &FeatureSet, grid: usize) -> (Vec<f64>, usize) {
     (out, width)
 }
 
-/// Trains the boosters on `data.train` (early stopping on `data.val`) and returns the class
-/// probabilities of `data.val` and `data.test`, row per example.
+impl BoostedReadout {
+    /// Trains the boosters on `data.train`, stopping each early on `data.val`.
+    pub fn fit(e: &Experiment, classes: usize, data: &Split, seed: u64) -> Result<BoostedReadout> {
+        let grid = e.network.grid;
+        let (train, width) = columns(&data.train, grid);
+        let (val, _) = columns(&data.val, grid);
+        let train_x = Matrix::new(&train, data.train.len(), width);
+        let class_weight = match e.train.class_weights {
+            ClassWeights::None => vec![1.0; classes],
+            ClassWeights::Balanced => balanced_class_weights(&data.train.labels, classes),
+        };
+        let weights = |set: &FeatureSet| -> Vec<f64> {
+            set.labels
+                .iter()
+                .map(|&y| f64::from(class_weight[y]))
+                .collect()
+        };
+        let (train_w, val_w) = (weights(&data.train), weights(&data.val));
+        let mut boosters = Vec::with_capacity(classes);
+        for c in 0..classes {
+            let target = |set: &FeatureSet| -> Vec<f64> {
+                set.labels
+                    .iter()
+                    .map(|&y| f64::from(u8::from(y == c)))
+                    .collect()
+            };
+            let (train_y, val_y) = (target(&data.train), target(&data.val));
+            let mut booster = GradientBooster::default()
+                .set_iterations(ROUNDS)
+                .set_learning_rate(0.1)
+                .set_max_depth(4)
+                .set_colsample_bytree(0.3)
+                .set_subsample(0.8)
+                .set_seed(seed + c as u64)
+                .set_early_stopping_rounds(Some(PATIENCE));
+            booster
+                .fit(
+                    &train_x,
+                    &train_y,
+                    &train_w,
+                    Some(vec![(
+                        Matrix::new(&val, data.val.len(), width),
+                        &val_y,
+                        &val_w,
+                    )]),
+                )
+                .map_err(|err| Error::Config(format!("boosted trees, class {c}: {err}")))?;
+            boosters.push(
+                booster
+                    .json_dump()
+                    .map_err(|err| Error::Config(format!("boosted trees: {err}")))?,
+            );
+        }
+        Ok(BoostedReadout {
+            grid,
+            width,
+            boosters,
+        })
+    }
+
+    /// Class probabilities of every example of `set`, row per example.
+    pub fn predict(&self, set: &FeatureSet) -> Result<Vec<f32>> {
+        let (x, width) = columns(set, self.grid);
+        if set.is_empty() {
+            return Ok(Vec::new());
+        }
+        if width != self.width {
+            return Err(Error::Config(format!(
+                "boosted trees read {} columns, the inputs have {width}",
+                self.width
+            )));
+        }
+        let matrix = Matrix::new(&x, set.len(), width);
+        let classes = self.boosters.len();
+        let mut probs = vec![0f32; set.len() * classes];
+        for (c, json) in self.boosters.iter().enumerate() {
+            let booster = GradientBooster::from_json(json)
+                .map_err(|err| Error::Config(format!("boosted trees, class {c}: {err}")))?;
+            for (row, logit) in booster.predict(&matrix, true).iter().enumerate() {
+                probs[row * classes + c] = (1.0 / (1.0 + (-logit).exp())) as f32;
+            }
+        }
+        for row in probs.chunks_exact_mut(classes) {
+            let sum: f32 = row.iter().sum();
+            for v in row.iter_mut() {
+                *v /= sum.max(f32::MIN_POSITIVE);
+            }
+        }
+        Ok(probs)
+    }
+
+    /// Writes the boosters to `path` (JSON).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_json(path, self)
+    }
+
+    /// Reads boosters written by [`BoostedReadout::save`].
+    pub fn load(path: &Path) -> Result<BoostedReadout> {
+        read_json(path)
+    }
+}
+
+/// `predict`'s probabilities on `set` averaged with those on its test-time `views`.
+pub fn average_views(
+    set: &FeatureSet,
+    views: &[FeatureSet],
+    predict: impl Fn(&FeatureSet) -> Result<Vec<f32>>,
+) -> Result<Vec<f32>> {
+    let mut probs = predict(set)?;
+    for view in views {
+        for (p, q) in probs.iter_mut().zip(predict(view)?) {
+            *p += q;
+        }
+    }
+    let n = (1 + views.len()) as f32;
+    probs.iter_mut().for_each(|p| *p /= n);
+    Ok(probs)
+}
+
+/// Trains boosters on `data` and returns the class probabilities of `data.val` and
+/// `data.test`, row per example, with the boosters.
 pub fn train_and_predict(
     e: &Experiment,
     classes: usize,
     data: &Split,
     seed: u64,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let grid = e.network.grid;
-    let (train, width) = columns(&data.train, grid);
-    let (val, _) = columns(&data.val, grid);
-    let (test, _) = columns(&data.test, grid);
-    let train_x = Matrix::new(&train, data.train.len(), width);
-    let val_x = Matrix::new(&val, data.val.len(), width);
-    let test_x = Matrix::new(&test, data.test.len(), width);
-    let class_weight = match e.train.class_weights {
-        ClassWeights::None => vec![1.0; classes],
-        ClassWeights::Balanced => balanced_class_weights(&data.train.labels, classes),
-    };
-    let weights = |set: &FeatureSet| -> Vec<f64> {
-        set.labels
-            .iter()
-            .map(|&y| f64::from(class_weight[y]))
-            .collect()
-    };
-    let (train_w, val_w) = (weights(&data.train), weights(&data.val));
-    let mut val_scores = vec![0.0f32; data.val.len() * classes];
-    let mut scores = vec![0.0f32; data.test.len() * classes];
-    for c in 0..classes {
-        let target = |set: &FeatureSet| -> Vec<f64> {
-            set.labels
-                .iter()
-                .map(|&y| f64::from(u8::from(y == c)))
-                .collect()
-        };
-        let (train_y, val_y) = (target(&data.train), target(&data.val));
-        let mut booster = GradientBooster::default()
-            .set_iterations(ROUNDS)
-            .set_learning_rate(0.1)
-            .set_max_depth(4)
-            .set_colsample_bytree(0.3)
-            .set_subsample(0.8)
-            .set_seed(seed + c as u64)
-            .set_early_stopping_rounds(Some(PATIENCE));
-        booster
-            .fit(
-                &train_x,
-                &train_y,
-                &train_w,
-                Some(vec![(
-                    Matrix::new(&val, data.val.len(), width),
-                    &val_y,
-                    &val_w,
-                )]),
-            )
-            .map_err(|err| Error::Config(format!("boosted trees, class {c}: {err}")))?;
-        for (out, x) in [(&mut val_scores, &val_x), (&mut scores, &test_x)] {
-            for (row, logit) in booster.predict(x, true).iter().enumerate() {
-                out[row * classes + c] = (1.0 / (1.0 + (-logit).exp())) as f32;
-            }
-        }
-    }
-    for row in val_scores
-        .chunks_exact_mut(classes)
-        .chain(scores.chunks_exact_mut(classes))
-    {
-        let sum: f32 = row.iter().sum();
-        for v in row.iter_mut() {
-            *v /= sum.max(f32::MIN_POSITIVE);
-        }
-    }
-    Ok((val_scores, scores))
+) -> Result<(BoostedReadout, Vec<f32>, Vec<f32>)> {
+    let readout = BoostedReadout::fit(e, classes, data, seed)?;
+    let val = average_views(&data.val, &data.val_views, |s| readout.predict(s))?;
+    let test = average_views(&data.test, &data.test_views, |s| readout.predict(s))?;
+    Ok((readout, val, test))
 }

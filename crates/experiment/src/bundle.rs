@@ -8,12 +8,15 @@ use medpath_pathnet::checkpoint;
 use medpath_pathnet::{Path, SuperNet};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentSet, SideInput};
+use crate::config::{AugmentSet, Centre, Readout, SideInput};
 use crate::dataset::SideScaling;
 use crate::decision::Decision;
 use crate::encoding::EncoderReference;
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
+
+/// File of the novelty model in a bundle folder (absent: nothing is rejected).
+pub const NOVELTY_FILE: &str = "novelty.json";
 
 /// Bundle format written by this version.
 pub const FORMAT: &str = "medpath-bundle 1";
@@ -51,6 +54,15 @@ pub struct BundleTask {
     /// The augmentation the views come from.
     #[serde(default)]
     pub augment: AugmentSet,
+    /// Per-record feature centring (ECG tasks).
+    #[serde(default)]
+    pub centre: Centre,
+    /// Beats of a record averaged for its centre.
+    #[serde(default)]
+    pub centre_beats: usize,
+    /// What the task answers with (boosted trees: `boosted_<task>.json` beside the network).
+    #[serde(default)]
+    pub readout: Readout,
 }
 
 fn one() -> usize {

@@ -40,6 +40,9 @@ pub struct Experiment {
     /// Test-set statistics and the report.
     #[serde(default)]
     pub evaluation: EvaluationSection,
+    /// Rejecting inputs of no task.
+    #[serde(default)]
+    pub novelty: NoveltySection,
     /// The tasks by name.
     pub tasks: BTreeMap<String, TaskSpec>,
 }
@@ -226,6 +229,25 @@ impl Default for RouterSection {
     }
 }
 
+/// Settings of the rule that rejects inputs belonging to no task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoveltySection {
+    /// Whether to fit and apply it.
+    pub enabled: bool,
+    /// Share of validation inputs the threshold keeps.
+    pub keep: f64,
+}
+
+impl Default for NoveltySection {
+    fn default() -> Self {
+        NoveltySection {
+            enabled: true,
+            keep: 0.99,
+        }
+    }
+}
+
 /// Test statistics and report settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -318,6 +340,17 @@ pub struct EcgTask {
     /// classes (N) from swamping a run.
     #[serde(default)]
     pub max_per_record: Option<usize>,
+    /// Per-record feature centring: `none`, or `record` (each beat's encoder features minus the
+    /// mean features of `centre_beats` beats of any kind of the same record, evenly spaced:
+    /// computed without labels, so `predict` does the same on a new record).
+    #[serde(default)]
+    pub centre: Centre,
+    /// Beats per record averaged for the centre.
+    #[serde(default = "centre_beats")]
+    pub centre_beats: usize,
+    /// What the task answers with: `path` or `boosted-trees`.
+    #[serde(default)]
+    pub readout: Readout,
     /// Records whose beats are all test (inter-patient with your own records).
     #[serde(default)]
     pub test_mitdb: Option<PathBuf>,
@@ -367,6 +400,9 @@ pub struct ImageTask {
     /// The positive class of the operating point (default: the last class).
     #[serde(default)]
     pub positive: Option<String>,
+    /// What the task answers with: `path` or `boosted-trees`.
+    #[serde(default)]
+    pub readout: Readout,
 }
 
 /// A set of augmented views for images.
@@ -379,6 +415,29 @@ pub enum AugmentSet {
     /// Flip, zoom ±15 %, rotation ±10 degrees, shifts up to 8 %, contrast ±20 %, gamma up to
     /// 1.2x either way.
     Strong,
+}
+
+/// What a task answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readout {
+    /// Its evolved path through the super-network (the paper's).
+    #[default]
+    Path,
+    /// Gradient-boosted trees on the pooled encoder features and side inputs; the path is still
+    /// searched, trained and reported beside them.
+    BoostedTrees,
+}
+
+/// Whether beat features are centred per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Centre {
+    /// Features as the encoder gives them.
+    #[default]
+    None,
+    /// Minus the record's mean features.
+    Record,
 }
 
 /// A side input of ECG beats.
@@ -414,6 +473,14 @@ impl EcgTask {
 }
 
 impl TaskSpec {
+    /// What the task answers with.
+    pub fn readout(&self) -> Readout {
+        match self {
+            TaskSpec::Ecg(t) => t.readout,
+            TaskSpec::Images(t) => t.readout,
+        }
+    }
+
     /// Side inputs per example (0 for image tasks).
     pub fn side_width(&self) -> usize {
         match self {
@@ -425,6 +492,9 @@ impl TaskSpec {
 
 fn argmax() -> String {
     "argmax".into()
+}
+fn centre_beats() -> usize {
+    200
 }
 fn five() -> usize {
     5
@@ -511,6 +581,112 @@ impl Experiment {
             .unwrap_or(0)
     }
 
+    /// Every enumerated setting is one of its values, every number in its range and every
+    /// folder and file there, so that a bad setting fails before anything is written.
+    fn check_settings(&self) -> std::result::Result<(), String> {
+        fn one_of(key: &str, value: &str, allowed: &[&str]) -> std::result::Result<(), String> {
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{key}: \"{value}\" is not one of {}",
+                    allowed.join(", ")
+                ))
+            }
+        }
+        fn at_least(key: &str, value: usize, least: usize) -> std::result::Result<(), String> {
+            if value >= least {
+                Ok(())
+            } else {
+                Err(format!("{key}: {value} (at least {least})"))
+            }
+        }
+        fn fraction(key: &str, value: f64) -> std::result::Result<(), String> {
+            if value > 0.0 && value < 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{key}: {value} (a share in (0, 1))"))
+            }
+        }
+        fn exists(key: &str, path: &Path) -> std::result::Result<(), String> {
+            if path.exists() {
+                Ok(())
+            } else {
+                Err(format!("{key}: {} does not exist", path.display()))
+            }
+        }
+        fn input_size(key: &str, size: usize) -> std::result::Result<(), String> {
+            if size >= 32 && size % 32 == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{key}: {size} (VGG-16 needs a multiple of 32, at least 32)"
+                ))
+            }
+        }
+        let enc = &self.encoder;
+        if let Some(p) = &enc.preprocess {
+            one_of("encoder.preprocess", p, &["caffe", "torchvision"])?;
+        }
+        one_of("encoder.fit", &enc.fit, &["stretch", "pad", "crop"])?;
+        one_of(
+            "encoder.cache_precision",
+            &enc.cache_precision,
+            &["f16", "f32"],
+        )?;
+        at_least("encoder.batch", enc.batch, 1)?;
+        if let Some(w) = &enc.weights {
+            exists("encoder.weights", w)?;
+        }
+        let n = &self.network;
+        one_of("network.aggregate", &n.aggregate, &["sum", "mean"])?;
+        one_of("network.boundary", &n.boundary, &["wrap", "clamp"])?;
+        at_least("network.active", n.active, 1)?;
+        at_least("network.modules", n.modules, n.active)?;
+        at_least("network.conv_width", n.conv_width, 1)?;
+        at_least("network.grid", n.grid, 1)?;
+        for w in &n.fc_widths {
+            at_least("network.fc_widths", *w, 1)?;
+        }
+        let s = &self.search;
+        one_of("search.fitness", &s.fitness, &["validation", "training"])?;
+        at_least("search.population", s.population, 2)?;
+        at_least("search.tournaments", s.tournaments, 1)?;
+        at_least("search.steps", s.steps, 1)?;
+        at_least("search.batch", s.batch, 1)?;
+        at_least("train.epochs", self.train.epochs, 1)?;
+        at_least("train.batch", self.train.batch, 1)?;
+        at_least("router.tournaments", self.router.tournaments, 1)?;
+        input_size("router.size", self.router.size)?;
+        for (name, task) in &self.tasks {
+            let key = |k: &str| format!("tasks.{name}.{k}");
+            input_size(&key("size"), task.size())?;
+            match task {
+                TaskSpec::Ecg(t) => {
+                    exists(&key("mitdb"), &t.mitdb)?;
+                    if let Some(dir) = &t.test_mitdb {
+                        exists(&key("test_mitdb"), dir)?;
+                    }
+                    fraction(&key("val_fraction"), t.val_fraction)?;
+                    fraction(&key("test_fraction"), t.test_fraction)?;
+                }
+                TaskSpec::Images(t) => {
+                    exists(&key("root"), &t.root)?;
+                    if let Some(dir) = &t.test_dir {
+                        exists(&key("test_dir"), dir)?;
+                    }
+                    fraction(&key("val_fraction"), t.val_fraction)?;
+                    if t.test_dir.is_none() {
+                        fraction(&key("test_fraction"), t.test_fraction)?;
+                    }
+                    at_least(&key("augment_views"), t.augment_views, 1)?;
+                    at_least(&key("tta_views"), t.tta_views, 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Tasks in learning order.
     pub fn task_order(&self) -> Vec<String> {
         if self.order.is_empty() {
@@ -555,6 +731,8 @@ impl Experiment {
         if self.network.fc_widths.is_empty() {
             return bad("network.fc_widths needs at least one layer".into());
         }
+        self.check_settings()
+            .map_err(|m| Error::Config(format!("{origin}: {m}")))?;
         for (name, task) in &self.tasks {
             let TaskSpec::Ecg(t) = task else {
                 if let TaskSpec::Images(t) = task {
@@ -588,6 +766,12 @@ impl Experiment {
             t.augment
                 .validate()
                 .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.augment: {e}")))?;
+        }
+        if !(self.novelty.keep > 0.0 && self.novelty.keep <= 1.0) {
+            return bad(format!(
+                "novelty.keep: {} (a share in (0, 1])",
+                self.novelty.keep
+            ));
         }
         if !(0.0..1.0).contains(&self.train.dropout) {
             return bad(format!(

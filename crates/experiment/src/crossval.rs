@@ -46,6 +46,9 @@ pub struct CrossValidation {
     pub test: Metrics,
     /// Pooled test metrics of the ablations by name.
     pub ablations: BTreeMap<String, Metrics>,
+    /// Pooled test metrics of the evolved path when the task answers with another readout.
+    #[serde(default)]
+    pub path_test: Option<Metrics>,
     /// Per record, sorted by name.
     pub records: Vec<RecordRow>,
     /// Example index of each pooled test row.
@@ -65,6 +68,7 @@ impl CrossValidation {
             test: self.test.clone(),
             ablations: self.ablations.clone(),
             ablation_probs: self.ablation_probs.clone(),
+            path_test: self.path_test.clone(),
             probs: self.probs.clone(),
             truth: self.truth.clone(),
         }
@@ -106,6 +110,7 @@ pub fn cross_validate(
         }
     }
     let (mut rows, mut probs, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    let mut path_probs = Vec::new();
     let mut ablation_probs: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     for fold in 0..folds {
         reporter.stage(&format!(
@@ -134,6 +139,7 @@ pub fn cross_validate(
                 pooled: None,
                 target: plan.target,
                 positive: plan.positive,
+                readout: plan.readout,
             };
             learn_task(
                 e,
@@ -146,6 +152,7 @@ pub fn cross_validate(
         };
         rows.extend_from_slice(&assembled.test_rows);
         probs.extend_from_slice(&result.test_probs);
+        path_probs.extend_from_slice(&result.path_probs);
         truth.extend_from_slice(&result.test_truth);
         for (name, p) in &result.ablation_probs {
             ablation_probs
@@ -160,6 +167,8 @@ pub fn cross_validate(
         .iter()
         .map(|(name, p)| (name.clone(), metrics_of(e, classes, &truth, p, plan.seed)))
         .collect();
+    let path_test =
+        (!path_probs.is_empty()).then(|| metrics_of(e, classes, &truth, &path_probs, plan.seed));
     let predicted = argmax_rows(&probs, classes.len());
     let mut per_record: BTreeMap<String, (usize, Vec<usize>, Vec<usize>)> = BTreeMap::new();
     for ((&example, &y), &p) in rows.iter().zip(&truth).zip(&predicted) {
@@ -199,6 +208,7 @@ pub fn cross_validate(
         fold_records,
         test,
         ablations,
+        path_test,
         records: record_rows,
         rows,
         probs,

@@ -6,7 +6,7 @@ use medpath_model::ViewRequest;
 use medpath_split::Role;
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{Encoding, augmentation};
+use crate::encoding::{Encoding, augmentation, no_augmentation};
 use crate::error::{Error, Result};
 use crate::learn::Split;
 use crate::progress::Reporter;
@@ -156,6 +156,20 @@ impl EncodedTask {
                 pictures.clear();
             }
         }
+        if !task.centre_refs.is_empty() {
+            let centres = record_centres(enc, task, reporter)?;
+            for (example, pictures) in task.examples.iter().zip(per_example.iter_mut()) {
+                let centre = centres.get(&example.group).ok_or_else(|| {
+                    Error::task(
+                        &task.name,
+                        format!("record {} has no beats to centre on", example.group),
+                    )
+                })?;
+                for picture in pictures.iter_mut() {
+                    subtract(picture, centre);
+                }
+            }
+        }
         Ok(EncodedTask {
             size: task.size,
             tta_views: tta.min(task.augment_views),
@@ -240,6 +254,57 @@ impl EncodedTask {
             val_rows,
             scaling,
         })
+    }
+}
+
+/// The mean features of each record's reference beats (see [`PreparedTask::centre_refs`]).
+fn record_centres(
+    enc: &Encoding,
+    task: &PreparedTask,
+    reporter: &mut dyn Reporter,
+) -> Result<std::collections::BTreeMap<String, Vec<f32>>> {
+    let requests: Vec<ViewRequest> = task
+        .centre_refs
+        .values()
+        .flatten()
+        .map(|p| ViewRequest {
+            path: p.clone(),
+            view: 0,
+        })
+        .collect();
+    let label = format!("{} encode record centres", task.name);
+    let total = requests.len();
+    let (features, _) = enc.features(&requests, task.size, no_augmentation(), &mut |done| {
+        reporter.progress(&label, done, total)
+    })?;
+    let mut features = features.into_iter();
+    let mut centres = std::collections::BTreeMap::new();
+    for (record, files) in &task.centre_refs {
+        let mine: Vec<Vec<f32>> = features.by_ref().take(files.len()).flatten().collect();
+        if let Some(centre) = mean_of(&mine) {
+            centres.insert(record.clone(), centre);
+        }
+    }
+    Ok(centres)
+}
+
+/// The element-wise mean of equally long vectors (`None` for none).
+pub fn mean_of(rows: &[Vec<f32>]) -> Option<Vec<f32>> {
+    let first = rows.first()?;
+    let mut mean = vec![0f64; first.len()];
+    for row in rows {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += f64::from(*v);
+        }
+    }
+    let n = rows.len() as f64;
+    Some(mean.into_iter().map(|m| (m / n) as f32).collect())
+}
+
+/// `values -= centre`, element-wise.
+pub fn subtract(values: &mut [f32], centre: &[f32]) {
+    for (v, c) in values.iter_mut().zip(centre) {
+        *v -= c;
     }
 }
 

@@ -12,12 +12,12 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic;
 
 /// Side of the generated images.
-const SIDE: usize = 80;
+pub(crate) const SIDE: usize = 80;
 
 /// One generated gray image: a filled disc (`DISC`) or a ring (`RING`) at a random place and
 /// size, on a noisy background with a soft gradient, so the classes differ visibly but not by
 /// mean brightness alone.
-fn shape_image(ring: bool, rng: &mut ChaCha8Rng) -> Vec<u8> {
+pub(crate) fn shape_image(ring: bool, rng: &mut ChaCha8Rng) -> Vec<u8> {
     let cx = rng.random_range(25.0..55.0f32);
     let cy = rng.random_range(25.0..55.0f32);
     let r = rng.random_range(12.0..20.0f32);

@@ -208,6 +208,28 @@ impl Encoding {
         Ok((out, stats.failed))
     }
 
+    /// Features of pictures already fitted to the square side `size` (RGB, 0..255), in batches;
+    /// no cache (for pictures that exist only in memory, such as occluded copies).
+    pub fn encode_images(
+        &self,
+        images: &[medpath_data::RgbImage],
+        size: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(images.len());
+        let len = medpath_model::Vgg16Encoder::feature_len(size);
+        for chunk in images.chunks(self.batch) {
+            let inputs: Vec<f32> = chunk
+                .iter()
+                .flat_map(|im| {
+                    medpath_data::preprocess::normalize(im, self.reference.normalization)
+                })
+                .collect();
+            let features = self.encoder.encode(&inputs, chunk.len(), size)?;
+            out.extend(features.chunks_exact(len).map(|f| f.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// An empty feature set for inputs of side `size` with `side_width` side inputs per
     /// example.
     pub fn feature_set(size: usize, side_width: usize) -> FeatureSet {

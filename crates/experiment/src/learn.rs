@@ -18,7 +18,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ClassWeights, Experiment};
+use crate::boosted::train_and_predict;
+use crate::config::{ClassWeights, Experiment, Readout};
 use crate::decision::{CalibrationReport, Decision, OperatingReport};
 use crate::error::{Error, Result};
 use crate::files::{write_atomic, write_json};
@@ -126,6 +127,15 @@ pub struct TaskResult {
     /// Sensitivity and specificity at the operating point (two-class tasks with one).
     #[serde(default)]
     pub operating_point: Option<OperatingReport>,
+    /// What the task answers with (`test`, `test_probs` and `decision` are its answers').
+    #[serde(default)]
+    pub readout: Readout,
+    /// Test metrics of the evolved path when the task answers with another readout.
+    #[serde(default)]
+    pub path_test: Option<Metrics>,
+    /// Test probabilities of the evolved path when the task answers with another readout.
+    #[serde(default)]
+    pub path_probs: Vec<f32>,
 }
 
 /// Test results that come from elsewhere than the task's own test set: the pooled folds of a
@@ -138,6 +148,8 @@ pub struct PooledTest {
     pub ablations: BTreeMap<String, Metrics>,
     /// Probabilities of the ablations by name, row per pooled test example.
     pub ablation_probs: BTreeMap<String, Vec<f32>>,
+    /// Metrics of the evolved path when the task answers with another readout.
+    pub path_test: Option<Metrics>,
     /// Probabilities, row per pooled test example.
     pub probs: Vec<f32>,
     /// Labels of the pooled test examples.
@@ -529,6 +541,13 @@ pub struct TaskPlan<'a> {
     pub target: OperatingTarget,
     /// The positive class of the operating point.
     pub positive: Option<usize>,
+    /// What the task answers with.
+    pub readout: Readout,
+}
+
+/// File of a task's boosted-tree readout in its folder and in the bundle.
+pub fn boosted_file(task: &str) -> String {
+    format!("boosted_{}.json", task.replace('/', "_"))
 }
 
 /// Phase 1 of a task: adds its readout to `net` and searches its path (resuming from
@@ -678,7 +697,43 @@ pub fn learn_task(
         .into_iter()
         .map(|(name, (m, p))| ((name.clone(), m), (name, p)))
         .unzip();
-    let val = (val_probs.as_slice(), data.val.labels.as_slice());
+    // The task's answers: its evolved path's, or boosted trees' on the same inputs.
+    let mut answer_val = val_probs.clone();
+    let (mut path_test, mut path_probs) = (None, Vec::new());
+    let (test, test_probs, decision) = match plan.readout {
+        Readout::Path => (test, test_probs, decision),
+        Readout::BoostedTrees => {
+            let (readout, val_b, test_b) = train_and_predict(e, k, data, plan.seed + 41)?;
+            readout.save(&dir.join(boosted_file(plan.name)))?;
+            let tree_decision =
+                Decision::fit(&val_b, k, &data.val.labels, plan.target, plan.positive);
+            answer_val = val_b;
+            match &plan.pooled {
+                Some(pooled) if data.test.is_empty() => {
+                    path_test = pooled.path_test.clone();
+                    (test, test_probs, tree_decision)
+                }
+                _ => {
+                    let answers = metrics_decided(
+                        e,
+                        plan.classes,
+                        &test_truth,
+                        &test_b,
+                        &tree_decision,
+                        plan.seed,
+                    );
+                    reporter.stage(&format!(
+                        "  [{}] answers from boosted trees: test accuracy {:.4}, macro recall {:.4}",
+                        plan.name, answers.accuracy, answers.recall_macro
+                    ));
+                    path_test = Some(test);
+                    path_probs = test_probs;
+                    (answers, test_b, tree_decision)
+                }
+            }
+        }
+    };
+    let val = (answer_val.as_slice(), data.val.labels.as_slice());
     let tested = (test_probs.as_slice(), test_truth.as_slice());
     let calibration =
         (!test_truth.is_empty()).then(|| CalibrationReport::measure(&decision, k, val, tested));
@@ -713,6 +768,9 @@ pub fn learn_task(
         decision,
         calibration,
         operating_point,
+        readout: plan.readout,
+        path_test,
+        path_probs,
     };
     write_json(&dir.join("result.json"), &result)?;
     Ok(result)
@@ -733,7 +791,7 @@ fn ablations_of(
     reporter.stage(&format!(
         "  [{}] ablations, {budget} steps each: linear readout, random fixed path{}",
         plan.name,
-        if e.evaluation.boosted_trees {
+        if e.evaluation.boosted_trees && plan.readout != Readout::BoostedTrees {
             ", boosted trees"
         } else {
             ""
@@ -767,9 +825,12 @@ fn ablations_of(
         &dir.join("ablation_random.ckpt"),
     )?;
     ablations.insert("random_path".to_string(), decided(e, plan, data, metrics));
-    if e.evaluation.boosted_trees {
-        let probs = crate::boosted::train_and_predict(e, plan.classes.len(), data, plan.seed)?;
-        ablations.insert("boosted_trees".to_string(), decided(e, plan, data, probs));
+    if e.evaluation.boosted_trees && plan.readout != Readout::BoostedTrees {
+        let (_, val, test) = train_and_predict(e, plan.classes.len(), data, plan.seed)?;
+        ablations.insert(
+            "boosted_trees".to_string(),
+            decided(e, plan, data, (val, test)),
+        );
     }
     Ok((ablations, Some(random)))
 }

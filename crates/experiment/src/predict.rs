@@ -7,18 +7,26 @@ use std::path::{Path as FilePath, PathBuf};
 
 use medpath_data::folder::has_image_extension;
 use medpath_ecg::{
-    BeatOptions, TraceStyle, detect_qrs, record_beats, render_traces, rhythm_features,
+    BeatOptions, TraceStyle, detect_qrs, record_beats, reference_beats, render_traces,
+    rhythm_features,
 };
 use medpath_model::ViewRequest;
 use medpath_pathnet::FeatureSet;
 use medpath_wfdb::{Annotation, Record, RecordPath, code_of};
 use serde::Serialize;
 
-use crate::bundle::{Bundle, BundleTask, LoadedBundle};
-use crate::config::SideInput;
+use crate::boosted::{BoostedReadout, average_views};
+use crate::bundle::{Bundle, BundleTask, LoadedBundle, NOVELTY_FILE};
+use crate::config::Readout;
+use crate::config::{Centre, SideInput};
+use crate::dataset::{mean_of, subtract};
 use crate::encoding::{Encoding, augmentation, no_augmentation};
 use crate::error::{Error, Result};
+use crate::explain::{occlusion_map, save_overlay};
+use crate::files::write_json;
+use crate::learn::boosted_file;
 use crate::learn::evaluate_views;
+use crate::novelty::{NoveltyModel, Rejection};
 use medpath_pathnet::argmax_rows;
 
 /// One classified input (an image, or one beat of a record).
@@ -30,16 +38,41 @@ pub struct Prediction {
     pub sample: Option<i64>,
     /// The record's own annotation symbol of the beat (`Q` where beats were detected).
     pub annotation: Option<String>,
-    /// The task that classified it.
-    pub task: String,
-    /// Its class.
-    pub class: String,
-    /// Probability of that class.
-    pub probability: f32,
-    /// The task the router chose.
-    pub routed_task: String,
-    /// The router's probability for it.
-    pub routing_probability: f32,
+    /// The task that classified it (none when rejected).
+    pub task: Option<String>,
+    /// Its class (none when rejected).
+    pub class: Option<String>,
+    /// Calibrated probability of that class.
+    pub probability: Option<f32>,
+    /// The task the router chose (none when rejected).
+    pub routed_task: Option<String>,
+    /// The router's calibrated probability for it.
+    pub routing_probability: Option<f32>,
+    /// Why the input was not classified: it belongs to no task the model knows, or (a beat)
+    /// its signal is flat or clipped.
+    pub rejected: Option<Rejection>,
+}
+
+impl Prediction {
+    /// A rejected input.
+    fn rejected(
+        input: String,
+        sample: Option<i64>,
+        annotation: Option<String>,
+        why: Rejection,
+    ) -> Prediction {
+        Prediction {
+            input,
+            sample,
+            annotation,
+            task: None,
+            class: None,
+            probability: None,
+            routed_task: None,
+            routing_probability: None,
+            rejected: Some(why),
+        }
+    }
 }
 
 /// Per-record summary.
@@ -58,12 +91,16 @@ pub struct RecordSummary {
     /// The classes the model can answer: a beat of any other kind (a normal beat of a model
     /// without `N`, say) is still given one of these.
     pub model_classes: Vec<String>,
+    /// Beats rejected instead of classified.
+    pub rejected: usize,
 }
 
 /// A loaded model ready to predict.
 pub struct Predictor {
     bundle: LoadedBundle,
     encoding: Encoding,
+    novelty: Option<NoveltyModel>,
+    boosted: BTreeMap<String, BoostedReadout>,
 }
 
 fn beat_options(task: &BundleTask) -> Result<BeatOptions> {
@@ -74,6 +111,51 @@ fn beat_options(task: &BundleTask) -> Result<BeatOptions> {
         .map_err(|e| Error::Config(format!("bundle task `{}`: beat options: {e}", task.name)))?;
     options.classes = task.classes.clone();
     Ok(options)
+}
+
+/// Beats of each answered class of a record that `--explain` maps.
+pub const EXPLAINED_BEATS: usize = 3;
+
+/// Least peak-to-peak amplitude of a beat's first lead, in mV, below which its signal counts as
+/// flat (a QRS complex is at least a few tenths of a millivolt).
+pub const FLAT_MV: f32 = 0.1;
+/// Shortest run of equal samples at a window's extreme, in seconds, that counts as clipping.
+pub const CLIPPED_S: f64 = 0.04;
+
+/// Why a beat's signal cannot be classified: flat (a lead off), or clipped at the recorder's
+/// range (samples stuck at the window's maximum or minimum).
+pub fn signal_problem(beat: &medpath_ecg::Beat, fs: f64) -> Option<Rejection> {
+    let trace = beat.traces.first()?;
+    let max = trace.iter().copied().fold(f32::MIN, f32::max);
+    let min = trace.iter().copied().fold(f32::MAX, f32::min);
+    if max - min < FLAT_MV {
+        return Some(Rejection {
+            reason: format!(
+                "flat signal: {:.3} mV peak to peak in the beat window, under {FLAT_MV} mV",
+                max - min
+            ),
+            score: f64::from(max - min),
+            threshold: f64::from(FLAT_MV),
+        });
+    }
+    let longest = |extreme: f32| {
+        let (mut best, mut run) = (0usize, 0usize);
+        for v in trace {
+            run = if *v == extreme { run + 1 } else { 0 };
+            best = best.max(run);
+        }
+        best
+    };
+    let stuck = longest(max).max(longest(min)) as f64 / fs;
+    (stuck >= CLIPPED_S).then(|| Rejection {
+        reason: format!(
+            "clipped signal: stuck at its extreme for {:.0} ms (at least {:.0} ms counts as clipping)",
+            stuck * 1000.0,
+            CLIPPED_S * 1000.0
+        ),
+        score: stuck,
+        threshold: CLIPPED_S,
+    })
 }
 
 /// Whether `path` names a WFDB record (a `.hea` file, or a stem with a `.hea` next to it).
@@ -90,7 +172,24 @@ impl Predictor {
     pub fn open(run: &FilePath) -> Result<Predictor> {
         let bundle = Bundle::load(run)?;
         let encoding = Encoding::for_bundle(&bundle.bundle.encoder)?;
-        Ok(Predictor { bundle, encoding })
+        let novelty_file = bundle.dir.join(NOVELTY_FILE);
+        let novelty = novelty_file
+            .exists()
+            .then(|| NoveltyModel::load(&novelty_file))
+            .transpose()?;
+        let mut boosted = BTreeMap::new();
+        for task in &bundle.bundle.tasks {
+            if task.readout == Readout::BoostedTrees {
+                let file = bundle.dir.join(boosted_file(&task.name));
+                boosted.insert(task.name.clone(), BoostedReadout::load(&file)?);
+            }
+        }
+        Ok(Predictor {
+            bundle,
+            encoding,
+            novelty,
+            boosted,
+        })
     }
 
     /// The bundle's description.
@@ -137,7 +236,7 @@ impl Predictor {
 
     /// `task`'s answers on `set`: the decided class and the calibrated probabilities, row per
     /// input.
-    fn answer(&self, task: &BundleTask, set: &FeatureSet) -> (Vec<usize>, Vec<f32>) {
+    fn answer(&self, task: &BundleTask, set: &FeatureSet) -> Result<(Vec<usize>, Vec<f32>)> {
         self.answer_views(task, set, &[])
     }
 
@@ -147,17 +246,20 @@ impl Predictor {
         task: &BundleTask,
         set: &FeatureSet,
         views: &[FeatureSet],
-    ) -> (Vec<usize>, Vec<f32>) {
+    ) -> Result<(Vec<usize>, Vec<f32>)> {
         let net = &self.bundle.net;
         let head = net
             .head_index(&task.name)
             .expect("checked when the bundle was loaded");
-        let raw = evaluate_views(net, head, &task.path, set, views);
+        let raw = match self.boosted.get(&task.name) {
+            Some(trees) => average_views(set, views, |s| trees.predict(s))?,
+            None => evaluate_views(net, head, &task.path, set, views),
+        };
         let k = task.classes.len();
-        (
+        Ok((
             task.decision.classes_of(&raw, k),
             task.decision.calibrated(&raw, k),
-        )
+        ))
     }
 
     /// Task probabilities (`[n, tasks]`) of `paths` from the router; `known` are features of
@@ -169,24 +271,97 @@ impl Predictor {
             return Ok(vec![1.0; paths.len()]);
         };
         let probs = match known {
-            Some((size, set)) if size == router.size => self.answer(router, set).1,
-            _ => self.answer(router, &self.features(paths, router.size)?).1,
+            Some((size, set)) if size == router.size => self.answer(router, set)?.1,
+            _ => self.answer(router, &self.features(paths, router.size)?)?.1,
         };
         Ok(probs)
     }
 
-    /// Routes and classifies images.
-    pub fn images(&self, paths: &[PathBuf]) -> Result<Vec<Prediction>> {
+    /// The novelty rejection of each input of `set` (features at `size`; the model's size is
+    /// used when they differ, encoding `paths` again).
+    fn novelty_checks(
+        &self,
+        paths: &[PathBuf],
+        known: Option<(usize, &FeatureSet)>,
+    ) -> Result<Vec<Option<Rejection>>> {
+        let Some(model) = &self.novelty else {
+            return Ok(vec![None; paths.len()]);
+        };
+        let scores = match known {
+            Some((size, set)) if size == model.size => model.scores(set),
+            _ => model.scores(&self.features(paths, model.size)?),
+        };
+        Ok(scores.into_iter().map(|s| model.judge(s)).collect())
+    }
+
+    /// Writes the occlusion map of picture `path` for class `class` of `task` into `out` (a PNG
+    /// overlay and the map as JSON, both named after the picture and `tag`); `side` are the
+    /// picture's standardised side inputs (a beat's), zeros when none.
+    fn explain(
+        &self,
+        task: &BundleTask,
+        path: &FilePath,
+        (class, side): (usize, Option<&[f32]>),
+        out: &FilePath,
+        tag: &str,
+    ) -> Result<PathBuf> {
+        let (image, _) = medpath_data::load_rgb(path)
+            .map_err(|e| Error::run(path, format!("cannot read it to explain: {e}")))?;
+        let fitted = self.encoding.preprocess(task.size).fit(&image);
+        let width = self.bundle.net.config.side_width;
+        let zeros = vec![0.0; width];
+        let side = side.unwrap_or(&zeros);
+        let k = task.classes.len();
+        let mut score = |batch: &[medpath_data::RgbImage]| -> Result<Vec<f32>> {
+            let mut set = Encoding::feature_set(task.size, width);
+            for values in self.encoding.encode_images(batch, task.size)? {
+                set.push_with_side(&values, side, 0)?;
+            }
+            let (_, probs) = self.answer(task, &set)?;
+            Ok(probs.chunks_exact(k).map(|r| r[class]).collect())
+        };
+        let map = occlusion_map(&fitted, &mut score)?;
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = out.join(format!("{stem}{tag}_heat.png"));
+        let caption = format!("{} {:.2}", task.classes[class], map.base);
+        save_overlay(&fitted, &map, &caption, &file)?;
+        write_json(&out.join(format!("{stem}{tag}_heat.json")), &map)?;
+        Ok(file)
+    }
+
+    /// Routes and classifies images; images that belong to no task are rejected. With
+    /// `explain`, an occlusion map of each classified image is written there.
+    pub fn images(&self, paths: &[PathBuf], explain: Option<&FilePath>) -> Result<Vec<Prediction>> {
         let b = &self.bundle.bundle;
-        let route_probs = self.route(paths, None)?;
+        let rejections = self.novelty_checks(paths, None)?;
+        let accepted: Vec<usize> = (0..paths.len())
+            .filter(|&i| rejections[i].is_none())
+            .collect();
+        let accepted_paths: Vec<PathBuf> = accepted.iter().map(|&i| paths[i].clone()).collect();
+        let route_probs = if accepted.is_empty() {
+            Vec::new()
+        } else {
+            self.route(&accepted_paths, None)?
+        };
         let routes = argmax_rows(&route_probs, b.tasks.len());
-        let mut out: Vec<Option<Prediction>> = vec![None; paths.len()];
+        let mut out: Vec<Option<Prediction>> = rejections
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.map(|why| Prediction::rejected(paths[i].display().to_string(), None, None, why))
+            })
+            .collect();
         for (t, task) in b.tasks.iter().enumerate() {
-            let mine: Vec<usize> = (0..paths.len()).filter(|&i| routes[i] == t).collect();
+            let mine: Vec<usize> = (0..accepted.len()).filter(|&a| routes[a] == t).collect();
             if mine.is_empty() {
                 continue;
             }
-            let mine_paths: Vec<PathBuf> = mine.iter().map(|&i| paths[i].clone()).collect();
+            let mine_paths: Vec<PathBuf> =
+                mine.iter().map(|&a| accepted_paths[a].clone()).collect();
             let set = self.features(&mine_paths, task.size)?;
             let views = (1..task.tta_views)
                 .map(|view| {
@@ -194,23 +369,64 @@ impl Predictor {
                     self.view_features(&mine_paths, task.size, augment, view)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let (answers, probs) = self.answer_views(task, &set, &views);
+            let (answers, probs) = self.answer_views(task, &set, &views)?;
             let k = task.classes.len();
-            for (row, &i) in mine.iter().enumerate() {
+            for (row, &a) in mine.iter().enumerate() {
                 let c = answers[row];
-                out[i] = Some(Prediction {
-                    input: paths[i].display().to_string(),
+                if let Some(dir) = explain {
+                    self.explain(task, &mine_paths[row], (c, None), dir, "")?;
+                }
+                out[accepted[a]] = Some(Prediction {
+                    input: mine_paths[row].display().to_string(),
                     sample: None,
                     annotation: None,
-                    task: task.name.clone(),
-                    class: task.classes[c].clone(),
-                    probability: probs[row * k + c],
-                    routed_task: task.name.clone(),
-                    routing_probability: route_probs[i * b.tasks.len() + t],
+                    task: Some(task.name.clone()),
+                    class: Some(task.classes[c].clone()),
+                    probability: Some(probs[row * k + c]),
+                    routed_task: Some(task.name.clone()),
+                    routing_probability: Some(route_probs[a * b.tasks.len() + t]),
+                    rejected: None,
                 });
             }
         }
         Ok(out.into_iter().flatten().collect())
+    }
+
+    /// The mean features (in the feature set's layout) of up to `centre_beats` beats of any
+    /// kind of `record`, evenly spaced, as the task was trained to subtract.
+    fn record_centre(
+        &self,
+        task: &BundleTask,
+        record: &Record,
+        annotations: &[Annotation],
+        options: &BeatOptions,
+        scratch: &FilePath,
+    ) -> Result<Vec<f32>> {
+        let beats =
+            reference_beats(record, annotations, options, task.centre_beats).map_err(|m| {
+                Error::Config(format!("record {}: no lead {}", record.path.name, m.lead))
+            })?;
+        let style = TraceStyle::for_size(task.size as u32);
+        let dir = scratch.join("centre");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut files = Vec::new();
+        for beat in &beats.beats {
+            let file = dir.join(format!("{}.png", beat.sample));
+            render_traces(&beat.traces, &style)?.save_png(&file)?;
+            files.push(file);
+        }
+        let set = self.features(&files, task.size)?;
+        let rows: Vec<Vec<f32>> = set
+            .data
+            .chunks_exact(set.example_len())
+            .map(|r| r.to_vec())
+            .collect();
+        mean_of(&rows).ok_or_else(|| {
+            Error::Config(format!(
+                "record {}: no beats to centre its features on",
+                record.path.name
+            ))
+        })
     }
 
     /// The standardised side inputs of every beat of `beats`, padded to the network's side
@@ -238,11 +454,13 @@ impl Predictor {
     }
 
     /// Cuts a record into beats and classifies each with the bundle's ECG task; beat images are
-    /// drawn into `scratch`.
+    /// drawn into `scratch`. With `explain`, occlusion maps of the first
+    /// [`EXPLAINED_BEATS`] beats of each answered class are written there.
     pub fn record(
         &self,
         path: &FilePath,
         scratch: &FilePath,
+        explain: Option<&FilePath>,
     ) -> Result<(Vec<Prediction>, RecordSummary)> {
         let b = &self.bundle.bundle;
         let task = b.tasks.iter().find(|t| t.kind == "ecg").ok_or_else(|| {
@@ -305,18 +523,43 @@ impl Predictor {
             predicted: BTreeMap::new(),
             by_annotation: BTreeMap::new(),
             model_classes: task.classes.clone(),
+            rejected: 0,
         };
         if !files.is_empty() {
             let route_set = self.features(&files, task.size)?;
             let mut set = route_set.clone();
-            set.side = self.side_inputs(task, &beats).concat();
-            let (answers, probs) = self.answer(task, &set);
+            let side = self.side_inputs(task, &beats);
+            set.side = side.concat();
+            if task.centre == Centre::Record {
+                let centre = self.record_centre(task, &record, &annotations, &options, scratch)?;
+                let len = set.example_len();
+                for example in set.data.chunks_exact_mut(len) {
+                    subtract(example, &centre);
+                }
+            }
+            let (answers, probs) = self.answer(task, &set)?;
             let route_probs = self.route(&files, Some((task.size, &route_set)))?;
             let routes = argmax_rows(&route_probs, b.tasks.len());
             let k = task.classes.len();
+            let novel = self.novelty_checks(&files, Some((task.size, &route_set)))?;
             for (i, beat) in beats.beats.iter().enumerate() {
+                if let Some(why) = signal_problem(beat, record.fs()).or_else(|| novel[i].clone()) {
+                    summary.rejected += 1;
+                    predictions.push(Prediction::rejected(
+                        record_path.name.clone(),
+                        Some(beat.sample),
+                        Some(beat.symbol.clone()),
+                        why,
+                    ));
+                    continue;
+                }
                 let c = answers[i];
                 let class = task.classes[c].clone();
+                if let Some(dir) = explain {
+                    if summary.predicted.get(&class).copied().unwrap_or(0) < EXPLAINED_BEATS {
+                        self.explain(task, &files[i], (c, Some(&side[i])), dir, "")?;
+                    }
+                }
                 *summary.predicted.entry(class.clone()).or_default() += 1;
                 *summary
                     .by_annotation
@@ -328,11 +571,12 @@ impl Predictor {
                     input: record_path.name.clone(),
                     sample: Some(beat.sample),
                     annotation: Some(beat.symbol.clone()),
-                    task: task.name.clone(),
-                    class,
-                    probability: probs[i * k + c],
-                    routed_task: b.tasks[routes[i]].name.clone(),
-                    routing_probability: route_probs[i * b.tasks.len() + routes[i]],
+                    task: Some(task.name.clone()),
+                    class: Some(class),
+                    probability: Some(probs[i * k + c]),
+                    routed_task: Some(b.tasks[routes[i]].name.clone()),
+                    routing_probability: Some(route_probs[i * b.tasks.len() + routes[i]]),
+                    rejected: None,
                 });
             }
         }

@@ -231,7 +231,14 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         );
         html.push_str("<table>\n");
         html.push_str(METRICS_HEAD);
-        html.push_str(&metrics_row("evolved path", &task["test"]));
+        let readout = task["readout"].as_str().unwrap_or("path");
+        if readout != "path" {
+            html.push_str(&metrics_row(
+                &format!("the task's answers ({readout} readout)"),
+                &task["test"],
+            ));
+        }
+        html.push_str(&metrics_row("evolved path", &task["evolved_path"]));
         html.push_str(&metrics_row(
             "ablation: linear readout (no path network)",
             &task["ablations"]["linear_readout"],
@@ -283,6 +290,10 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         for (file, caption) in [
             ("reliability.png", "reliability diagram on test"),
             ("roc.png", "ROC curve on test"),
+            (
+                "heatmaps.png",
+                "where the model looked: occlusion maps of right and wrong answers (covering the red to yellow regions lowers the answered class's probability most)",
+            ),
         ] {
             if dir.join("tasks").join(name).join(file).exists() {
                 html.push_str(&figure(

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{Bundle, BundleTask};
-use crate::config::{AugmentSet, Experiment, TaskSpec};
+use crate::config::{AugmentSet, Centre, Experiment, Readout, TaskSpec};
 use crate::crossval::cross_validate;
 use crate::dataset::{EncodedTask, SideScaling, prepared_roles};
 use crate::decision::parse_target;
@@ -28,6 +28,8 @@ use crate::encoding::{Encoding, no_augmentation, single};
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
 use crate::learn::{Split, TaskPlan, TaskResult, evaluate_views, learn_task, network_config};
+use crate::novelty::{NoveltyModel, NoveltyReport};
+use crate::ood::write_ood_set;
 use crate::progress::Reporter;
 use crate::tasks::{PreparedTask, prepare};
 use medpath_metrics::OperatingTarget;
@@ -40,6 +42,8 @@ struct Encoded {
     split: Split,
     /// Example index of each test row.
     test_rows: Vec<usize>,
+    /// Example index of each validation row.
+    val_rows: Vec<usize>,
     /// How its side inputs are standardised.
     scaling: SideScaling,
     /// Every picture's features, for cross-validation.
@@ -57,6 +61,7 @@ fn encode_task(
     Ok(Encoded {
         split: assembled.split,
         test_rows: assembled.test_rows,
+        val_rows: assembled.val_rows,
         scaling: assembled.scaling,
         all,
     })
@@ -202,6 +207,102 @@ fn sample_sheet(
     Ok(())
 }
 
+/// The raw probabilities a finished task answers `set` with: its path's, or its boosted trees'
+/// (read from the task's folder `task_dir`).
+fn raw_answers(
+    net: &SuperNet,
+    result: &TaskResult,
+    task_dir: &FilePath,
+    set: &medpath_pathnet::FeatureSet,
+) -> Result<Vec<f32>> {
+    Ok(match result.readout {
+        Readout::BoostedTrees => {
+            let file = task_dir.join(crate::learn::boosted_file(&result.name));
+            crate::boosted::BoostedReadout::load(&file)?.predict(set)?
+        }
+        Readout::Path => {
+            let head = net
+                .head_index(&result.name)
+                .ok_or_else(|| Error::task(&result.name, "the network has no readout for it"))?;
+            evaluate(net, head, &result.path, set).probs
+        }
+    })
+}
+
+/// Occlusion maps of up to `per_class` right and wrong answers of each class, on the task's
+/// test set (validation for a cross-validated task, whose test answers came from the folds'
+/// models), as one sheet: `task_dir/heatmaps.png`.
+fn heatmap_sheet(
+    enc: &Encoding,
+    net: &SuperNet,
+    task: &PreparedTask,
+    result: &TaskResult,
+    encoded: &Encoded,
+    task_dir: &FilePath,
+    per_class: usize,
+) -> Result<()> {
+    let (set, rows, which) = if task.folds == 0 {
+        (&encoded.split.test, &encoded.test_rows, "test")
+    } else {
+        (&encoded.split.val, &encoded.val_rows, "validation")
+    };
+    let k = task.classes.len();
+    let answered = result
+        .decision
+        .classes_of(&raw_answers(net, result, task_dir, set)?, k);
+    let mut tiles = Vec::new();
+    for c in 0..k {
+        for correct in [true, false] {
+            let chosen = (0..rows.len())
+                .filter(|&r| set.labels[r] == c && (answered[r] == c) == correct)
+                .take(per_class);
+            for r in chosen {
+                let path = &task.examples[rows[r]].path;
+                let Ok((image, _)) = medpath_data::load_rgb(path) else {
+                    continue;
+                };
+                let fitted = enc.preprocess(task.size).fit(&image);
+                let class = answered[r];
+                let side = set.side_of(r);
+                let mut score = |batch: &[medpath_data::RgbImage]| -> Result<Vec<f32>> {
+                    let mut occluded = Encoding::feature_set(task.size, set.side_width);
+                    for values in enc.encode_images(batch, task.size)? {
+                        occluded.push_with_side(&values, side, 0)?;
+                    }
+                    let raw = raw_answers(net, result, task_dir, &occluded)?;
+                    Ok(result
+                        .decision
+                        .calibrated(&raw, k)
+                        .chunks_exact(k)
+                        .map(|p| p[class])
+                        .collect())
+                };
+                let map = crate::explain::occlusion_map(&fitted, &mut score)?;
+                let caption = format!("{}>{}", task.classes[c], task.classes[class]);
+                let canvas = crate::explain::overlay(&fitted, &map, &caption);
+                tiles.push(Tile {
+                    caption,
+                    pixels: canvas.pixels.clone(),
+                    width: canvas.width,
+                    height: canvas.height,
+                    correct,
+                });
+            }
+        }
+    }
+    image_sheet(
+        &format!(
+            "{}: occlusion maps on {which} inputs (true>answered)",
+            task.name
+        ),
+        &tiles,
+        (2 * per_class).max(4),
+        128,
+    )
+    .save(&task_dir.join("heatmaps.png"))?;
+    Ok(())
+}
+
 /// Joint classification: each test input of every task is routed (by the router when there is
 /// one), then classified on the routed task's path; a misrouted input is encoded at the other
 /// task's size and runs through that task's path.
@@ -214,6 +315,7 @@ fn joint_test(
     results: &[TaskResult],
     encoded_tasks: &[Encoded],
     router: Option<&(TaskResult, RouterData)>,
+    dir: &FilePath,
 ) -> Result<JointResult> {
     let classes: Vec<(String, Vec<String>)> = prepared
         .iter()
@@ -284,10 +386,12 @@ fn joint_test(
             let values = single(enc, prepared[t].examples[example].path.clone(), target.size)?;
             let mut set = Encoding::feature_set(target.size, net.config.side_width);
             set.push_chw(&values, 0)?;
-            let head = net
-                .head_index(&target.name)
-                .expect("every task has a readout");
-            evaluate(net, head, &results[route].path, &set).probs
+            raw_answers(
+                net,
+                &results[route],
+                &dir.join("tasks").join(&target.name),
+                &set,
+            )?
         };
         // The routed task answers with its own decision; the joint probability of a class is
         // the route probability times the task's calibrated class probability.
@@ -319,6 +423,88 @@ fn joint_test(
         ),
         classes: joint_names,
     })
+}
+
+/// Fits the rule that rejects inputs of no task on every task's training inputs at the
+/// router's size (the task's own size for a one-task model), sets its threshold on validation
+/// inputs, and measures it on the test inputs and on the generated out-of-distribution set.
+#[allow(clippy::too_many_arguments)]
+fn novelty_stage(
+    e: &Experiment,
+    enc: &Encoding,
+    order: &[String],
+    prepared: &[PreparedTask],
+    encoded_tasks: &[Encoded],
+    routed: Option<&RouterData>,
+    dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<(NoveltyModel, NoveltyReport)> {
+    let by_task = |set: &medpath_pathnet::FeatureSet, t: usize| {
+        let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
+        set.select(&rows)
+    };
+    let (size, train, val, test): (usize, Vec<_>, Vec<_>, Vec<_>) = match routed {
+        Some(r) => (
+            e.router.size,
+            (0..order.len())
+                .map(|t| by_task(&r.split.train, t))
+                .collect(),
+            (0..order.len()).map(|t| by_task(&r.split.val, t)).collect(),
+            (0..order.len())
+                .map(|t| by_task(&r.split.test, t))
+                .collect(),
+        ),
+        None => (
+            prepared[0].size,
+            vec![encoded_tasks[0].split.train.clone()],
+            vec![encoded_tasks[0].split.val.clone()],
+            vec![encoded_tasks[0].split.test.clone()],
+        ),
+    };
+    let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
+    let model = NoveltyModel::fit(order, size, &train_refs, &val_refs, e.novelty.keep)?;
+    let files = write_ood_set(&dir.join("ood"), e.seed)?;
+    let requests: Vec<ViewRequest> = files
+        .iter()
+        .map(|p| ViewRequest {
+            path: p.clone(),
+            view: 0,
+        })
+        .collect();
+    let total = requests.len();
+    let (features, _) = enc.features(&requests, size, no_augmentation(), &mut |done| {
+        reporter.progress("novelty: encode generated pictures", done, total)
+    })?;
+    let mut ood_set = Encoding::feature_set(size, e.side_width());
+    let mut kinds = Vec::new();
+    for (values, file) in features.iter().zip(&files) {
+        if let Some(values) = values {
+            ood_set.push_chw(values, 0)?;
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            kinds.push(
+                name.rsplit_once('_')
+                    .map_or(name.clone(), |(k, _)| k.to_string()),
+            );
+        }
+    }
+    let scores = |sets: &[medpath_pathnet::FeatureSet]| -> Vec<f64> {
+        sets.iter().flat_map(|s| model.scores(s)).collect()
+    };
+    let ood: Vec<(String, f64)> = kinds.into_iter().zip(model.scores(&ood_set)).collect();
+    let report = crate::novelty::report(&model, &scores(&val), &scores(&test), &ood);
+    reporter.stage(&format!(
+        "novelty: threshold {:.1} keeps {:.1} % of validation and {:.1} % of test inputs; accepts {:.1} % of {} generated pictures of no task (AUROC {})",
+        report.threshold,
+        100.0 * report.val_kept,
+        100.0 * report.test_kept,
+        100.0 * report.ood_false_accept,
+        report.ood,
+        report.auroc.map_or("n/a".into(), |a| format!("{a:.4}"))
+    ));
+    Ok((model, report))
 }
 
 /// What `run` returns.
@@ -430,6 +616,7 @@ fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> Result<Tas
         pooled: None,
         target,
         positive,
+        readout: e.tasks[&task.name].readout(),
     })
 }
 
@@ -597,6 +784,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
             e.evaluation.samples,
             &task_dir.join("samples.png"),
         )?;
+        heatmap_sheet(&enc, &net, task, &result, &encoded, &task_dir, 1)?;
         results.push(result);
         encoded_tasks.push(encoded);
     }
@@ -621,6 +809,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
                 pooled: None,
                 target: OperatingTarget::Argmax,
                 positive: None,
+                readout: Readout::Path,
             };
             let result = learn_task(e, &mut net, &plan, &routed.split, &router_dir, reporter)?;
             save_network(&after_router, &net)?;
@@ -660,6 +849,20 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         "no forgetting: the validation outputs of {} are unchanged on the final network",
         order.join(", ")
     ));
+    let novelty = if e.novelty.enabled {
+        Some(novelty_stage(
+            e,
+            &enc,
+            &order,
+            &prepared,
+            &encoded_tasks,
+            router.as_ref().map(|(_, routed)| routed),
+            dir,
+            reporter,
+        )?)
+    } else {
+        None
+    };
     let joint = joint_test(
         e,
         &enc,
@@ -668,6 +871,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         &results,
         &encoded_tasks,
         router.as_ref(),
+        dir,
     )?;
     medpath_plot::confusion_heatmap("joint test", &joint.classes, &joint.test.confusion)
         .save(&dir.join("joint_confusion.png"))?;
@@ -717,6 +921,8 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
                     "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": crate::decision::CALIBRATION_BINS},
                 })),
                 "operating_point": r.operating_point,
+                "readout": r.readout,
+                "evolved_path": r.path_test.as_ref().unwrap_or(&r.test),
                 "record_kfold": p.folds.gt(&0).then(|| kfold_summary(dir, &p.name)),
             }),
         );
@@ -736,6 +942,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         })),
         "joint": {"classes": joint.classes, "routing_accuracy": joint.routing_accuracy, "test": joint.test},
         "no_forgetting": {"checked": true, "tasks": order},
+        "novelty": novelty.as_ref().map(|(_, report)| report),
     });
     write_json(&dir.join("metrics.json"), &metrics)?;
     // The model bundle.
@@ -759,10 +966,19 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
                     TaskSpec::Ecg(t) => t.side_inputs.clone(),
                     TaskSpec::Images(_) => Vec::new(),
                 },
+                centre: match &e.tasks[&p.name] {
+                    TaskSpec::Ecg(t) => t.centre,
+                    TaskSpec::Images(_) => Centre::None,
+                },
+                centre_beats: match &e.tasks[&p.name] {
+                    TaskSpec::Ecg(t) => t.centre_beats,
+                    TaskSpec::Images(_) => 0,
+                },
                 side_scaling: (!p.side_names.is_empty()).then(|| encoded.scaling.clone()),
                 decision: r.decision.clone(),
                 tta_views: p.tta_views,
                 augment: p.augment,
+                readout: r.readout,
             })
             .collect(),
         router: router.as_ref().map(|(r, _)| BundleTask {
@@ -778,9 +994,24 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
             decision: r.decision.clone(),
             tta_views: 1,
             augment: AugmentSet::Paper,
+            centre: Centre::None,
+            centre_beats: 0,
+            readout: Readout::Path,
         }),
     };
     bundle.save(&dir.join("bundle"), &net)?;
+    for r in results
+        .iter()
+        .filter(|r| r.readout == Readout::BoostedTrees)
+    {
+        let file = crate::learn::boosted_file(&r.name);
+        let from = dir.join("tasks").join(&r.name).join(&file);
+        std::fs::copy(&from, dir.join("bundle").join(&file))
+            .map_err(|err| Error::io(&from, err))?;
+    }
+    if let Some((model, _)) = &novelty {
+        model.save(&dir.join("bundle").join(crate::bundle::NOVELTY_FILE))?;
+    }
     crate::report::write_report(dir)?;
     Ok(RunSummary {
         dir: dir.to_path_buf(),

@@ -7,15 +7,19 @@ use medpath_data::{ImageDataset, SplitPlan, assign_splits, content_hashes};
 use medpath_ecg::splits::{
     DS1, DS2, Fractions, inter_patient_split, intra_patient_split, record_folds,
 };
-use medpath_ecg::{BeatOptions, ExportedBeat, ViewPlan, export_beat_images, parse_lead_list};
+use medpath_ecg::{
+    BeatOptions, ExportedBeat, TraceStyle, ViewPlan, export_beat_images, parse_lead_list,
+    reference_beats, render_traces,
+};
 use medpath_split::Role;
+use medpath_wfdb::Record;
 use medpath_wfdb::RecordPath;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentSet, EcgTask, ImageTask, SideInput, TaskSpec};
+use crate::config::{AugmentSet, Centre, EcgTask, ImageTask, SideInput, TaskSpec};
 use crate::error::{Error, Result};
 
 /// One input of a task.
@@ -75,6 +79,10 @@ pub struct PreparedTask {
     /// Folds of the record-kfold protocol (0: not cross-validated).
     #[serde(default)]
     pub folds: usize,
+    /// Per record, pictures of its own beats (of any kind) whose mean features are subtracted
+    /// from its examples' (empty: no centring).
+    #[serde(default)]
+    pub centre_refs: std::collections::BTreeMap<String, Vec<PathBuf>>,
 }
 
 impl PreparedTask {
@@ -379,7 +387,49 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
         beat_options: Some(serde_json::to_value(&options).expect("plain data serialises")),
         side_names: task.side_names(),
         folds,
+        centre_refs: match task.centre {
+            Centre::None => Default::default(),
+            Centre::Record => {
+                let mut all = main.clone();
+                if let Some(dir) = &task.test_mitdb {
+                    all.extend(records_in(dir, None)?);
+                }
+                draw_centre_refs(task, &all, &data_dir.join("centre"))?
+            }
+        },
     })
+}
+
+/// Draws up to `centre_beats` beats of any kind of each record (evenly spaced) into
+/// `out/<record>/`, for per-record centring.
+fn draw_centre_refs(
+    task: &EcgTask,
+    records: &[RecordPath],
+    out: &Path,
+) -> Result<std::collections::BTreeMap<String, Vec<PathBuf>>> {
+    let options = beat_options(task)?;
+    let style = TraceStyle::for_size(task.size as u32);
+    let mut refs = std::collections::BTreeMap::new();
+    for path in records {
+        let record = Record::read(&path.dir.join(&path.name))?;
+        let annotations = record.read_annotations("atr")?;
+        let Ok(beats) = reference_beats(&record, &annotations, &options, task.centre_beats) else {
+            continue;
+        };
+        let dir = out.join(&path.name);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let files = beats
+            .beats
+            .iter()
+            .map(|beat| {
+                let file = dir.join(format!("{}.png", beat.sample));
+                render_traces(&beat.traces, &style)?.save_png(&file)?;
+                Ok(file)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        refs.insert(path.name.clone(), files);
+    }
+    Ok(refs)
 }
 
 fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTask> {
@@ -482,6 +532,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
         beat_options: None,
         side_names: Vec::new(),
         folds: 0,
+        centre_refs: Default::default(),
     })
 }
 

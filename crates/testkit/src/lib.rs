@@ -19,17 +19,23 @@ pub fn shared_root() -> PathBuf {
     }
 }
 
-/// `shared_root()/relative` when it exists; otherwise says on stderr that the calling test skips
-/// and returns `None`.
+/// `shared_root()/relative` when it exists. When it does not: if `MEDPATH_SHARED` is set (as CI
+/// sets it), the set-up is broken and the calling test fails, naming the path; if it is unset
+/// and the default `../shared` is absent, the test skips, saying so on stderr, and `None` is
+/// returned.
 pub fn shared_path(relative: &str) -> Option<PathBuf> {
     let path = shared_root().join(relative);
     if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIP: {} not found (set MEDPATH_SHARED to the shared folder to run this test)",
-            path.display()
-        );
-        None
+        return Some(path);
     }
+    assert!(
+        std::env::var_os("MEDPATH_SHARED").is_none(),
+        "{} is missing, but MEDPATH_SHARED is set: the shared data must be there",
+        path.display()
+    );
+    eprintln!(
+        "SKIP: {} not found (set MEDPATH_SHARED to the shared folder to run this test)",
+        path.display()
+    );
+    None
 }

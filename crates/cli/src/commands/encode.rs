@@ -83,8 +83,9 @@ pub struct EncoderArgs {
     /// Do not read or write the feature cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Precision of cached features.
-    #[arg(long, value_enum, default_value = "f16")]
+    /// Precision of cached features (and so of the features written): by default f32, what
+    /// the encoder computes; f16 reads and writes the half-precision entries that runs use.
+    #[arg(long, value_enum, default_value = "f32")]
     pub cache_precision: PrecisionArg,
     /// Images per encoder batch.
     #[arg(long, default_value_t = 8)]

@@ -22,6 +22,12 @@ pub struct PredictArgs {
     /// Print one JSON document (predictions and record summaries) instead of CSV.
     #[arg(long)]
     json: bool,
+    /// Also write, for each classified image (and the first beats of each answered class of a
+    /// record), an occlusion heat map into this folder: `<name>_heat.png` (the input as the
+    /// model sees it, with the regions whose covering lowers the answer most in red to yellow)
+    /// and `<name>_heat.json` (the map's numbers).
+    #[arg(long, value_name = "OUT_DIR")]
+    explain: Option<PathBuf>,
 }
 
 fn field(text: &str) -> String {
@@ -34,20 +40,25 @@ fn field(text: &str) -> String {
 
 fn csv(predictions: &[Prediction]) -> String {
     let mut out = String::from(
-        "input,sample,annotation,task,class,probability,routed_task,routing_probability\n",
+        "input,sample,annotation,task,class,probability,routed_task,routing_probability,rejected\n",
     );
+    let text = |v: &Option<String>| v.as_deref().map_or(String::new(), field);
+    let number = |v: Option<f32>| v.map_or(String::new(), |p| format!("{p:.4}"));
     for p in predictions {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{:.4},{},{:.4}",
+            "{},{},{},{},{},{},{},{},{}",
             field(&p.input),
             p.sample.map_or(String::new(), |s| s.to_string()),
-            p.annotation.as_deref().map_or(String::new(), field),
-            field(&p.task),
-            field(&p.class),
-            p.probability,
-            field(&p.routed_task),
-            p.routing_probability
+            text(&p.annotation),
+            text(&p.task),
+            text(&p.class),
+            number(p.probability),
+            text(&p.routed_task),
+            number(p.routing_probability),
+            p.rejected
+                .as_ref()
+                .map_or(String::new(), |r| field(&r.reason))
         );
     }
     out
@@ -57,21 +68,30 @@ fn csv(predictions: &[Prediction]) -> String {
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let predictor = Predictor::open(&args.model)?;
     let (images, records) = expand_inputs(&args.inputs)?;
-    let mut predictions = predictor.images(&images)?;
+    let mut predictions = predictor.images(&images, args.explain.as_deref())?;
     let scratch = std::env::temp_dir().join(format!("medpath-predict-{}", std::process::id()));
     let mut summaries = Vec::new();
     for record in &records {
-        let result = predictor.record(record, &scratch);
+        let result = predictor.record(record, &scratch, args.explain.as_deref());
         let _ = std::fs::remove_dir_all(&scratch);
         let (rows, summary) = result?;
         predictions.extend(rows);
         summaries.push(summary);
     }
+    let rejected = predictions.iter().filter(|p| p.rejected.is_some()).count();
     if args.json {
-        let doc = serde_json::json!({"predictions": predictions, "records": summaries});
+        let doc = serde_json::json!({
+            "predictions": predictions,
+            "records": summaries,
+            "summary": {"inputs": predictions.len(), "rejected": rejected},
+        });
         emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
     } else {
         emit(&csv(&predictions))?;
+        eprintln!(
+            "{} inputs, {rejected} rejected (not classified: unlike every task's inputs, or a flat or clipped beat)",
+            predictions.len()
+        );
         for s in &summaries {
             eprintln!(
                 "record {}: {} beats (positions from {}); predicted {:?}",

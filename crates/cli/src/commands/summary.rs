@@ -20,29 +20,47 @@ fn cell(m: &Value) -> String {
     )
 }
 
-/// A plain-text table: per task the evolved path and both ablations, then router and joint.
+/// A plain-text table: per task its answers (its readout), the evolved path and the ablations,
+/// then router and joint.
 pub fn summary_table(summary: &RunSummary) -> String {
     let m = &summary.metrics;
     let mut out = String::new();
+    let head = "acc % [95% CI]  recall %";
     let _ = writeln!(
         out,
-        "\n{:<28} {:<26} {:<26} {:<26}",
-        "test set", "evolved path", "linear readout", "random path"
+        "\n{:<28} {:<26} {:<26} {:<26} {:<26} {:<26}",
+        "test set",
+        "task's answers",
+        "evolved path",
+        "linear readout",
+        "random path",
+        "boosted trees"
     );
     let _ = writeln!(
         out,
-        "{:<28} {:<26} {:<26} {:<26}",
-        "", "acc % [95% CI]  recall %", "acc % [95% CI]  recall %", "acc % [95% CI]  recall %"
+        "{:<28} {head:<26} {head:<26} {head:<26} {head:<26} {head:<26}",
+        ""
     );
     if let Some(tasks) = m["tasks"].as_object() {
         for (name, t) in tasks {
+            let trees = if t["readout"] == "boosted-trees" {
+                &t["test"]
+            } else {
+                &t["ablations"]["boosted_trees"]
+            };
             let _ = writeln!(
                 out,
-                "{:<28} {:<26} {:<26} {:<26}",
-                name,
+                "{:<28} {:<26} {:<26} {:<26} {:<26} {:<26}",
+                format!("{name} ({})", t["readout"].as_str().unwrap_or("path")),
                 cell(&t["test"]),
+                cell(&t["evolved_path"]),
                 cell(&t["ablations"]["linear_readout"]),
-                cell(&t["ablations"]["random_path"])
+                cell(&t["ablations"]["random_path"]),
+                if trees.is_null() {
+                    "-".into()
+                } else {
+                    cell(trees)
+                }
             );
         }
     }

@@ -1,0 +1,327 @@
+//! Rejecting inputs that belong to no task. Each task's inputs, encoded at one size, are
+//! summarised by the channel means of their feature maps (square-rooted, which makes the ReLU
+//! outputs closer to Gaussian); a Gaussian per task with one shared covariance (shrunk towards
+//! its diagonal) models them, and an input's novelty score is its smallest squared Mahalanobis
+//! distance to a task. The threshold is the score that keeps a stated share of validation
+//! inputs; anything scoring above it is rejected instead of being routed and classified.
+
+use std::path::Path;
+
+use medpath_pathnet::FeatureSet;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::files::{read_json, write_json};
+
+/// Weight of the diagonal in the shrunk covariance.
+const SHRINKAGE: f64 = 0.1;
+
+/// The fitted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyModel {
+    /// Input side the features are computed at.
+    pub size: usize,
+    /// Task names, in the order of `means`.
+    pub tasks: Vec<String>,
+    /// Per task, the mean summary vector.
+    pub means: Vec<Vec<f64>>,
+    /// Lower-triangular Cholesky factor of the shared covariance, row-major `dims x dims`.
+    pub cholesky: Vec<f64>,
+    /// Inputs scoring above this are rejected.
+    pub threshold: f64,
+    /// Share of validation inputs the threshold keeps.
+    pub keep: f64,
+}
+
+/// Why an input was rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// In words.
+    pub reason: String,
+    /// The score that decided it (novelty score, or the signal measure for a beat).
+    pub score: f64,
+    /// The limit it crossed.
+    pub threshold: f64,
+}
+
+/// The summary vector of each example of `set`: square roots of its channel means.
+pub fn summaries(set: &FeatureSet) -> Vec<Vec<f64>> {
+    let positions = set.height * set.width;
+    set.data
+        .chunks_exact(set.example_len())
+        .map(|example| {
+            let mut s = vec![0f64; set.channels];
+            for p in 0..positions {
+                for (c, v) in example[p * set.channels..(p + 1) * set.channels]
+                    .iter()
+                    .enumerate()
+                {
+                    s[c] += f64::from(*v);
+                }
+            }
+            s.iter()
+                .map(|v| (v / positions as f64).max(0.0).sqrt())
+                .collect()
+        })
+        .collect()
+}
+
+/// Cholesky factor of a symmetric positive-definite `n x n` matrix (row-major).
+fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut sum = a[i * n + j];
+            for k in 0..j {
+                sum -= l[i * n + k] * l[j * n + k];
+            }
+            if i == j {
+                if sum <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = sum.sqrt();
+            } else {
+                l[i * n + j] = sum / l[j * n + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// `|L⁻¹ d|²` for the lower-triangular `l`: the squared Mahalanobis length of `d`.
+fn mahalanobis(l: &[f64], d: &[f64]) -> f64 {
+    let n = d.len();
+    let mut y = vec![0f64; n];
+    let mut total = 0.0;
+    for i in 0..n {
+        let mut sum = d[i];
+        for k in 0..i {
+            sum -= l[i * n + k] * y[k];
+        }
+        y[i] = sum / l[i * n + i];
+        total += y[i] * y[i];
+    }
+    total
+}
+
+/// The `q` quantile of `values` (nearest rank).
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::INFINITY;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+impl NoveltyModel {
+    /// Fits the Gaussians on `train` (one feature set per task, inputs at `size`) and sets the
+    /// threshold that keeps `keep` of the `val` inputs.
+    pub fn fit(
+        tasks: &[String],
+        size: usize,
+        train: &[&FeatureSet],
+        val: &[&FeatureSet],
+        keep: f64,
+    ) -> Result<NoveltyModel> {
+        let per_task: Vec<Vec<Vec<f64>>> = train.iter().map(|s| summaries(s)).collect();
+        let dims = per_task
+            .iter()
+            .flatten()
+            .next()
+            .map(Vec::len)
+            .ok_or_else(|| Error::Config("novelty model: no training inputs".into()))?;
+        let means: Vec<Vec<f64>> = per_task
+            .iter()
+            .map(|rows| {
+                let mut m = vec![0f64; dims];
+                for r in rows {
+                    for (a, b) in m.iter_mut().zip(r) {
+                        *a += b;
+                    }
+                }
+                m.iter().map(|v| v / rows.len().max(1) as f64).collect()
+            })
+            .collect();
+        let mut cov = vec![0f64; dims * dims];
+        let mut n = 0usize;
+        for (rows, mean) in per_task.iter().zip(&means) {
+            for r in rows {
+                let d: Vec<f64> = r.iter().zip(mean).map(|(a, b)| a - b).collect();
+                for i in 0..dims {
+                    for j in 0..=i {
+                        cov[i * dims + j] += d[i] * d[j];
+                    }
+                }
+                n += 1;
+            }
+        }
+        let mean_variance =
+            (0..dims).map(|i| cov[i * dims + i]).sum::<f64>() / (dims as f64 * n.max(1) as f64);
+        for i in 0..dims {
+            for j in 0..=i {
+                let mut v = cov[i * dims + j] / n.max(1) as f64 * (1.0 - SHRINKAGE);
+                if i == j {
+                    v += SHRINKAGE * cov[i * dims + i] / n.max(1) as f64
+                        + 1e-6 * mean_variance.max(1e-12);
+                }
+                cov[i * dims + j] = v;
+                cov[j * dims + i] = v;
+            }
+        }
+        let cholesky = cholesky(&cov, dims).ok_or_else(|| {
+            Error::Config("novelty model: the feature covariance is not positive definite".into())
+        })?;
+        let mut model = NoveltyModel {
+            size,
+            tasks: tasks.to_vec(),
+            means,
+            cholesky,
+            threshold: f64::INFINITY,
+            keep,
+        };
+        let val_scores: Vec<f64> = val.iter().flat_map(|s| model.scores(s)).collect();
+        model.threshold = quantile(&val_scores, keep);
+        Ok(model)
+    }
+
+    /// The novelty score of every input of `set` (features at [`NoveltyModel::size`]).
+    pub fn scores(&self, set: &FeatureSet) -> Vec<f64> {
+        summaries(set)
+            .iter()
+            .map(|s| {
+                self.means
+                    .iter()
+                    .map(|m| {
+                        let d: Vec<f64> = s.iter().zip(m).map(|(a, b)| a - b).collect();
+                        mahalanobis(&self.cholesky, &d)
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect()
+    }
+
+    /// The rejection of an input with `score`, if it is rejected.
+    pub fn judge(&self, score: f64) -> Option<Rejection> {
+        (score > self.threshold).then(|| Rejection {
+            reason: format!(
+                "unlike every task's inputs: novelty score {score:.1} above the threshold {:.1}, which keeps {:.0} % of validation inputs",
+                self.threshold,
+                100.0 * self.keep
+            ),
+            score,
+            threshold: self.threshold,
+        })
+    }
+
+    /// Writes the model to `path` (JSON).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_json(path, self)
+    }
+
+    /// Reads a model written by [`NoveltyModel::save`], checking its shapes.
+    pub fn load(path: &Path) -> Result<NoveltyModel> {
+        let model: NoveltyModel = read_json(path)?;
+        let dims = model.means.first().map_or(0, Vec::len);
+        if model.means.iter().any(|m| m.len() != dims) || model.cholesky.len() != dims * dims {
+            return Err(Error::run(path, "novelty model with inconsistent shapes"));
+        }
+        Ok(model)
+    }
+}
+
+/// How well the model separates in-distribution inputs from the generated set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyReport {
+    /// The threshold.
+    pub threshold: f64,
+    /// Share of validation inputs kept (about `keep` by construction).
+    pub val_kept: f64,
+    /// Share of test inputs kept.
+    pub test_kept: f64,
+    /// Generated out-of-distribution pictures scored.
+    pub ood: usize,
+    /// Share of them accepted (not rejected): the false-accept rate.
+    pub ood_false_accept: f64,
+    /// AUROC of the score, test inputs against the generated set.
+    pub auroc: Option<f64>,
+    /// Per generated kind: pictures accepted out of all.
+    pub accepted_by_kind: std::collections::BTreeMap<String, [usize; 2]>,
+}
+
+/// The report for validation, test and out-of-distribution scores (`ood` labelled by kind).
+pub fn report(
+    model: &NoveltyModel,
+    val: &[f64],
+    test: &[f64],
+    ood: &[(String, f64)],
+) -> NoveltyReport {
+    let kept = |s: &[f64]| {
+        s.iter().filter(|&&v| v <= model.threshold).count() as f64 / s.len().max(1) as f64
+    };
+    let mut by_kind: std::collections::BTreeMap<String, [usize; 2]> = Default::default();
+    for (kind, score) in ood {
+        let entry = by_kind.entry(kind.clone()).or_default();
+        entry[0] += usize::from(*score <= model.threshold);
+        entry[1] += 1;
+    }
+    let scores: Vec<f32> = test
+        .iter()
+        .chain(ood.iter().map(|(_, s)| s))
+        .map(|&v| v as f32)
+        .collect();
+    let positive: Vec<bool> = (0..scores.len()).map(|i| i >= test.len()).collect();
+    NoveltyReport {
+        threshold: model.threshold,
+        val_kept: kept(val),
+        test_kept: kept(test),
+        ood: ood.len(),
+        ood_false_accept: kept(&ood.iter().map(|(_, s)| *s).collect::<Vec<_>>()),
+        auroc: medpath_metrics::auroc(&scores, &positive),
+        accepted_by_kind: by_kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(values: &[[f32; 3]]) -> FeatureSet {
+        let mut s = FeatureSet::new(1, 1, 3);
+        for v in values {
+            s.push_chw(v, 0).unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn inputs_far_from_every_task_are_rejected() {
+        let near: Vec<[f32; 3]> = (0..60)
+            .map(|i| {
+                let t = i as f32 / 60.0;
+                [1.0 + 0.2 * t, 4.0 - 0.3 * t, 2.0 + 0.1 * (i % 7) as f32]
+            })
+            .collect();
+        let other: Vec<[f32; 3]> = near.iter().map(|v| [v[0] + 8.0, v[1], v[2]]).collect();
+        let (a, b) = (set(&near), set(&other));
+        let model =
+            NoveltyModel::fit(&["a".into(), "b".into()], 32, &[&a, &b], &[&a, &b], 0.99).unwrap();
+        let kept = model
+            .scores(&a)
+            .iter()
+            .filter(|&&s| model.judge(s).is_none())
+            .count();
+        assert!(kept >= 55, "kept {kept} of 60");
+        let far = set(&[[30.0, 0.0, 0.0], [0.0, 0.0, 50.0]]);
+        for s in model.scores(&far) {
+            assert!(model.judge(s).is_some(), "score {s} accepted");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        model.save(&tmp.path().join("n.json")).unwrap();
+        assert_eq!(
+            NoveltyModel::load(&tmp.path().join("n.json")).unwrap(),
+            model
+        );
+    }
+}
