@@ -60,3 +60,61 @@ fn inspect_reports_a_corrupt_file_and_carries_on() {
         assert!(["train", "val", "test"].contains(&role), "{line}");
     }
 }
+
+#[test]
+fn inspect_reads_dicom_headers_and_lists_cut_files_as_unreadable() {
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/dicom");
+    let tmp = tempfile::tempdir().unwrap();
+    for (class, name) in [("NORMAL", "normal"), ("PNEUMONIA", "pneumonia")] {
+        let dir = tmp.path().join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for variant in [
+            "mono2_8.dcm",
+            "mono1_12.dcm",
+            "rle.dcm",
+            "two_frames.dcm",
+            "noext",
+        ] {
+            std::fs::copy(
+                fixtures.join(format!("{name}_{variant}")),
+                dir.join(format!("{name}_{variant}")),
+            )
+            .unwrap();
+        }
+    }
+    // A JPEG cut to 1,500 bytes: the decoder alone would fill the missing rows and call it good.
+    std::fs::copy(
+        fixtures.join("truncated.jpeg"),
+        tmp.path().join("NORMAL/cut.jpeg"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .args(["data", "inspect", tmp.path().to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["dicom"]["modality"]["CR"], 10, "{report}");
+    assert_eq!(report["dicom"]["photometric"]["MONOCHROME1"], 2);
+    assert_eq!(report["dicom"]["bits stored"]["12"], 2);
+    assert_eq!(report["dicom"]["frames"]["2"], 2);
+    assert_eq!(
+        report["patients"], 3,
+        "two DICOM patients and the JPEG's own"
+    );
+    let unreadable = report["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert!(
+        unreadable[0]
+            .as_str()
+            .unwrap()
+            .contains("cut.jpeg: not a readable image: truncated")
+    );
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("multi-frame"), "{warnings}");
+}

@@ -258,6 +258,34 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     let r = records[1]["predicted"]["R"].as_u64().unwrap_or(0);
     assert!(r * 10 > annotated_beats * 8, "{}", records[1]);
 
+    // The same X-ray as PNG and as DICOM in several encodings gets the same answer (here a
+    // rejection or a class of the demo's tasks: the demo knows no X-rays).
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/dicom");
+    let answers: Vec<String> = [
+        "normal.png",
+        "normal_mono2_8.dcm",
+        "normal_mono1_12.dcm",
+        "normal_rescale_16.dcm",
+        "normal_rle.dcm",
+        "normal_jpeg.dcm",
+        "normal_noext",
+    ]
+    .iter()
+    .map(|file| {
+        let doc: Value = serde_json::from_str(&ok(&medpath(&[
+            "predict",
+            "--model",
+            model,
+            "--json",
+            fixtures.join(file).to_str().unwrap(),
+        ])))
+        .unwrap();
+        let p = &doc["predictions"][0];
+        format!("{} {} {}", p["task"], p["class"], p["rejected"].is_null())
+    })
+    .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+
     // Bad input: a text file as image, an empty folder, a bundle from another version.
     let text = tmp.path().join("notes.png");
     std::fs::write(&text, "not an image").unwrap();

@@ -16,4 +16,4 @@ pub mod vgg;
 pub mod winograd;
 
 pub use activations::Activations;
-pub use vgg::{Conv3x3, Vgg16Cpu};
+pub use vgg::{BLOCK4_END, Conv3x3, Vgg16Cpu};

@@ -60,6 +60,10 @@ impl Conv3x3 {
     }
 }
 
+/// Steps of VGG-16's plan up to and including block 4's max-pool: `0..BLOCK4_END` ends at
+/// block 4's output, `BLOCK4_END..` is block 5 (three convolutions and a pool).
+pub const BLOCK4_END: usize = 14;
+
 enum Layer {
     Conv(Conv3x3),
     Pool,
@@ -86,8 +90,14 @@ impl Vgg16Cpu {
     }
 
     /// Runs all layers on an NHWC batch of 3-channel images (each side at least 32).
-    pub fn forward(&self, mut x: Activations) -> Activations {
-        for layer in &self.layers {
+    pub fn forward(&self, x: Activations) -> Activations {
+        self.forward_steps(x, 0..self.layers.len())
+    }
+
+    /// Runs the plan's steps `steps` (indices among its 13 convolutions and 5 pools, in order)
+    /// on an NHWC batch; `0..BLOCK4_END` gives block 4's pooled output.
+    pub fn forward_steps(&self, mut x: Activations, steps: std::ops::Range<usize>) -> Activations {
+        for layer in &self.layers[steps] {
             x = match layer {
                 Layer::Conv(conv) => conv.forward(&x),
                 Layer::Pool => max_pool2(&x),

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use medpath_split::Role;
 use serde::Serialize;
 
+use crate::dicom::{DicomInfo, is_dicom_file, read_info};
 use crate::error::{DataError, Result};
 use crate::patient::patient_id;
 
 /// File extensions read as images (compared case-insensitively).
-pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "dcm", "dicom"];
 /// Split folder names of the Kermany layout and the role each stands for.
 const SPLIT_FOLDERS: [(&str, Role); 3] = [
     ("train", Role::Train),
@@ -70,11 +71,32 @@ fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
-/// Whether a path has an image extension.
+/// Whether a path has an image extension (JPEG, PNG, DICOM).
 pub fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// Whether a file is an image medpath reads: an image extension, or DICOM content (PACS
+/// exports often name files without an extension).
+pub fn is_image_file(path: &Path) -> bool {
+    has_image_extension(path) || is_dicom_file(path)
+}
+
+/// The patient an image belongs to: the DICOM Patient ID when the file has one, else the id
+/// in its Kermany-style name.
+pub fn patient_of(path: &Path) -> String {
+    if is_dicom_file(path) {
+        if let Ok(DicomInfo {
+            patient_id: Some(id),
+            ..
+        }) = read_info(path)
+        {
+            return id;
+        }
+    }
+    patient_id(path)
 }
 
 /// Image files below `dir` (recursively), sorted; other files are reported in `warnings`.
@@ -86,11 +108,11 @@ fn image_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>> {
         }
         if path.is_dir() {
             files.extend(image_files(&path, warnings)?);
-        } else if has_image_extension(&path) {
+        } else if is_image_file(&path) {
             files.push(path);
         } else {
             warnings.push(format!(
-                "{}: skipped, not a .jpg/.jpeg/.png file",
+                "{}: skipped, not a JPEG, PNG or DICOM file",
                 path.display()
             ));
         }
@@ -182,7 +204,7 @@ impl ImageDataset {
             }
             let class = classes.iter().position(|c| c == class_name).unwrap_or(0);
             entries.extend(files.into_iter().map(|path| ImageEntry {
-                patient: patient_id(&path),
+                patient: patient_of(&path),
                 path,
                 class,
                 given_split: *role,
@@ -192,7 +214,7 @@ impl ImageDataset {
             return Err(DataError::Layout {
                 path: root.to_path_buf(),
                 message: format!(
-                    "no images (.jpg, .jpeg, .png) in the class folders {}",
+                    "no images (JPEG, PNG or DICOM) in the class folders {}",
                     classes.join(", ")
                 ),
             });

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::dicom::{DicomInfo, is_dicom, load_dicom};
 use crate::error::{DataError, Result};
 
 /// An RGB image with `f32` samples on the 0..255 scale, row-major, channels interleaved (HWC).
@@ -32,7 +33,7 @@ impl RgbImage {
 }
 
 /// What decoding found about a file besides its pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
     /// Width in pixels.
     pub width: usize,
@@ -40,23 +41,66 @@ pub struct ImageInfo {
     pub height: usize,
     /// Channels stored in the file (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA).
     pub channels: u8,
+    /// The header of a DICOM file.
+    pub dicom: Option<DicomInfo>,
 }
 
-/// Decodes a JPEG or PNG file (format from its content, not its name). Gray images become three
-/// equal channels; alpha is dropped; 16-bit samples are reduced to 8 bits. A corrupt, truncated
-/// or non-image file is an error that names it.
+/// Why a JPEG or PNG file is incomplete, if it is: decoders fill the rows of a truncated file
+/// silently, so the file's end is checked first.
+pub fn truncation(bytes: &[u8]) -> Option<String> {
+    let len = bytes.len();
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        // Entropy-coded data never holds FF D9 (an FF there is followed by 00 or a restart
+        // marker), so an end-of-image marker after the first start-of-scan means the file ends
+        // where the image does.
+        let scan = bytes.windows(2).position(|w| w == [0xFF, 0xDA]);
+        let complete = scan.is_some_and(|s| bytes[s..].windows(2).any(|w| w == [0xFF, 0xD9]));
+        return (!complete).then(|| {
+            format!(
+                "truncated: {len} bytes and no end-of-image marker (FF D9) after the image data"
+            )
+        });
+    }
+    if bytes.starts_with(b"\x89PNG") {
+        let complete = bytes.windows(4).rev().take(64).any(|w| w == b"IEND");
+        return (!complete).then(|| format!("truncated: {len} bytes and no IEND chunk at the end"));
+    }
+    None
+}
+
+/// Decodes a JPEG, PNG or DICOM file (format from its content, not its name). Gray images
+/// become three equal channels; alpha is dropped; 16-bit samples are reduced to 8 bits; a DICOM
+/// image goes through the display pipeline of [`crate::dicom`]. A corrupt, truncated or
+/// non-image file is an error that names it and says what is wrong.
 pub fn load_rgb(path: &Path) -> Result<(RgbImage, ImageInfo)> {
     let decode_err = |message: String| DataError::Decode {
         path: path.to_path_buf(),
         message,
     };
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if is_dicom(&bytes) {
+        let (image, dicom) = load_dicom(path)?;
+        let info = ImageInfo {
+            width: image.width,
+            height: image.height,
+            channels: if dicom.photometric.starts_with("MONOCHROME") {
+                1
+            } else {
+                3
+            },
+            dicom: Some(dicom),
+        };
+        return Ok((image, info));
+    }
+    if let Some(why) = truncation(&bytes) {
+        return Err(decode_err(why));
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
     if reader.format().is_none() {
         return Err(decode_err(
-            "unrecognised file content (expected JPEG or PNG)".into(),
+            "unrecognised file content (expected JPEG, PNG or DICOM)".into(),
         ));
     }
     let decoded = reader.decode().map_err(|e| decode_err(e.to_string()))?;
@@ -64,6 +108,7 @@ pub fn load_rgb(path: &Path) -> Result<(RgbImage, ImageInfo)> {
         width: decoded.width() as usize,
         height: decoded.height() as usize,
         channels: decoded.color().channel_count(),
+        dicom: None,
     };
     let rgb = decoded.to_rgb8();
     let image = RgbImage {

@@ -3,6 +3,7 @@
 //! decoding, preprocessing for the encoder and augmentation views.
 
 pub mod augment;
+pub mod dicom;
 pub mod error;
 pub mod folder;
 pub mod image;
@@ -12,9 +13,10 @@ pub mod report;
 pub mod splits;
 
 pub use augment::{AugmentConfig, ViewTransform, apply_transform};
+pub use dicom::{DicomInfo, is_dicom_file};
 pub use error::{DataError, Result};
 pub use folder::{ImageDataset, ImageEntry, Layout};
-pub use image::{ImageInfo, RgbImage, load_rgb};
+pub use image::{ImageInfo, RgbImage, load_rgb, truncation};
 pub use patient::patient_id;
 pub use preprocess::{Fit, Normalization, Preprocess};
 pub use report::DatasetReport;

@@ -70,6 +70,9 @@ pub struct DatasetReport {
     pub height: Option<SizeRange>,
     /// Readable images by channels stored in the file (`1`, `3`, ...).
     pub channels: BTreeMap<u8, usize>,
+    /// DICOM files by what their headers say: `modality`, `body part`, `photometric`,
+    /// `bits stored` and `frames`, each a count per value (empty without DICOM files).
+    pub dicom: BTreeMap<String, BTreeMap<String, usize>>,
     /// Files that could not be decoded, with the reason; they are skipped everywhere.
     pub unreadable: Vec<String>,
     /// Warnings from scanning the folders.
@@ -109,16 +112,42 @@ impl DatasetReport {
         }
         let (mut widths, mut heights, mut channels, mut unreadable) =
             (vec![], vec![], BTreeMap::new(), vec![]);
+        let mut dicom: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         for (i, entry) in dataset.entries.iter().enumerate() {
             match load_rgb(&entry.path) {
                 Ok((_, info)) => {
                     widths.push(info.width);
                     heights.push(info.height);
                     *channels.entry(info.channels).or_default() += 1;
+                    if let Some(d) = &info.dicom {
+                        let unknown = || "(none)".to_string();
+                        for (key, value) in [
+                            ("modality", d.modality.clone().unwrap_or_else(unknown)),
+                            ("body part", d.body_part.clone().unwrap_or_else(unknown)),
+                            ("photometric", d.photometric.clone()),
+                            ("bits stored", d.bits_stored.to_string()),
+                            ("frames", d.frames.to_string()),
+                        ] {
+                            *dicom
+                                .entry(key.to_string())
+                                .or_default()
+                                .entry(value)
+                                .or_default() += 1;
+                        }
+                    }
                 }
                 Err(e) => unreadable.push(e.to_string()),
             }
             progress(i + 1);
+        }
+        let mut warnings = dataset.warnings.clone();
+        let multi_frame: usize = dicom.get("frames").map_or(0, |f| {
+            f.iter().filter(|(k, _)| *k != "1").map(|(_, n)| n).sum()
+        });
+        if multi_frame > 0 {
+            warnings.push(format!(
+                "{multi_frame} multi-frame DICOM files: only their first frame is used"
+            ));
         }
         let patients: BTreeSet<&str> = dataset.entries.iter().map(|e| e.patient.as_str()).collect();
         DatasetReport {
@@ -148,8 +177,9 @@ impl DatasetReport {
             width: SizeRange::of(widths),
             height: SizeRange::of(heights),
             channels,
+            dicom,
             unreadable,
-            warnings: dataset.warnings.clone(),
+            warnings,
         }
     }
 
@@ -200,6 +230,10 @@ impl DatasetReport {
             .map(|(c, n)| format!("{n} with {c} channel(s)"))
             .collect();
         out += &format!("channels: {}\n", ch.join(", "));
+        for (key, counts) in &self.dicom {
+            let values: Vec<String> = counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            out += &format!("DICOM {key}: {}\n", values.join(", "));
+        }
         out += &format!("unreadable files (skipped): {}\n", self.unreadable.len());
         for u in &self.unreadable {
             out += &format!("  {u}\n");

@@ -85,19 +85,23 @@ impl Decision {
     }
 }
 
-/// Parses an operating point: `argmax`, `balanced-accuracy` or `sensitivity=0.95`.
+/// Parses an operating point: `argmax`, `balanced-accuracy`, `sensitivity=0.95` or
+/// `specificity=0.99`.
 pub fn parse_target(text: &str) -> Result<OperatingTarget> {
+    let share = |prefix: &str| {
+        text.strip_prefix(prefix)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| (0.0..=1.0).contains(v))
+    };
     match text {
         "argmax" => Ok(OperatingTarget::Argmax),
         "balanced-accuracy" => Ok(OperatingTarget::BalancedAccuracy),
-        other => other
-            .strip_prefix("sensitivity=")
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| (0.0..=1.0).contains(v))
+        _ => share("sensitivity=")
             .map(OperatingTarget::Sensitivity)
+            .or_else(|| share("specificity=").map(OperatingTarget::Specificity))
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "operating_point \"{other}\" is not one of argmax, balanced-accuracy, sensitivity=S (S in [0, 1])"
+                    "operating_point \"{text}\" is not one of argmax, balanced-accuracy, sensitivity=S, specificity=S (S in [0, 1])"
                 ))
             }),
     }
@@ -206,6 +210,10 @@ mod tests {
         assert_eq!(low.classes_of(&probs, 2), vec![1, 1]);
         assert!(parse_target("sensitivity=0.9").is_ok());
         assert!(parse_target("sensitivity=1.5").is_err());
+        assert_eq!(
+            parse_target("specificity=0.99").unwrap(),
+            OperatingTarget::Specificity(0.99)
+        );
         assert!(parse_target("balanced").is_err());
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path as FilePath, PathBuf};
 
-use medpath_data::folder::has_image_extension;
+use medpath_data::folder::is_image_file;
 use medpath_ecg::{
     BeatOptions, TraceStyle, detect_qrs, record_beats, reference_beats, render_traces,
     rhythm_features,
@@ -609,7 +609,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)>
                 for p in entries {
                     if p.is_dir() {
                         stack.push(p);
-                    } else if has_image_extension(&p) {
+                    } else if is_image_file(&p) {
                         images.push(p);
                     }
                 }

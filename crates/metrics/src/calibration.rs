@@ -183,6 +183,9 @@ pub enum OperatingTarget {
     /// The highest threshold whose sensitivity reaches this share (the best specificity at
     /// that sensitivity).
     Sensitivity(f64),
+    /// The lowest threshold whose specificity reaches this share (the best sensitivity at that
+    /// specificity).
+    Specificity(f64),
 }
 
 /// Sensitivity and specificity of `scores >= threshold` against `positive`.
@@ -222,6 +225,13 @@ pub fn choose_threshold(scores: &[f32], positive: &[bool], target: OperatingTarg
                 .find(|&k| curve[k].tpr >= goal)
                 .unwrap_or(curve.len() - 1);
             threshold_between(&curve, first)
+        }
+        OperatingTarget::Specificity(goal) => {
+            let last = (0..curve.len())
+                .rev()
+                .find(|&k| 1.0 - curve[k].fpr >= goal)
+                .unwrap_or(0);
+            threshold_between(&curve, last)
         }
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use medpath_cache::Precision;
-use medpath_data::folder::has_image_extension;
+use medpath_data::folder::is_image_file;
 use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
 use medpath_experiment::config::EncoderSettings;
 use medpath_experiment::encoding::{Encoding, default_cache_dir};
@@ -207,7 +207,7 @@ fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         for path in entries {
             if path.is_dir() {
                 walk(&path, out)?;
-            } else if has_image_extension(&path) {
+            } else if is_image_file(&path) {
                 out.push(path);
             }
         }
