@@ -556,3 +556,76 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
             .contains("the model knows only the classes A, L, R")
     );
 }
+
+#[test]
+fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = tmp.path().join("records");
+    ok(&medpath(&[
+        "ecg",
+        "synth",
+        "--out",
+        records.to_str().unwrap(),
+        "--records",
+        "3",
+        "--seconds",
+        "40",
+    ]));
+    let file = tmp.path().join("small.toml");
+    let cache = tmp.path().join("cache");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"small\"\n[encoder]\ncache = {cache:?}\n[search]\npopulation = 4\ntournaments = 2\nsteps = 5\n\
+             [train]\nepochs = 2\n[tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\nsize = 32\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let (file, out_str) = (file.to_str().unwrap(), out.to_str().unwrap());
+    for (setting, key, says) in [
+        (
+            "network.boundary=clmap",
+            "network.boundary",
+            "\"clmap\" is not one of wrap, clamp",
+        ),
+        (
+            "encoder.fit=strech",
+            "encoder.fit",
+            "is not one of stretch, pad, crop",
+        ),
+        ("search.population=0", "search.population", "at least 2"),
+        (
+            "tasks.ecg.mitdb=\"/no/such/folder\"",
+            "tasks.ecg.mitdb",
+            "does not exist",
+        ),
+        (
+            "encoder.cache_precision=f8",
+            "encoder.cache_precision",
+            "is not one of f16, f32",
+        ),
+        (
+            "tasks.ecg.protocol=inter-patent",
+            "tasks.ecg.protocol",
+            "is not one of intra-patient",
+        ),
+    ] {
+        let started = Instant::now();
+        let err = medpath(&["run", file, "--set", setting, "--out", out_str]);
+        let message = String::from_utf8_lossy(&err.stderr).to_string();
+        assert!(!err.status.success(), "{setting} was accepted");
+        assert!(
+            message.contains(key) && message.contains(says),
+            "{setting}: {message}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{setting} took {:?}",
+            started.elapsed()
+        );
+        assert!(!out.exists(), "{setting} left a run folder");
+    }
+    ok(&medpath(&["run", file, "--out", out_str]));
+    assert!(out.join("metrics.json").exists());
+}

@@ -112,12 +112,12 @@ pub fn cross_validate(
     let (mut rows, mut probs, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     let mut path_probs = Vec::new();
     let mut ablation_probs: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    for fold in 0..folds {
+    for (fold, tested) in fold_records.iter().enumerate() {
         reporter.stage(&format!(
             "  [{}] fold {} of {folds}: test records {}",
             task.name,
             fold + 1,
-            fold_records[fold].join(" ")
+            tested.join(" ")
         ));
         let seed = plan.seed + 100 * (fold as u64 + 1);
         let roles = fold_roles(&records, &labels, &fold_of, fold, val_fraction, seed);

@@ -776,6 +776,9 @@ pub fn learn_task(
     Ok(result)
 }
 
+/// Test metrics and probabilities of each ablation, by name.
+type AblationResults = BTreeMap<String, (Metrics, Vec<f32>)>;
+
 /// The ablations of a task, each from the network as it was before the task with the evolved
 /// path's step budget: a linear readout, a random fixed path and, when asked for,
 /// gradient-boosted trees on the pooled features.
@@ -787,7 +790,7 @@ fn ablations_of(
     budget: usize,
     dir: &FilePath,
     reporter: &mut dyn Reporter,
-) -> Result<(BTreeMap<String, (Metrics, Vec<f32>)>, Option<Path>)> {
+) -> Result<(AblationResults, Option<Path>)> {
     reporter.stage(&format!(
         "  [{}] ablations, {budget} steps each: linear readout, random fixed path{}",
         plan.name,

@@ -216,14 +216,22 @@ fn records_in(dir: &Path, only: Option<&[String]>) -> Result<Vec<RecordPath>> {
     Ok(records)
 }
 
-/// Cuts beats of `records` into `out` (with `views - 1` augmented views each) and returns them
-/// as examples of `task` with `role`.
+/// The augmented views of an ECG task's beats (`views` pictures per beat).
+fn view_plan(task: &EcgTask, views: usize, seed: u64) -> ViewPlan {
+    ViewPlan {
+        views,
+        augment: task.augment,
+        seed,
+    }
+}
+
+/// Cuts beats of `records` into `out` (with the views `plan` asks for) and returns them as
+/// examples of `task` with `role`.
 fn export(
     name: &str,
     task: &EcgTask,
     records: &[RecordPath],
-    views: usize,
-    seed: u64,
+    plan: &ViewPlan,
     role: Role,
     out: &Path,
     notes: &mut Vec<String>,
@@ -234,17 +242,12 @@ fn export(
             format!("no WFDB records for {}", out.display()),
         ));
     }
-    let plan = ViewPlan {
-        views,
-        augment: task.augment,
-        seed,
-    };
     let options = beat_options(task)?;
     let summary = export_beat_images(
         records,
         &options,
         task.size as u32,
-        &plan,
+        plan,
         out,
         &mut |_, _, _| {},
     )?;
@@ -264,7 +267,7 @@ fn export(
             })
         })
         .collect();
-    Ok(cap_per_record(examples, task.max_per_record, seed))
+    Ok(cap_per_record(examples, task.max_per_record, plan.seed))
 }
 
 fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result<PreparedTask> {
@@ -275,8 +278,7 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
         name,
         task,
         &main,
-        task.augment_views,
-        seed,
+        &view_plan(task, task.augment_views, seed),
         Role::Train,
         &data_dir.join("beats"),
         &mut notes,
@@ -317,8 +319,7 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
                 ..task.clone()
             },
             &test_records,
-            1,
-            seed,
+            &view_plan(task, 1, seed),
             Role::Test,
             &data_dir.join("test_beats"),
             &mut notes,

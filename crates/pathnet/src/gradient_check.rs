@@ -3,7 +3,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::network::{Aggregate, Batch, Dropout, NetworkConfig, Path, SuperNet, Targets};
+use crate::network::{
+    Aggregate, Batch, Dropout, GradientSink, NetworkConfig, Path, SuperNet, Targets,
+};
 
 /// What a check varies beyond the path.
 #[derive(Default)]
@@ -80,7 +82,16 @@ fn check(aggregate: Aggregate, path: Path, freeze: Option<Path>, linear: bool, e
         labels: &y,
         class_weights: extras.class_weights.as_deref(),
     };
-    net.backward(head, &path, &batch, &trace, &targets, &trainable, &mut grad);
+    net.backward(
+        (head, &path),
+        &batch,
+        &trace,
+        &targets,
+        GradientSink {
+            trainable: &trainable,
+            values: &mut grad,
+        },
+    );
     let mut checked = 0;
     for (b, block) in net.blocks.clone().iter().enumerate() {
         for i in block.range().step_by(3) {

@@ -237,6 +237,15 @@ impl Dropout {
     }
 }
 
+/// Where a backward pass accumulates: the gradient of every parameter, written only for the
+/// blocks that may train.
+pub(crate) struct GradientSink<'a> {
+    /// Blocks whose gradient is wanted.
+    pub trainable: &'a [usize],
+    /// One value per network parameter.
+    pub values: &'a mut [f32],
+}
+
 /// Labels of a minibatch and, optionally, a loss weight per class.
 pub(crate) struct Targets<'a> {
     /// Class of each example.
@@ -616,18 +625,20 @@ impl SuperNet {
     }
 
     /// Mean (class-weighted) cross-entropy of `trace` against `targets`, and its gradient
-    /// accumulated into `grad` for the blocks in `trainable` (the others pass gradients through
-    /// but get none).
+    /// accumulated into `sink` for its trainable blocks (the others pass gradients through but
+    /// get none).
     pub(crate) fn backward(
         &self,
-        head: usize,
-        path: &Path,
+        (head, path): (usize, &Path),
         batch: &Batch<'_>,
         trace: &Trace,
         targets: &Targets<'_>,
-        trainable: &[usize],
-        grad: &mut [f32],
+        sink: GradientSink<'_>,
     ) -> f32 {
+        let GradientSink {
+            trainable,
+            values: grad,
+        } = sink;
         let (n, hw) = (trace.n, batch.hw);
         let hb = self.blocks[self.heads[head].block];
         let classes = hb.outputs;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::features::{FeatureSet, Gathered};
 use crate::linalg::neg_log;
-use crate::network::{Batch, Dropout, Path, SuperNet, Targets};
+use crate::network::{Batch, Dropout, GradientSink, Path, SuperNet, Targets};
 
 /// Adam settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -321,13 +321,14 @@ impl<'a> Stepper<'a> {
             class_weights: (!r.class_weights.is_empty()).then_some(r.class_weights.as_slice()),
         };
         let loss = self.net.backward(
-            self.head,
-            &self.path,
+            (self.head, &self.path),
             &batch,
             &trace,
             &targets,
-            &self.trainable,
-            &mut self.grad,
+            GradientSink {
+                trainable: &self.trainable,
+                values: &mut self.grad,
+            },
         );
         if !loss.is_finite() {
             return Err(Error::Diverged {
