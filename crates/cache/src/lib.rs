@@ -77,6 +77,135 @@ pub fn key_of(parts: &[&str]) -> String {
         .collect()
 }
 
+/// The shard (`0..shards`) that content with these bytes belongs to: the first eight bytes of
+/// its SHA-256, modulo `shards`. Stable across machines and runs, and even over many inputs, so
+/// the processes of a job array can each encode their share into one cache.
+pub fn shard_of(bytes: &[u8], shards: usize) -> usize {
+    let digest = Sha256::digest(bytes);
+    let head = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    (head % shards.max(1) as u64) as usize
+}
+
+/// What a cache folder holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheStats {
+    /// Namespaces (settings under which features were computed).
+    pub namespaces: usize,
+    /// Entries in all.
+    pub entries: usize,
+    /// Their size in bytes.
+    pub bytes: u64,
+    /// Temporary files of writers (a killed writer leaves one behind).
+    pub temporaries: usize,
+    /// Entries that do not read back (with `verify`; empty otherwise).
+    pub damaged: Vec<PathBuf>,
+}
+
+/// Counts what is under `root` and, when `verify`, reads every entry back (header and length),
+/// listing the damaged ones.
+pub fn scan(root: &Path, verify: bool) -> Result<CacheStats> {
+    let io = |p: &Path, e| CacheError::Io {
+        path: p.to_path_buf(),
+        source: e,
+    };
+    let mut stats = CacheStats::default();
+    let sorted = |dir: &Path| -> Result<Vec<PathBuf>> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        paths.sort();
+        Ok(paths)
+    };
+    if !root.exists() {
+        return Ok(stats);
+    }
+    for namespace in sorted(root)?.into_iter().filter(|p| p.is_dir()) {
+        stats.namespaces += 1;
+        let cache = FeatureCache {
+            dir: namespace.clone(),
+            precision: Precision::F32,
+        };
+        for shard in sorted(&namespace)?.into_iter().filter(|p| p.is_dir()) {
+            for file in sorted(&shard)? {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                let name = name.unwrap_or_default();
+                if name.ends_with(".tmp") {
+                    stats.temporaries += 1;
+                    continue;
+                }
+                let Some(item) = name.strip_suffix(".feat") else {
+                    continue;
+                };
+                stats.entries += 1;
+                stats.bytes += file.metadata().map_err(|e| io(&file, e))?.len();
+                if verify && cache.get(item).is_err() {
+                    stats.damaged.push(file.clone());
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Removes the damaged entries `stats` lists and temporary files older than `stale` (a writer
+/// killed midway left them), so the entries are computed again when next needed; returns how
+/// many files went.
+pub fn repair(root: &Path, stats: &CacheStats, stale: std::time::Duration) -> Result<usize> {
+    let mut removed = 0;
+    for file in &stats.damaged {
+        std::fs::remove_file(file).map_err(|e| CacheError::Io {
+            path: file.clone(),
+            source: e,
+        })?;
+        removed += 1;
+    }
+    let walk = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    for namespace in walk(root) {
+        for shard in walk(&namespace) {
+            for file in walk(&shard) {
+                let old = file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= stale);
+                if file.to_string_lossy().ends_with(".tmp") && old {
+                    let _ = std::fs::remove_file(&file);
+                    removed += 1;
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// A name for a temporary file that no other process, here or on another machine sharing the
+/// folder, uses at the same time: process id, host, time and a counter.
+fn temporary_name(item: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let unique = key_of(&[
+        &host,
+        &std::process::id().to_string(),
+        &nanos.to_string(),
+        &COUNTER.fetch_add(1, Ordering::Relaxed).to_string(),
+    ]);
+    format!(".{item}.{}.tmp", &unique[..16])
+}
+
 /// A cache rooted at a folder, for one namespace.
 #[derive(Debug, Clone)]
 pub struct FeatureCache {
@@ -183,7 +312,7 @@ impl FeatureCache {
                 .iter()
                 .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes())),
         }
-        let tmp = dir.join(format!(".{item}.{}.tmp", std::process::id()));
+        let tmp = dir.join(temporary_name(item));
         let io = |p: &Path, e| CacheError::Io {
             path: p.to_path_buf(),
             source: e,
@@ -225,6 +354,33 @@ mod tests {
                 Precision::F32 => assert_eq!(back, values),
                 Precision::F16 => assert!(worst < 1e-3, "{worst}"),
             }
+        }
+    }
+
+    #[test]
+    fn scan_counts_verify_finds_damage_and_repair_removes_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(tmp.path(), &key_of(&["ns"]), Precision::F16);
+        for i in 0..5 {
+            cache
+                .put(&key_of(&[&i.to_string()]), &[1.0, 2.0, 3.0])
+                .unwrap();
+        }
+        let victim = cache.path(&key_of(&["3"]));
+        std::fs::write(&victim, b"MPFC").unwrap();
+        let stats = scan(tmp.path(), true).unwrap();
+        assert_eq!((stats.namespaces, stats.entries), (1, 5));
+        assert_eq!(stats.damaged, vec![victim.clone()]);
+        assert_eq!(
+            repair(tmp.path(), &stats, std::time::Duration::ZERO).unwrap(),
+            1
+        );
+        let after = scan(tmp.path(), true).unwrap();
+        assert_eq!((after.entries, after.damaged.len()), (4, 0));
+        let shards: Vec<usize> = (0..300u32).map(|i| shard_of(&i.to_le_bytes(), 3)).collect();
+        for s in 0..3 {
+            let n = shards.iter().filter(|&&x| x == s).count();
+            assert!((70..130).contains(&n), "shard {s}: {n} of 300");
         }
     }
 

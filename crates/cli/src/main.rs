@@ -22,6 +22,9 @@ enum Command {
     /// Speed measurements (see bench/encoder.sh for the comparison with peers).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// The feature cache: what it holds, and whether every entry reads back.
+    #[command(subcommand)]
+    Cache(commands::cache::CacheCommand),
     /// Run the pipeline end to end on built-in generated data.
     Demo(commands::demo::DemoArgs),
     /// Image data sets: inspect folders, splits, duplicates.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(command) => commands::bench::run(command),
+        Command::Cache(command) => commands::cache::run(command),
         Command::Demo(args) => commands::demo::run(args),
         Command::Data(command) => commands::data::run(command),
         Command::Ecg(command) => commands::ecg::run(command),

@@ -7,23 +7,30 @@ use medpath_experiment::demo::write_shapes;
 use medpath_experiment::tasks::prepare;
 use medpath_split::Role;
 
-const BASE: &str = r#"
-name = "t"
-[tasks.ecg]
-kind = "ecg"
-mitdb = "records"
-[tasks.img]
-kind = "images"
-root = "shapes"
-"#;
+/// An experiment of one ECG and one image task whose folders exist under `dir`
+/// (settings name folders that must be there before a run starts).
+fn base_experiment(dir: &std::path::Path) -> String {
+    for folder in ["records", "shapes", "elsewhere"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    format!(
+        "name = \"t\"\n[tasks.ecg]\nkind = \"ecg\"\nmitdb = {:?}\n\
+         [tasks.img]\nkind = \"images\"\nroot = {:?}\n",
+        dir.join("records"),
+        dir.join("shapes")
+    )
+}
 
 #[test]
 fn overrides_set_nested_keys_and_typos_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base_experiment(tmp.path());
+    let elsewhere = tmp.path().join("elsewhere");
     let e = Experiment::parse(
-        BASE,
+        &base,
         &[
             "search.population=7".into(),
-            "tasks.img.test_dir=elsewhere".into(),
+            format!("tasks.img.test_dir={:?}", elsewhere),
             "order=[\"img\", \"ecg\"]".into(),
         ],
         "base",
@@ -32,24 +39,32 @@ fn overrides_set_nested_keys_and_typos_are_refused() {
     assert_eq!(e.search.population, 7);
     assert_eq!(e.task_order(), vec!["img", "ecg"]);
     match &e.tasks["img"] {
-        TaskSpec::Images(t) => assert_eq!(
-            t.test_dir.as_deref(),
-            Some(std::path::Path::new("elsewhere"))
-        ),
+        TaskSpec::Images(t) => assert_eq!(t.test_dir.as_deref(), Some(elsewhere.as_path())),
         other => panic!("{other:?}"),
     }
-    let typo = Experiment::parse(BASE, &["search.populaton=7".into()], "base")
+    let typo = Experiment::parse(&base, &["search.populaton=7".into()], "base")
         .unwrap_err()
         .to_string();
     assert!(typo.contains("populaton"), "{typo}");
-    let bad_order = Experiment::parse(BASE, &["order=[\"ecg\"]".into()], "base")
+    let bad_order = Experiment::parse(&base, &["order=[\"ecg\"]".into()], "base")
         .unwrap_err()
         .to_string();
     assert!(bad_order.contains("order"), "{bad_order}");
-    let no_equals = Experiment::parse(BASE, &["search".into()], "base")
+    let no_equals = Experiment::parse(&base, &["search".into()], "base")
         .unwrap_err()
         .to_string();
     assert!(no_equals.contains("KEY=VALUE"), "{no_equals}");
+    let missing = Experiment::parse(
+        &base,
+        &["tasks.img.test_dir=\"nowhere/at/all\"".into()],
+        "base",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        missing.contains("tasks.img.test_dir") && missing.contains("does not exist"),
+        "{missing}"
+    );
 }
 
 #[test]

@@ -193,8 +193,74 @@ pub struct EncodeArgs {
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Output safetensors file with one float32 tensor `features` of shape [n, 512, size/32, size/32].
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "shard")]
+    out: Option<PathBuf>,
+    /// Compute only shard I of N (1 <= I <= N) into the cache, and write no output file: an image
+    /// belongs to the shard given by its content hash, so N processes (a Slurm array, a
+    /// Kubernetes indexed job) started at once share the work, and a plain `encode` of the same
+    /// images afterwards finds every feature in the cache.
+    #[arg(long, value_name = "I/N", conflicts_with = "out")]
+    shard: Option<String>,
+}
+
+/// Parses `I/N` (1 <= I <= N).
+fn parse_shard(text: &str) -> Result<(usize, usize)> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| {
+            Some((
+                i.trim().parse::<usize>().ok()?,
+                n.trim().parse::<usize>().ok()?,
+            ))
+        })
+        .filter(|&(i, n)| i >= 1 && i <= n);
+    parsed.with_context(|| format!("--shard {text}: expected I/N with 1 <= I <= N, e.g. 2/8"))
+}
+
+/// Encodes shard `shard` of `images` into the cache; nothing else is written.
+fn run_shard(
+    args: &EncodeArgs,
+    images: &[PathBuf],
+    (shard, shards): (usize, usize),
+) -> Result<ExitCode> {
+    if args.encoder.no_cache {
+        bail!("--shard computes features into the cache: it cannot run with --no-cache");
+    }
+    let mut mine = Vec::new();
+    for path in images {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if medpath_cache::shard_of(&bytes, shards) == shard - 1 {
+            mine.push(ViewRequest {
+                path: path.clone(),
+                view: 0,
+            });
+        }
+    }
+    let loaded = args.encoder.load(224)?;
+    let featurizer = args.encoder.originals_featurizer(&loaded);
+    let bar = progress::bar(mine.len(), "encode shard");
+    let started = std::time::Instant::now();
+    let stats = featurizer.run(&mine, &mut |_, _| Ok(()), &mut |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    if !stats.failed.is_empty() {
+        bail!(
+            "{} of the shard's {} images could not be read: {}",
+            stats.failed.len(),
+            mine.len(),
+            stats.failed.join("; ")
+        );
+    }
+    emit(&format!(
+        "shard {shard}/{shards}: {} of {} images ({} computed, {} already in the cache) in {:.1} s\n",
+        mine.len(),
+        images.len(),
+        stats.computed,
+        stats.cached,
+        started.elapsed().as_secs_f64()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -237,11 +303,18 @@ fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// Runs `medpath encode`.
 pub fn run(args: EncodeArgs) -> Result<ExitCode> {
     let images = expand_images(&args.images)?;
+    if let Some(shard) = &args.shard {
+        return run_shard(&args, &images, parse_shard(shard)?);
+    }
+    let out = args
+        .out
+        .clone()
+        .context("--out FILE is needed (or --shard I/N to fill the cache only)")?;
     let loaded = args.encoder.load(224)?;
     let featurizer = args.encoder.originals_featurizer(&loaded);
     let side = loaded.preprocess.size / STRIDE;
     let shape = [images.len(), OUTPUT_CHANNELS, side, side];
-    let tmp = args.out.with_extension("safetensors.partial");
+    let tmp = out.with_extension("safetensors.partial");
     let mut writer = SafetensorsStream::create(
         &tmp,
         "features",
@@ -295,13 +368,13 @@ pub fn run(args: EncodeArgs) -> Result<ExitCode> {
         }
     };
     writer.finish()?;
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), args.out.display()))?;
+    std::fs::rename(&tmp, &out)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     emit(&format!(
         "{} images -> {} {:?} ({} computed, {} from cache) in {seconds:.1} s ({:.2} images/s)\n",
         images.len(),
-        args.out.display(),
+        out.display(),
         shape,
         stats.computed,
         stats.cached,

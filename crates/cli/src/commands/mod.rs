@@ -1,6 +1,7 @@
 //! One module per subcommand family.
 
 pub mod bench;
+pub mod cache;
 pub mod data;
 pub mod demo;
 pub mod ecg;
