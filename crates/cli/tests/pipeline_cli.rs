@@ -629,3 +629,92 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
     ok(&medpath(&["run", file, "--out", out_str]));
     assert!(out.join("metrics.json").exists());
 }
+
+/// Entries in a feature cache, as `medpath cache stats --json` counts them.
+fn cache_entries(cache: &Path) -> u64 {
+    let text = ok(&medpath(&[
+        "cache",
+        "stats",
+        "--json",
+        "--cache",
+        cache.to_str().unwrap(),
+    ]));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    doc["stats"]["entries"].as_u64().unwrap()
+}
+
+#[test]
+fn experiment_shards_at_once_fill_the_cache_and_run_computes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = tmp.path().join("records");
+    ok(&medpath(&[
+        "ecg",
+        "synth",
+        "--out",
+        records.to_str().unwrap(),
+        "--records",
+        "4",
+        "--seconds",
+        "40",
+    ]));
+    let shapes = tmp.path().join("shapes");
+    medpath_experiment::demo::write_shapes(&shapes, 20, 3).unwrap();
+    let file = tmp.path().join("two.toml");
+    let cache = tmp.path().join("shared-cache");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"two tasks\"\n[encoder]\ncache = {cache:?}\n[search]\npopulation = 4\ntournaments = 2\nsteps = 5\n\
+             [train]\nepochs = 2\n[router]\nsize = 32\ntournaments = 2\n\
+             [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\nsize = 32\nprotocol = \"record-kfold\"\nfolds = 2\n\
+             augment_views = 2\ncentre = \"record\"\ncentre_beats = 10\n\
+             [tasks.shapes]\nkind = \"images\"\nroot = {shapes:?}\nsize = 32\naugment = \"strong\"\naugment_views = 2\ntta_views = 2\n"
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let shards: Vec<std::process::Child> = (1..=3)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_medpath"))
+                .args([
+                    "encode",
+                    "--experiment",
+                    file,
+                    "--set",
+                    "seed=0",
+                    "--shard",
+                    &format!("{i}/3"),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut pictures = Vec::new();
+    for child in shards {
+        let text = ok(&child.wait_with_output().unwrap());
+        // "shard I/3 of FILE: K of T pictures in S s"
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "pictures").unwrap();
+        pictures.push((
+            words[at - 3].parse::<usize>().unwrap(),
+            words[at - 1].parse::<usize>().unwrap(),
+        ));
+    }
+    let total = pictures[0].1;
+    assert!(pictures.iter().all(|&(mine, of)| of == total && mine > 0));
+    assert_eq!(pictures.iter().map(|p| p.0).sum::<usize>(), total);
+    let filled = cache_entries(&cache);
+    assert!(filled > 0);
+
+    let out = tmp.path().join("run");
+    ok(&medpath(&["run", file, "--out", out.to_str().unwrap()]));
+    assert_eq!(
+        cache_entries(&cache),
+        filled,
+        "the run found every feature in the cache and computed none"
+    );
+    let m = metrics(&out);
+    assert!(m["joint"]["routing_accuracy"].as_f64().is_some(), "{m}");
+}

@@ -2,6 +2,7 @@
 //! pictures (each example with its augmented views), validation and test examples, every
 //! example's side inputs standardised with the training examples' mean and spread.
 
+use medpath_data::AugmentConfig;
 use medpath_model::ViewRequest;
 use medpath_split::Role;
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,46 @@ fn requests_of(example: &Example, augment_views: usize, views: bool) -> Vec<View
     requests
 }
 
+/// Every picture `EncodedTask::encode` asks the encoder for, with the example each belongs to:
+/// every example, and for examples that may train (training examples, or any example of a
+/// cross-validated task) their augmented views; test-time views where the task averages them.
+pub fn task_requests(task: &PreparedTask) -> (Vec<ViewRequest>, Vec<usize>) {
+    let mut requests = Vec::new();
+    let mut owners = Vec::new();
+    let tta = task.tta_views.max(1);
+    for (i, example) in task.examples.iter().enumerate() {
+        let may_train = example.role == Role::Train || task.folds > 0;
+        let views = if may_train {
+            task.augment_views
+        } else {
+            tta.min(task.augment_views)
+        };
+        for request in requests_of(example, views, may_train || tta > 1) {
+            requests.push(request);
+            owners.push(i);
+        }
+    }
+    (requests, owners)
+}
+
+/// How a task's augmented views are made.
+pub fn task_augmentation(task: &PreparedTask) -> AugmentConfig {
+    augmentation(task.augment, task.augment_views, 0)
+}
+
+/// The pictures whose mean features centre each record (empty without centring), record by
+/// record in the order of `task.centre_refs`.
+pub fn centre_requests(task: &PreparedTask) -> Vec<ViewRequest> {
+    task.centre_refs
+        .values()
+        .flatten()
+        .map(|p| ViewRequest {
+            path: p.clone(),
+            view: 0,
+        })
+        .collect()
+}
+
 impl EncodedTask {
     /// Encodes (through the cache) every example of `task` and, for examples that may train
     /// (training examples, or any example of a cross-validated task), their augmented views.
@@ -110,29 +151,13 @@ impl EncodedTask {
         task: &PreparedTask,
         reporter: &mut dyn Reporter,
     ) -> Result<EncodedTask> {
-        let mut requests = Vec::new();
-        let mut owners = Vec::new();
-        let tta = task.tta_views.max(1);
-        for (i, example) in task.examples.iter().enumerate() {
-            let may_train = example.role == Role::Train || task.folds > 0;
-            let views = if may_train {
-                task.augment_views
-            } else {
-                tta.min(task.augment_views)
-            };
-            for request in requests_of(example, views, may_train || tta > 1) {
-                requests.push(request);
-                owners.push(i);
-            }
-        }
+        let (requests, owners) = task_requests(task);
         let label = format!("{} encode", task.name);
         let total = requests.len();
-        let (features, failed) = enc.features(
-            &requests,
-            task.size,
-            augmentation(task.augment, task.augment_views, 0),
-            &mut |done| reporter.progress(&label, done, total),
-        )?;
+        let (features, failed) =
+            enc.features(&requests, task.size, task_augmentation(task), &mut |done| {
+                reporter.progress(&label, done, total)
+            })?;
         reporter.progress(&label, total, total);
         if !failed.is_empty() {
             reporter.warn(&format!(
@@ -172,7 +197,7 @@ impl EncodedTask {
         }
         Ok(EncodedTask {
             size: task.size,
-            tta_views: tta.min(task.augment_views),
+            tta_views: task.tta_views.max(1).min(task.augment_views),
             features: per_example,
         })
     }
@@ -263,15 +288,7 @@ fn record_centres(
     task: &PreparedTask,
     reporter: &mut dyn Reporter,
 ) -> Result<std::collections::BTreeMap<String, Vec<f32>>> {
-    let requests: Vec<ViewRequest> = task
-        .centre_refs
-        .values()
-        .flatten()
-        .map(|p| ViewRequest {
-            path: p.clone(),
-            view: 0,
-        })
-        .collect();
+    let requests = centre_requests(task);
     let label = format!("{} encode record centres", task.name);
     let total = requests.len();
     let (features, _) = enc.features(&requests, task.size, no_augmentation(), &mut |done| {

@@ -28,6 +28,7 @@ pub mod predict;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod shard;
 pub mod tasks;
 
 pub use config::Experiment;

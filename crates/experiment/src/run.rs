@@ -74,6 +74,36 @@ struct RouterData {
     test_rows: Vec<(usize, usize)>,
 }
 
+/// The examples of task `t` that the router learns and is tested on (a seeded sample of
+/// training and validation examples, every test example), with their roles.
+pub(crate) fn router_choice(e: &Experiment, t: usize, task: &PreparedTask) -> Vec<(Role, usize)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(e.seed + 77 + t as u64);
+    let mut chosen = Vec::new();
+    for (role, cap) in [
+        (Role::Train, e.router.max_per_task),
+        (Role::Val, (e.router.max_per_task / 4).max(1)),
+        (Role::Test, usize::MAX),
+    ] {
+        let mut ids = task.with_role(role);
+        ids.shuffle(&mut rng);
+        ids.truncate(cap);
+        ids.sort_unstable();
+        chosen.extend(ids.into_iter().map(|i| (role, i)));
+    }
+    chosen
+}
+
+/// The router's pictures of the chosen examples.
+pub(crate) fn router_requests(task: &PreparedTask, chosen: &[(Role, usize)]) -> Vec<ViewRequest> {
+    chosen
+        .iter()
+        .map(|&(_, i)| ViewRequest {
+            path: task.examples[i].path.clone(),
+            view: 0,
+        })
+        .collect()
+}
+
 fn router_data(
     e: &Experiment,
     enc: &Encoding,
@@ -84,26 +114,8 @@ fn router_data(
     let mut split = Split::empty(|| Encoding::feature_set(size, e.side_width()));
     let mut test_rows = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(e.seed + 77 + t as u64);
-        let mut chosen = Vec::new();
-        for (role, cap) in [
-            (Role::Train, e.router.max_per_task),
-            (Role::Val, (e.router.max_per_task / 4).max(1)),
-            (Role::Test, usize::MAX),
-        ] {
-            let mut ids = task.with_role(role);
-            ids.shuffle(&mut rng);
-            ids.truncate(cap);
-            ids.sort_unstable();
-            chosen.extend(ids.into_iter().map(|i| (role, i)));
-        }
-        let requests: Vec<ViewRequest> = chosen
-            .iter()
-            .map(|&(_, i)| ViewRequest {
-                path: task.examples[i].path.clone(),
-                view: 0,
-            })
-            .collect();
+        let chosen = router_choice(e, t, task);
+        let requests = router_requests(task, &chosen);
         let label = format!("router encode {}", task.name);
         let total = requests.len();
         let (features, _) = enc.features(&requests, size, no_augmentation(), &mut |done| {

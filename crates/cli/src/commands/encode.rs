@@ -16,6 +16,7 @@ use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
 
 use crate::output::emit;
 use crate::progress;
+use crate::progress::TerminalReporter;
 
 /// Preprocessing conventions on the command line.
 #[derive(Clone, Copy, ValueEnum)]
@@ -189,9 +190,17 @@ impl EncoderArgs {
 pub struct EncodeArgs {
     #[command(flatten)]
     encoder: EncoderArgs,
-    /// Images (JPEG or PNG) or folders of images (searched recursively, sorted).
-    #[arg(required = true)]
+    /// Images (JPEG, PNG or DICOM) or folders of images (searched recursively, sorted).
+    #[arg(required_unless_present = "experiment")]
     images: Vec<PathBuf>,
+    /// Encode what `medpath run EXPERIMENT` would (every task's inputs and augmented views, the
+    /// router's pictures, the generated novelty set) into the experiment's cache; needs --shard
+    /// (use --shard 1/1 for all of it in one process).
+    #[arg(long, value_name = "EXPERIMENT.toml", requires = "shard", conflicts_with_all = ["images", "out"])]
+    experiment: Option<PathBuf>,
+    /// With --experiment: override a setting, exactly as `medpath run --set`.
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "experiment")]
+    overrides: Vec<String>,
     /// Output safetensors file with one float32 tensor `features` of shape [n, 512, size/32, size/32].
     #[arg(long, required_unless_present = "shard")]
     out: Option<PathBuf>,
@@ -300,8 +309,37 @@ fn expand_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(images)
 }
 
+/// Encodes shard `shard` of everything `medpath run EXPERIMENT` would encode.
+fn run_experiment_shard(
+    experiment: &std::path::Path,
+    overrides: &[String],
+    (shard, shards): (usize, usize),
+) -> Result<ExitCode> {
+    let e = medpath_experiment::Experiment::load(experiment, overrides)?;
+    let work = tempfile::tempdir().context("creating a temporary folder for prepared inputs")?;
+    let started = std::time::Instant::now();
+    let summary = medpath_experiment::shard::encode_shard(
+        &e,
+        work.path(),
+        (shard - 1, shards),
+        &mut TerminalReporter::default(),
+    )?;
+    emit(&format!(
+        "shard {shard}/{shards} of {}: {} of {} pictures in {:.1} s\n",
+        experiment.display(),
+        summary.pictures,
+        summary.of,
+        started.elapsed().as_secs_f64()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `medpath encode`.
 pub fn run(args: EncodeArgs) -> Result<ExitCode> {
+    if let Some(experiment) = &args.experiment {
+        let shard = parse_shard(args.shard.as_deref().unwrap_or("1/1"))?;
+        return run_experiment_shard(experiment, &args.overrides, shard);
+    }
     let images = expand_images(&args.images)?;
     if let Some(shard) = &args.shard {
         return run_shard(&args, &images, parse_shard(shard)?);

@@ -35,13 +35,7 @@ pub fn default_out(experiment: &std::path::Path) -> PathBuf {
 /// Runs the experiment.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let experiment = Experiment::load(&args.experiment, &args.overrides)?;
-    let out = args.out.unwrap_or_else(|| {
-        let stem = args
-            .experiment
-            .file_stem()
-            .map_or_else(|| "run".into(), |s| s.to_string_lossy().to_string());
-        PathBuf::from("runs").join(stem)
-    });
+    let out = args.out.unwrap_or_else(|| default_out(&args.experiment));
     let summary = medpath_experiment::run(&experiment, &out, &mut TerminalReporter::default())?;
     emit(&summary_table(&summary))?;
     Ok(ExitCode::SUCCESS)
