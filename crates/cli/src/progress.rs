@@ -43,12 +43,14 @@ struct LineProgress {
 impl LineProgress {
     fn line(&self, done: usize, total: usize) -> String {
         let seconds = self.started.elapsed().as_secs_f64();
-        let rate = done as f64 / seconds.max(1e-9);
+        // Within a tenth of a second (work found in the cache, a resumed stage) a rate says
+        // nothing.
+        if seconds < 0.1 {
+            return format!("  {}: {done} / {total} (at once)", self.label);
+        }
+        let rate = done as f64 / seconds;
         let left = if done > 0 && done < total {
-            format!(
-                ", about {:.0} s left",
-                (total - done) as f64 / rate.max(1e-9)
-            )
+            format!(", about {:.0} s left", (total - done) as f64 / rate)
         } else {
             String::new()
         };

@@ -91,6 +91,8 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     let novelty = &m["novelty"];
     assert!(novelty["val_kept"].as_f64().unwrap() >= 0.95, "{novelty}");
     assert!(novelty["ood"].as_u64().unwrap() >= 30, "{novelty}");
+    assert!(novelty["test_kept"].as_f64().unwrap() >= 0.9, "{novelty}");
+    assert!(report.contains("Unknown inputs") && report.contains("generated pictures of no task"));
     for task in m["tasks"].as_object().unwrap().values() {
         let ece = &task["calibration"]["test_ece"];
         assert!(
@@ -502,6 +504,11 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
     assert!(out_dir.join("tasks/ecg/kfold/kfold_records.csv").exists());
     let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(report.contains("Record k-fold") && report.contains("boosted trees"));
+    // Under record-kfold the final model has no test inputs of its own: the novelty AUROC is
+    // measured against validation inputs, and the test share is not a made-up zero.
+    let m = metrics(out_dir);
+    assert!(m["novelty"]["test_kept"].is_null(), "{}", m["novelty"]);
+    assert_eq!(m["novelty"]["auroc_inputs"], "validation");
     // The bundle carries the side inputs and their scaling; predict computes them for a record.
     let bundle: Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("bundle/model.json")).unwrap())

@@ -238,14 +238,18 @@ pub struct NoveltyReport {
     pub threshold: f64,
     /// Share of validation inputs kept (about `keep` by construction).
     pub val_kept: f64,
-    /// Share of test inputs kept.
-    pub test_kept: f64,
+    /// Share of test inputs kept (`None` when the run has no test inputs of its own, as under
+    /// record-kfold, where every record is tested by a fold's model).
+    pub test_kept: Option<f64>,
     /// Generated out-of-distribution pictures scored.
     pub ood: usize,
     /// Share of them accepted (not rejected): the false-accept rate.
     pub ood_false_accept: f64,
-    /// AUROC of the score, test inputs against the generated set.
+    /// AUROC of the score, in-distribution inputs (test, else validation) against the generated
+    /// set.
     pub auroc: Option<f64>,
+    /// Which in-distribution inputs the AUROC used: `test` or `validation`.
+    pub auroc_inputs: String,
     /// Per generated kind: pictures accepted out of all.
     pub accepted_by_kind: std::collections::BTreeMap<String, [usize; 2]>,
 }
@@ -266,19 +270,25 @@ pub fn report(
         entry[0] += usize::from(*score <= model.threshold);
         entry[1] += 1;
     }
-    let scores: Vec<f32> = test
+    let (inside, auroc_inputs) = if test.is_empty() {
+        (val, "validation")
+    } else {
+        (test, "test")
+    };
+    let scores: Vec<f32> = inside
         .iter()
         .chain(ood.iter().map(|(_, s)| s))
         .map(|&v| v as f32)
         .collect();
-    let positive: Vec<bool> = (0..scores.len()).map(|i| i >= test.len()).collect();
+    let positive: Vec<bool> = (0..scores.len()).map(|i| i >= inside.len()).collect();
     NoveltyReport {
         threshold: model.threshold,
         val_kept: kept(val),
-        test_kept: kept(test),
+        test_kept: (!test.is_empty()).then(|| kept(test)),
         ood: ood.len(),
         ood_false_accept: kept(&ood.iter().map(|(_, s)| *s).collect::<Vec<_>>()),
         auroc: medpath_metrics::auroc(&scores, &positive),
+        auroc_inputs: auroc_inputs.to_string(),
         accepted_by_kind: by_kind,
     }
 }

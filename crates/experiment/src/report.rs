@@ -153,6 +153,41 @@ fn kfold_table(task: &Value) -> String {
 }
 
 /// Embeds figure `relative` of `dir`, or records it as missing.
+/// The rejection of inputs that belong to no task: threshold, what it keeps and what it lets
+/// through, per generated kind.
+fn novelty_section(novelty: &Value) -> String {
+    if novelty.is_null() {
+        return "<h3>Unknown inputs</h3>\n<p>Novelty rejection is off for this run.</p>\n".into();
+    }
+    let share = |v: &Value| {
+        v.as_f64()
+            .map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
+    };
+    let mut html = format!(
+        "<h3>Unknown inputs</h3>\n<p>Mahalanobis distance of the pooled encoder features to the nearest task, threshold {} (set on validation). Kept: {} of validation inputs, {} of test inputs. Accepted (false accepts): {} of {} generated pictures of no task; AUROC {} ({} inputs against the generated set).</p>\n<table>\n<tr><th>generated kind</th><th>accepted</th></tr>\n",
+        number(&novelty["threshold"]),
+        share(&novelty["val_kept"]),
+        share(&novelty["test_kept"]),
+        share(&novelty["ood_false_accept"]),
+        novelty["ood"],
+        number(&novelty["auroc"]),
+        novelty["auroc_inputs"].as_str().unwrap_or("test"),
+    );
+    if let Some(kinds) = novelty["accepted_by_kind"].as_object() {
+        for (kind, counts) in kinds {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{} of {}</td></tr>",
+                escape(kind),
+                counts[0],
+                counts[1]
+            );
+        }
+    }
+    html.push_str("</table>\n");
+    html
+}
+
 fn figure(dir: &Path, relative: &str, caption: &str, missing: &mut Vec<PathBuf>) -> String {
     let path = dir.join(relative);
     match std::fs::read(&path) {
@@ -341,6 +376,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         "joint test confusion matrix (rows true, columns predicted)",
         &mut missing,
     ));
+    html.push_str(&novelty_section(&metrics["novelty"]));
     html.push_str("<h2>Paths</h2>\n<p>The super-network's layers and modules; each task's path in its colour, frozen modules with a thick frame.</p>\n");
     html.push_str(&figure(
         dir,

@@ -508,12 +508,15 @@ fn novelty_stage(
     let ood: Vec<(String, f64)> = kinds.into_iter().zip(model.scores(&ood_set)).collect();
     let report = crate::novelty::report(&model, &scores(&val), &scores(&test), &ood);
     reporter.stage(&format!(
-        "novelty: threshold {:.1} keeps {:.1} % of validation and {:.1} % of test inputs; accepts {:.1} % of {} generated pictures of no task (AUROC {})",
+        "novelty: threshold {:.1} keeps {:.1} % of validation and {} of test inputs; accepts {:.1} % of {} generated pictures of no task (AUROC against {} inputs {})",
         report.threshold,
         100.0 * report.val_kept,
-        100.0 * report.test_kept,
+        report
+            .test_kept
+            .map_or("n/a (no test inputs)".into(), |k| format!("{:.1} %", 100.0 * k)),
         100.0 * report.ood_false_accept,
         report.ood,
+        report.auroc_inputs,
         report.auroc.map_or("n/a".into(), |a| format!("{a:.4}"))
     ));
     Ok((model, report))
