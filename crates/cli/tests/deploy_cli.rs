@@ -114,6 +114,20 @@ fn single_process_run(tmp: &Path, bin: &Path, experiment: &Path) -> Value {
     test_metrics(&run)
 }
 
+/// Runs the training job `train` (after the shards filled `tmp/cluster-cache`; its run folder is
+/// `tmp/cluster-run`) and checks that it computed no feature and that its test metrics equal a
+/// single-process run's.
+fn train_matches_a_single_process(mut train: Command, tmp: &Path, bin: &Path, experiment: &Path) {
+    let cache = tmp.join("cluster-cache");
+    let filled = entries(bin, &cache);
+    ok(train.output().unwrap());
+    assert_eq!(entries(bin, &cache), filled, "training computed no feature");
+    assert_eq!(
+        test_metrics(&tmp.join("cluster-run")),
+        single_process_run(tmp, bin, experiment)
+    );
+}
+
 #[test]
 fn the_slurm_array_scripts_run_locally_give_the_single_process_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -151,20 +165,9 @@ fn the_slurm_array_scripts_run_locally_give_the_single_process_run() {
     for shard in array {
         assert!(ok(shard.wait_with_output().unwrap()).contains("pictures"));
     }
-    let filled = entries(&bin, &cache);
-    ok(command("bash", &bin, &env(&[]))
-        .arg(deploy("slurm/train.sbatch"))
-        .output()
-        .unwrap());
-    assert_eq!(
-        entries(&bin, &cache),
-        filled,
-        "training computed no feature"
-    );
-    assert_eq!(
-        test_metrics(&run),
-        single_process_run(tmp.path(), &bin, &experiment)
-    );
+    let mut train = command("bash", &bin, &env(&[]));
+    train.arg(deploy("slurm/train.sbatch"));
+    train_matches_a_single_process(train, tmp.path(), &bin, &experiment);
 }
 
 /// The first document of a YAML file.
@@ -258,18 +261,7 @@ fn the_kubernetes_indexed_job_run_locally_gives_the_single_process_run() {
     }
     shards_seen.sort();
     assert_eq!(shards_seen, ["1/3", "2/3", "3/3"]);
-    let filled = entries(&bin, &cache);
-    ok(command("/bin/sh", &bin, &local(&train_env, &[]))
-        .args(["-c", &train_line])
-        .output()
-        .unwrap());
-    assert_eq!(
-        entries(&bin, &cache),
-        filled,
-        "training computed no feature"
-    );
-    assert_eq!(
-        test_metrics(&run),
-        single_process_run(tmp.path(), &bin, &experiment)
-    );
+    let mut train = command("/bin/sh", &bin, &local(&train_env, &[]));
+    train.args(["-c", &train_line]);
+    train_matches_a_single_process(train, tmp.path(), &bin, &experiment);
 }

@@ -315,36 +315,14 @@ fn heatmap_sheet(
     Ok(())
 }
 
-/// Joint classification: each test input of every task is routed (by the router when there is
-/// one), then classified on the routed task's path; a misrouted input is encoded at the other
-/// task's size and runs through that task's path.
-#[allow(clippy::too_many_arguments)]
-fn joint_test(
-    e: &Experiment,
-    enc: &Encoding,
-    net: &SuperNet,
-    prepared: &[PreparedTask],
-    results: &[TaskResult],
-    encoded_tasks: &[Encoded],
+/// (task, example, route, route probabilities) of every test input of the joint test: as the
+/// router routed them, or, with one task, every test input to its own task.
+fn routed_rows(
     router: Option<&(TaskResult, RouterData)>,
-    dir: &FilePath,
-) -> Result<JointResult> {
-    let classes: Vec<(String, Vec<String>)> = prepared
-        .iter()
-        .map(|t| (t.name.clone(), t.classes.clone()))
-        .collect();
-    let joint_names = joint_classes(&classes);
-    let offsets: Vec<usize> = prepared
-        .iter()
-        .scan(0, |acc, t| {
-            let start = *acc;
-            *acc += t.classes.len();
-            Some(start)
-        })
-        .collect();
-    let tasks = prepared.len();
-    // (task, example, route, route probabilities) of every routed test input.
-    let rows: Vec<(usize, usize, usize, Vec<f32>)> = match router {
+    encoded_tasks: &[Encoded],
+    tasks: usize,
+) -> Vec<(usize, usize, usize, Vec<f32>)> {
+    match router {
         Some((result, routed)) => {
             let routes = result.test_predictions();
             routed
@@ -370,7 +348,65 @@ fn joint_test(
                     .map(move |&ex| (t, ex, t, vec![1.0f32; 1]))
             })
             .collect(),
-    };
+    }
+}
+
+/// The joint answer and probabilities of an input routed to a task whose classes start at
+/// `offset` of the joint classes, with route probability `weight`: the routed task answers with
+/// its own decision; the joint probability of a class is the route probability times the task's
+/// calibrated class probability (normalised over the joint classes).
+fn joint_answer(
+    decision: &crate::decision::Decision,
+    task_probs: &[f32],
+    (offset, weight): (usize, f32),
+    total_joint: usize,
+) -> (usize, Vec<f32>) {
+    let k = task_probs.len();
+    let answer = offset + decision.classes_of(task_probs, k)[0];
+    let mut joint_probs = vec![0.0f32; total_joint];
+    for (c, p) in decision.calibrated(task_probs, k).iter().enumerate() {
+        joint_probs[offset + c] = p * weight;
+    }
+    let sum: f32 = joint_probs.iter().sum();
+    for p in joint_probs.iter_mut() {
+        *p /= sum.max(f32::MIN_POSITIVE);
+    }
+    (answer, joint_probs)
+}
+
+/// Where each task's classes start among the joint classes.
+fn class_offsets(prepared: &[PreparedTask]) -> Vec<usize> {
+    prepared
+        .iter()
+        .scan(0, |acc, t| {
+            let start = *acc;
+            *acc += t.classes.len();
+            Some(start)
+        })
+        .collect()
+}
+
+/// Joint classification: each test input of every task is routed (by the router when there is
+/// one), then classified on the routed task's path; a misrouted input is encoded at the other
+/// task's size and runs through that task's path.
+#[allow(clippy::too_many_arguments)]
+fn joint_test(
+    e: &Experiment,
+    enc: &Encoding,
+    net: &SuperNet,
+    prepared: &[PreparedTask],
+    results: &[TaskResult],
+    encoded_tasks: &[Encoded],
+    router: Option<&(TaskResult, RouterData)>,
+    dir: &FilePath,
+) -> Result<JointResult> {
+    let classes: Vec<(String, Vec<String>)> = prepared
+        .iter()
+        .map(|t| (t.name.clone(), t.classes.clone()))
+        .collect();
+    let joint_names = joint_classes(&classes);
+    let offsets = class_offsets(prepared);
+    let rows = routed_rows(router, encoded_tasks, prepared.len());
     let row_of: Vec<HashMap<usize, usize>> = encoded_tasks
         .iter()
         .map(|enc| {
@@ -405,20 +441,14 @@ fn joint_test(
                 &set,
             )?
         };
-        // The routed task answers with its own decision; the joint probability of a class is
-        // the route probability times the task's calibrated class probability.
-        let decision = &results[route].decision;
-        let k = task_probs.len();
-        answers.push(offsets[route] + decision.classes_of(&task_probs, k)[0]);
         let weight = route_p.get(route).copied().unwrap_or(1.0);
-        let mut joint_probs = vec![0.0f32; total_joint];
-        for (c, p) in decision.calibrated(&task_probs, k).iter().enumerate() {
-            joint_probs[offsets[route] + c] = p * weight;
-        }
-        let sum: f32 = joint_probs.iter().sum();
-        for p in joint_probs.iter_mut() {
-            *p /= sum.max(f32::MIN_POSITIVE);
-        }
+        let (answer, joint_probs) = joint_answer(
+            &results[route].decision,
+            &task_probs,
+            (offsets[route], weight),
+            total_joint,
+        );
+        answers.push(answer);
         truth.push(offsets[t] + results[t].test_truth[task_row]);
         probs.extend(joint_probs);
     }
@@ -435,6 +465,71 @@ fn joint_test(
         ),
         classes: joint_names,
     })
+}
+
+/// The generated pictures of no task (written under `dir/ood`), encoded at `size`, with each
+/// one's kind and whether it is blank.
+fn encode_ood_set(
+    e: &Experiment,
+    enc: &Encoding,
+    size: usize,
+    dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<(medpath_pathnet::FeatureSet, Vec<String>, Vec<bool>)> {
+    let files = write_ood_set(&dir.join("ood"), e.seed)?;
+    let requests: Vec<ViewRequest> = files
+        .iter()
+        .map(|p| ViewRequest {
+            path: p.clone(),
+            view: 0,
+        })
+        .collect();
+    let total = requests.len();
+    let (features, _) = enc.features(&requests, size, no_augmentation(), &mut |done| {
+        reporter.progress("novelty: encode generated pictures", done, total)
+    })?;
+    let mut ood_set = Encoding::feature_set(size, e.side_width());
+    let mut kinds = Vec::new();
+    let mut ood_blank = Vec::new();
+    for (values, file) in features.iter().zip(&files) {
+        if let Some(values) = values {
+            ood_set.push_chw(values, 0)?;
+            ood_blank.push(crate::novelty::blank_file(file)?.is_some());
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            kinds.push(
+                name.rsplit_once('_')
+                    .map_or(name.clone(), |(k, _)| k.to_string()),
+            );
+        }
+    }
+    Ok((ood_set, kinds, ood_blank))
+}
+
+/// The pictures of the novelty stage's test inputs, in the order their scores come: by task,
+/// then as the router's (or the one task's) test rows were encoded.
+fn test_paths(
+    prepared: &[PreparedTask],
+    encoded_tasks: &[Encoded],
+    routed: Option<&RouterData>,
+) -> Vec<PathBuf> {
+    match routed {
+        Some(r) => (0..prepared.len())
+            .flat_map(|t| {
+                r.test_rows
+                    .iter()
+                    .filter(move |&&(task, _)| task == t)
+                    .map(|&(task, i)| prepared[task].examples[i].path.clone())
+            })
+            .collect(),
+        None => encoded_tasks[0]
+            .test_rows
+            .iter()
+            .map(|&i| prepared[0].examples[i].path.clone())
+            .collect(),
+    }
 }
 
 /// Fits the rule that rejects inputs of no task on every task's training inputs at the
@@ -475,38 +570,35 @@ fn novelty_stage(
     };
     let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
     let model = NoveltyModel::fit(order, size, &train_refs, &val_refs, e.novelty.keep)?;
-    let files = write_ood_set(&dir.join("ood"), e.seed)?;
-    let requests: Vec<ViewRequest> = files
-        .iter()
-        .map(|p| ViewRequest {
-            path: p.clone(),
-            view: 0,
-        })
-        .collect();
-    let total = requests.len();
-    let (features, _) = enc.features(&requests, size, no_augmentation(), &mut |done| {
-        reporter.progress("novelty: encode generated pictures", done, total)
-    })?;
-    let mut ood_set = Encoding::feature_set(size, e.side_width());
-    let mut kinds = Vec::new();
-    for (values, file) in features.iter().zip(&files) {
-        if let Some(values) = values {
-            ood_set.push_chw(values, 0)?;
-            let name = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            kinds.push(
-                name.rsplit_once('_')
-                    .map_or(name.clone(), |(k, _)| k.to_string()),
-            );
-        }
-    }
+    let (ood_set, kinds, ood_blank) = encode_ood_set(e, enc, size, dir, reporter)?;
     let scores = |sets: &[medpath_pathnet::FeatureSet]| -> Vec<f64> {
         sets.iter().flat_map(|s| model.scores(s)).collect()
     };
-    let ood: Vec<(String, f64)> = kinds.into_iter().zip(model.scores(&ood_set)).collect();
-    let report = crate::novelty::report(&model, &scores(&val), &scores(&test), &ood);
+    // Both rules: a blank picture is rejected whatever its score (an infinite one here).
+    let either = |scores: Vec<f64>, blank: &[bool]| -> Vec<f64> {
+        scores
+            .into_iter()
+            .zip(blank)
+            .map(|(s, &b)| if b { f64::INFINITY } else { s })
+            .collect()
+    };
+    let test_scores = scores(&test);
+    let test_blank = if test_scores.is_empty() {
+        Vec::new()
+    } else {
+        test_paths(prepared, encoded_tasks, routed)
+            .iter()
+            .map(|p| Ok(crate::novelty::blank_file(p)?.is_some()))
+            .collect::<Result<Vec<bool>>>()?
+    };
+    let ood_scores = either(model.scores(&ood_set), &ood_blank);
+    let ood: Vec<(String, f64)> = kinds.into_iter().zip(ood_scores).collect();
+    let report = crate::novelty::report(
+        &model,
+        &scores(&val),
+        &either(test_scores, &test_blank),
+        &ood,
+    );
     reporter.stage(&format!(
         "novelty: threshold {:.1} keeps {:.1} % of validation and {} of test inputs; accepts {:.1} % of {} generated pictures of no task (AUROC against {} inputs {})",
         report.threshold,
@@ -575,8 +667,9 @@ fn network_after(dir: &FilePath, name: &str) -> PathBuf {
         .join(format!("after_{name}.safetensors"))
 }
 
-/// Prepares task `i` of the order (or reads its earlier preparation) and says what it holds.
-fn prepare_task(
+/// Prepares task `i` of the order under `dir/prepared` (or reads its earlier preparation) and
+/// says what it holds.
+pub(crate) fn prepare_task(
     e: &Experiment,
     dir: &FilePath,
     i: usize,
@@ -756,93 +849,175 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         order.join(", ")
     ));
     let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
+    let cx = RunContext {
+        e,
+        enc: &enc,
+        dir,
+        order,
+    };
     let mut prepared = Vec::new();
-    for (i, name) in order.iter().enumerate() {
+    for (i, name) in cx.order.iter().enumerate() {
         prepared.push(prepare_task(e, dir, i, name, reporter)?);
     }
     let mut net = SuperNet::new(network_config(e)?, e.seed)?;
-    let mut results: Vec<TaskResult> = Vec::new();
-    let mut encoded_tasks = Vec::new();
+    let mut results = Vec::new();
+    let mut encoded = Vec::new();
     for (i, task) in prepared.iter().enumerate() {
-        reporter.stage(&format!(
-            "task {} of {}: {}",
-            i + 1,
-            prepared.len(),
-            task.name
-        ));
-        let mut encoded = encode_task(e, &enc, task, reporter)?;
-        let task_dir = dir.join("tasks").join(&task.name);
-        let after = network_after(dir, &task.name);
-        let result_file = task_dir.join("result.json");
-        let result = if after.exists() && result_file.exists() {
-            net = load_network(&after)?;
-            let result: TaskResult = read_json(&result_file)?;
-            reporter.stage(&format!(
-                "  [{}] done in an earlier invocation: test accuracy {:.4}",
-                task.name, result.test.accuracy
-            ));
-            result
-        } else {
-            let result = learn_planned(e, &mut net, i, task, &mut encoded, &task_dir, reporter)?;
-            save_network(&after, &net)?;
-            result
-        };
-        if task.folds > 0 {
-            let cv: crate::crossval::CrossValidation =
-                read_json(&task_dir.join("kfold").join("kfold.json"))?;
-            encoded.test_rows = cv.rows;
-        }
-        sample_sheet(
-            task,
-            &encoded.test_rows,
-            &result,
-            e.evaluation.samples,
-            &task_dir.join("samples.png"),
-        )?;
-        heatmap_sheet(&enc, &net, task, &result, &encoded, &task_dir, 1)?;
+        let (result, task_encoded) = task_stage(&cx, &mut net, i, task, reporter)?;
         results.push(result);
-        encoded_tasks.push(encoded);
+        encoded.push(task_encoded);
     }
-    // The router: one more task of the same network, classes = task names. With one task
-    // there is nothing to route.
-    let router: Option<(TaskResult, RouterData)> = if prepared.len() > 1 {
-        reporter.stage("router: which task does an input belong to");
-        let routed = router_data(e, &enc, &prepared, reporter)?;
-        let router_dir = dir.join(ROUTER);
-        let after_router = network_after(dir, ROUTER);
-        let result = if after_router.exists() && router_dir.join("result.json").exists() {
-            net = load_network(&after_router)?;
-            read_json::<TaskResult>(&router_dir.join("result.json"))?
-        } else {
-            let plan = TaskPlan {
-                name: ROUTER,
-                classes: &order,
-                protocol: "every task's own test inputs, labelled with their task",
-                tournaments: e.router.tournaments,
-                seed: e.seed + 999_000,
-                ablations: false,
-                pooled: None,
-                target: OperatingTarget::Argmax,
-                positive: None,
-                readout: Readout::Path,
-            };
-            let result = learn_task(e, &mut net, &plan, &routed.split, &router_dir, reporter)?;
-            save_network(&after_router, &net)?;
-            result
-        };
-        Some((result, routed))
+    let router = router_stage(&cx, &mut net, &prepared, reporter)?;
+    let learned = Learned {
+        prepared,
+        results,
+        encoded,
+        router,
+    };
+    check_no_forgetting(&net, &learned, &cx.order, reporter)?;
+    let novelty = if e.novelty.enabled {
+        Some(novelty_stage(
+            e,
+            &enc,
+            &cx.order,
+            &learned.prepared,
+            &learned.encoded,
+            learned.router.as_ref().map(|(_, routed)| routed),
+            dir,
+            reporter,
+        )?)
     } else {
-        reporter.stage("one task: no router to train; the joint test equals the task's test");
         None
     };
-    // No forgetting: every task's validation outputs on the final network equal those it had
-    // when it finished, bit for bit.
-    for (result, encoded) in results.iter().zip(&encoded_tasks) {
+    let joint = joint_stage(&cx, &net, &learned, reporter)?;
+    let metrics = metrics_json(&cx, &learned, &joint, novelty.as_ref().map(|(_, r)| r));
+    write_json(&dir.join("metrics.json"), &metrics)?;
+    bundle_stage(&cx, &net, &learned, novelty.as_ref().map(|(m, _)| m))?;
+    crate::report::write_report(dir)?;
+    Ok(RunSummary {
+        dir: dir.to_path_buf(),
+        metrics,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What every stage of a run reads: the experiment, its encoder, the run folder, the task order.
+struct RunContext<'a> {
+    e: &'a Experiment,
+    enc: &'a Encoding,
+    dir: &'a FilePath,
+    order: Vec<String>,
+}
+
+/// What the tasks and the router learned, for the stages after them.
+struct Learned {
+    prepared: Vec<PreparedTask>,
+    results: Vec<TaskResult>,
+    encoded: Vec<Encoded>,
+    router: Option<(TaskResult, RouterData)>,
+}
+
+/// Task `i`: encode, then search, train and ablations (or read them from an earlier
+/// invocation), then the sample and heat-map sheets.
+fn task_stage(
+    cx: &RunContext,
+    net: &mut SuperNet,
+    i: usize,
+    task: &PreparedTask,
+    reporter: &mut dyn Reporter,
+) -> Result<(TaskResult, Encoded)> {
+    reporter.stage(&format!(
+        "task {} of {}: {}",
+        i + 1,
+        cx.order.len(),
+        task.name
+    ));
+    let mut encoded = encode_task(cx.e, cx.enc, task, reporter)?;
+    let task_dir = cx.dir.join("tasks").join(&task.name);
+    let after = network_after(cx.dir, &task.name);
+    let result_file = task_dir.join("result.json");
+    let result = if after.exists() && result_file.exists() {
+        *net = load_network(&after)?;
+        let result: TaskResult = read_json(&result_file)?;
+        reporter.stage(&format!(
+            "  [{}] done in an earlier invocation: test accuracy {:.4}",
+            task.name, result.test.accuracy
+        ));
+        result
+    } else {
+        let result = learn_planned(cx.e, net, i, task, &mut encoded, &task_dir, reporter)?;
+        save_network(&after, net)?;
+        result
+    };
+    if task.folds > 0 {
+        let cv: crate::crossval::CrossValidation =
+            read_json(&task_dir.join("kfold").join("kfold.json"))?;
+        encoded.test_rows = cv.rows;
+    }
+    sample_sheet(
+        task,
+        &encoded.test_rows,
+        &result,
+        cx.e.evaluation.samples,
+        &task_dir.join("samples.png"),
+    )?;
+    heatmap_sheet(cx.enc, net, task, &result, &encoded, &task_dir, 1)?;
+    Ok((result, encoded))
+}
+
+/// The router: one more task of the same network, classes = task names (or read from an
+/// earlier invocation). With one task there is nothing to route.
+fn router_stage(
+    cx: &RunContext,
+    net: &mut SuperNet,
+    prepared: &[PreparedTask],
+    reporter: &mut dyn Reporter,
+) -> Result<Option<(TaskResult, RouterData)>> {
+    if prepared.len() < 2 {
+        reporter.stage("one task: no router to train; the joint test equals the task's test");
+        return Ok(None);
+    }
+    reporter.stage("router: which task does an input belong to");
+    let routed = router_data(cx.e, cx.enc, prepared, reporter)?;
+    let router_dir = cx.dir.join(ROUTER);
+    let after_router = network_after(cx.dir, ROUTER);
+    let result = if after_router.exists() && router_dir.join("result.json").exists() {
+        *net = load_network(&after_router)?;
+        read_json::<TaskResult>(&router_dir.join("result.json"))?
+    } else {
+        let plan = TaskPlan {
+            name: ROUTER,
+            classes: &cx.order,
+            protocol: "every task's own test inputs, labelled with their task",
+            tournaments: cx.e.router.tournaments,
+            seed: cx.e.seed + 999_000,
+            ablations: false,
+            pooled: None,
+            target: OperatingTarget::Argmax,
+            positive: None,
+            readout: Readout::Path,
+        };
+        let result = learn_task(cx.e, net, &plan, &routed.split, &router_dir, reporter)?;
+        save_network(&after_router, net)?;
+        result
+    };
+    Ok(Some((result, routed)))
+}
+
+/// No forgetting: every task's validation outputs on the final network equal those it had
+/// when it finished, bit for bit; otherwise the run fails.
+fn check_no_forgetting(
+    net: &SuperNet,
+    learned: &Learned,
+    order: &[String],
+    reporter: &mut dyn Reporter,
+) -> Result<()> {
+    for (result, encoded) in learned.results.iter().zip(&learned.encoded) {
         let head = net.head_index(&result.name).ok_or_else(|| {
             Error::Forgetting(format!("the readout of `{}` is gone", result.name))
         })?;
         let now = evaluate_views(
-            &net,
+            net,
             head,
             &result.path,
             &encoded.split.val,
@@ -864,32 +1039,29 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         "no forgetting: the validation outputs of {} are unchanged on the final network",
         order.join(", ")
     ));
-    let novelty = if e.novelty.enabled {
-        Some(novelty_stage(
-            e,
-            &enc,
-            &order,
-            &prepared,
-            &encoded_tasks,
-            router.as_ref().map(|(_, routed)| routed),
-            dir,
-            reporter,
-        )?)
-    } else {
-        None
-    };
+    Ok(())
+}
+
+/// The joint test (route, then classify) with its confusion matrix, and the figure of every
+/// path.
+fn joint_stage(
+    cx: &RunContext,
+    net: &SuperNet,
+    learned: &Learned,
+    reporter: &mut dyn Reporter,
+) -> Result<JointResult> {
     let joint = joint_test(
-        e,
-        &enc,
-        &net,
-        &prepared,
-        &results,
-        &encoded_tasks,
-        router.as_ref(),
-        dir,
+        cx.e,
+        cx.enc,
+        net,
+        &learned.prepared,
+        &learned.results,
+        &learned.encoded,
+        learned.router.as_ref(),
+        cx.dir,
     )?;
     medpath_plot::confusion_heatmap("joint test", &joint.classes, &joint.test.confusion)
-        .save(&dir.join("joint_confusion.png"))?;
+        .save(&cx.dir.join("joint_confusion.png"))?;
     reporter.stage(&format!(
         "joint test: routing accuracy {:.4}, accuracy {:.4}, macro recall {:.4} over {} classes",
         joint.routing_accuracy,
@@ -897,111 +1069,140 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         joint.test.recall_macro,
         joint.classes.len()
     ));
-    let marks: Vec<PathMark> = results
+    let marks: Vec<PathMark> = learned
+        .results
         .iter()
-        .chain(router.as_ref().map(|(r, _)| r))
+        .chain(learned.router.as_ref().map(|(r, _)| r))
         .map(|r| PathMark {
             task: r.name.clone(),
             path: r.path.clone(),
         })
         .collect();
     path_grid(net.config.layers(), net.config.modules, &marks, &net.frozen)
-        .save(&dir.join("paths.png"))?;
-    // metrics.json
-    let mut tasks_json = serde_json::Map::new();
-    for (r, p) in results.iter().zip(&prepared) {
-        tasks_json.insert(
-            r.name.clone(),
-            serde_json::json!({
-                "classes": r.classes,
-                "protocol": r.protocol,
-                "examples": p.counts(),
-                "test": r.test,
-                "ablations": r.ablations,
-                "path": r.path,
-                "random_path": r.random_path,
-                "search": {
-                    "tournaments": r.tournaments,
-                    "best_fitness": r.best_fitness,
-                    "steps": r.search_steps,
-                    "seconds": r.search_seconds,
-                    "steps_per_second": r.search_steps as f64 / r.search_seconds.max(1e-9),
-                },
-                "training": {"epochs": r.fit.log.len(), "best_epoch": r.fit.best_epoch, "steps": r.fit.steps},
-                "budget_steps": r.budget_steps,
-                "decision": r.decision,
-                "calibration": r.calibration.as_ref().map(|c| serde_json::json!({
-                    "temperature": c.temperature,
-                    "val_nll": {"before": c.val_nll[0], "after": c.val_nll[1]},
-                    "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": crate::decision::CALIBRATION_BINS},
-                })),
-                "operating_point": r.operating_point,
-                "readout": r.readout,
-                "evolved_path": r.path_test.as_ref().unwrap_or(&r.test),
-                "record_kfold": p.folds.gt(&0).then(|| kfold_summary(dir, &p.name)),
-            }),
-        );
+        .save(&cx.dir.join("paths.png"))?;
+    Ok(joint)
+}
+
+/// A calibration as `metrics.json` gives it (validation NLL only where it was measured).
+fn calibration_json(c: &crate::decision::CalibrationReport, with_nll: bool) -> serde_json::Value {
+    let mut doc = serde_json::json!({
+        "temperature": c.temperature,
+        "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": crate::decision::CALIBRATION_BINS},
+    });
+    if with_nll {
+        doc["val_nll"] = serde_json::json!({"before": c.val_nll[0], "after": c.val_nll[1]});
     }
-    let metrics = serde_json::json!({
-        "experiment": e.name,
-        "encoder": enc.reference,
-        "tasks": tasks_json,
-        "router": router.as_ref().map(|(r, _)| serde_json::json!({
-            "classes": order,
+    doc
+}
+
+/// One task's entry of `metrics.json`.
+fn task_metrics(r: &TaskResult, p: &PreparedTask, dir: &FilePath) -> serde_json::Value {
+    serde_json::json!({
+        "classes": r.classes,
+        "protocol": r.protocol,
+        "examples": p.counts(),
+        "test": r.test,
+        "ablations": r.ablations,
+        "path": r.path,
+        "random_path": r.random_path,
+        "search": {
+            "tournaments": r.tournaments,
+            "best_fitness": r.best_fitness,
+            "steps": r.search_steps,
+            "seconds": r.search_seconds,
+            "steps_per_second": r.search_steps as f64 / r.search_seconds.max(1e-9),
+        },
+        "training": {"epochs": r.fit.log.len(), "best_epoch": r.fit.best_epoch, "steps": r.fit.steps},
+        "budget_steps": r.budget_steps,
+        "decision": r.decision,
+        "calibration": r.calibration.as_ref().map(|c| calibration_json(c, true)),
+        "operating_point": r.operating_point,
+        "readout": r.readout,
+        "evolved_path": r.path_test.as_ref().unwrap_or(&r.test),
+        "record_kfold": p.folds.gt(&0).then(|| kfold_summary(dir, &p.name)),
+    })
+}
+
+/// `metrics.json`: every task, the router, the joint test, the no-forgetting check and the
+/// novelty report.
+fn metrics_json(
+    cx: &RunContext,
+    learned: &Learned,
+    joint: &JointResult,
+    novelty: Option<&NoveltyReport>,
+) -> serde_json::Value {
+    let tasks: serde_json::Map<String, serde_json::Value> = learned
+        .results
+        .iter()
+        .zip(&learned.prepared)
+        .map(|(r, p)| (r.name.clone(), task_metrics(r, p, cx.dir)))
+        .collect();
+    serde_json::json!({
+        "experiment": cx.e.name,
+        "encoder": cx.enc.reference,
+        "tasks": tasks,
+        "router": learned.router.as_ref().map(|(r, _)| serde_json::json!({
+            "classes": cx.order,
             "test": r.test,
             "path": r.path,
-            "calibration": r.calibration.as_ref().map(|c| serde_json::json!({
-                "temperature": c.temperature,
-                "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": crate::decision::CALIBRATION_BINS},
-            })),
+            "calibration": r.calibration.as_ref().map(|c| calibration_json(c, false)),
         })),
         "joint": {"classes": joint.classes, "routing_accuracy": joint.routing_accuracy, "test": joint.test},
-        "no_forgetting": {"checked": true, "tasks": order},
-        "novelty": novelty.as_ref().map(|(_, report)| report),
-    });
-    write_json(&dir.join("metrics.json"), &metrics)?;
-    // The model bundle.
+        "no_forgetting": {"checked": true, "tasks": cx.order},
+        "novelty": novelty,
+    })
+}
+
+/// A learned task as the bundle records it.
+fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encoded) -> BundleTask {
+    let ecg = match &e.tasks[&p.name] {
+        TaskSpec::Ecg(t) => Some(t),
+        TaskSpec::Images(_) => None,
+    };
+    BundleTask {
+        name: p.name.clone(),
+        kind: p.kind.clone(),
+        classes: p.classes.clone(),
+        path: r.path.clone(),
+        size: p.size,
+        protocol: p.protocol.clone(),
+        beat_options: p.beat_options.clone(),
+        side_inputs: ecg.map_or_else(Vec::new, |t| t.side_inputs.clone()),
+        centre: ecg.map_or(Centre::None, |t| t.centre),
+        centre_beats: ecg.map_or(0, |t| t.centre_beats),
+        side_scaling: (!p.side_names.is_empty()).then(|| encoded.scaling.clone()),
+        decision: r.decision.clone(),
+        tta_views: p.tta_views,
+        augment: p.augment,
+        readout: r.readout,
+    }
+}
+
+/// The model bundle: the network, every task and the router, boosted-tree readouts and the
+/// novelty model.
+fn bundle_stage(
+    cx: &RunContext,
+    net: &SuperNet,
+    learned: &Learned,
+    novelty: Option<&NoveltyModel>,
+) -> Result<()> {
     let bundle = Bundle {
         format: crate::bundle::FORMAT.into(),
-        experiment: e.name.clone(),
-        encoder: enc.reference.clone(),
-        tasks: prepared
+        experiment: cx.e.name.clone(),
+        encoder: cx.enc.reference.clone(),
+        tasks: learned
+            .prepared
             .iter()
-            .zip(&results)
-            .zip(&encoded_tasks)
-            .map(|((p, r), encoded)| BundleTask {
-                name: p.name.clone(),
-                kind: p.kind.clone(),
-                classes: p.classes.clone(),
-                path: r.path.clone(),
-                size: p.size,
-                protocol: p.protocol.clone(),
-                beat_options: p.beat_options.clone(),
-                side_inputs: match &e.tasks[&p.name] {
-                    TaskSpec::Ecg(t) => t.side_inputs.clone(),
-                    TaskSpec::Images(_) => Vec::new(),
-                },
-                centre: match &e.tasks[&p.name] {
-                    TaskSpec::Ecg(t) => t.centre,
-                    TaskSpec::Images(_) => Centre::None,
-                },
-                centre_beats: match &e.tasks[&p.name] {
-                    TaskSpec::Ecg(t) => t.centre_beats,
-                    TaskSpec::Images(_) => 0,
-                },
-                side_scaling: (!p.side_names.is_empty()).then(|| encoded.scaling.clone()),
-                decision: r.decision.clone(),
-                tta_views: p.tta_views,
-                augment: p.augment,
-                readout: r.readout,
-            })
+            .zip(&learned.results)
+            .zip(&learned.encoded)
+            .map(|((p, r), encoded)| bundle_task(cx.e, p, r, encoded))
             .collect(),
-        router: router.as_ref().map(|(r, _)| BundleTask {
+        router: learned.router.as_ref().map(|(r, _)| BundleTask {
             name: ROUTER.into(),
             kind: "router".into(),
-            classes: order.clone(),
+            classes: cx.order.clone(),
             path: r.path.clone(),
-            size: e.router.size,
+            size: cx.e.router.size,
             protocol: r.protocol.clone(),
             beat_options: None,
             side_inputs: Vec::new(),
@@ -1014,23 +1215,19 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
             readout: Readout::Path,
         }),
     };
-    bundle.save(&dir.join("bundle"), &net)?;
-    for r in results
+    let bundle_dir = cx.dir.join("bundle");
+    bundle.save(&bundle_dir, net)?;
+    for r in learned
+        .results
         .iter()
         .filter(|r| r.readout == Readout::BoostedTrees)
     {
         let file = crate::learn::boosted_file(&r.name);
-        let from = dir.join("tasks").join(&r.name).join(&file);
-        std::fs::copy(&from, dir.join("bundle").join(&file))
-            .map_err(|err| Error::io(&from, err))?;
+        let from = cx.dir.join("tasks").join(&r.name).join(&file);
+        std::fs::copy(&from, bundle_dir.join(&file)).map_err(|err| Error::io(&from, err))?;
     }
-    if let Some((model, _)) = &novelty {
-        model.save(&dir.join("bundle").join(crate::bundle::NOVELTY_FILE))?;
+    if let Some(model) = novelty {
+        model.save(&bundle_dir.join(crate::bundle::NOVELTY_FILE))?;
     }
-    crate::report::write_report(dir)?;
-    Ok(RunSummary {
-        dir: dir.to_path_buf(),
-        metrics,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }

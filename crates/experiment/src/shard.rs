@@ -17,8 +17,7 @@ use crate::dataset::{centre_requests, task_augmentation, task_requests};
 use crate::encoding::{Encoding, no_augmentation};
 use crate::error::{Error, Result};
 use crate::progress::Reporter;
-use crate::run::{router_choice, router_requests};
-use crate::tasks::prepare;
+use crate::run::{prepare_task, router_choice, router_requests};
 
 /// What one shard did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +48,7 @@ pub fn encode_shard(
     let mut batches = Vec::new();
     let mut prepared = Vec::new();
     for (i, name) in e.task_order().iter().enumerate() {
-        let task = prepare(
-            name,
-            &e.tasks[name],
-            &work.join("prepared").join(name),
-            e.seed + i as u64,
-        )?;
+        let task = prepare_task(e, work, i, name, reporter)?;
         batches.push(Batch {
             label: format!("{name} encode"),
             requests: task_requests(&task).0,
