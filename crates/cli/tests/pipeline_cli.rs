@@ -170,6 +170,28 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     );
     assert!(p["class"].is_null() && p["task"].is_null() && p["routed_task"].is_null());
     assert_eq!(doc["summary"]["rejected"], 1);
+    // A blank picture (one gray level and a little noise) holds nothing to classify.
+    let blank = tmp.path().join("blank.png");
+    image::GrayImage::from_fn(90, 70, |x, y| image::Luma([128 + ((x + y) % 2) as u8]))
+        .save(&blank)
+        .unwrap();
+    let doc: Value = serde_json::from_str(&ok(&medpath(&[
+        "predict",
+        "--model",
+        model,
+        "--json",
+        blank.to_str().unwrap(),
+    ])))
+    .unwrap();
+    let p = &doc["predictions"][0];
+    assert!(
+        p["rejected"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a blank picture"),
+        "{p}"
+    );
+    assert!(p["class"].is_null() && p["routed_task"].is_null(), "{p}");
     // Where the model looked: on a ring drawn at a known place, the occlusion map marks it, and
     // covering it lowers the answer more than covering the rest does.
     let ring = tmp.path().join("ring.png");

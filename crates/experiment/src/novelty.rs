@@ -4,6 +4,10 @@
 //! its diagonal) models them, and an input's novelty score is its smallest squared Mahalanobis
 //! distance to a task. The threshold is the score that keeps a stated share of validation
 //! inputs; anything scoring above it is rejected instead of being routed and classified.
+//!
+//! A second rule looks at the picture itself: a blank picture (one gray level everywhere, give
+//! or take a level or two of noise) holds nothing any task could classify, yet its features can
+//! land close to a task's mean, so it is rejected before its score is consulted.
 
 use std::path::Path;
 
@@ -12,6 +16,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
+
+/// Spread of a picture's gray levels (standard deviation on the 0..255 scale) under which it
+/// counts as blank.
+pub const BLANK_GRAY_STD: f64 = 2.0;
+
+/// The rejection of a blank picture, if `image` is one.
+pub fn blank_picture(image: &medpath_data::RgbImage) -> Option<Rejection> {
+    let n = (image.width * image.height).max(1) as f64;
+    let (mut sum, mut squares) = (0f64, 0f64);
+    for rgb in image.pixels.chunks_exact(3) {
+        let gray = f64::from(rgb[0] + rgb[1] + rgb[2]) / 3.0;
+        sum += gray;
+        squares += gray * gray;
+    }
+    let mean = sum / n;
+    let spread = (squares / n - mean * mean).max(0.0).sqrt();
+    (spread < BLANK_GRAY_STD).then(|| Rejection {
+        reason: format!(
+            "a blank picture: its gray levels spread by {spread:.2} (standard deviation), under {BLANK_GRAY_STD}: nothing to classify"
+        ),
+        score: spread,
+        threshold: BLANK_GRAY_STD,
+    })
+}
+
+/// The rejection of the picture in file `path`, if it is blank (see [`blank_picture`]).
+pub fn blank_file(path: &Path) -> Result<Option<Rejection>> {
+    let (image, _) = medpath_data::load_rgb(path)?;
+    Ok(blank_picture(&image))
+}
 
 /// Weight of the diagonal in the shrunk covariance.
 const SHRINKAGE: f64 = 0.1;
@@ -303,6 +337,29 @@ mod tests {
             s.push_chw(v, 0).unwrap();
         }
         s
+    }
+
+    #[test]
+    fn blank_pictures_are_rejected_and_pictures_with_content_kept() {
+        let mut flat = medpath_data::RgbImage::filled(40, 30, 128.0);
+        let rejected = blank_picture(&flat).expect("one gray level is blank");
+        assert_eq!(rejected.score, 0.0);
+        // A level of noise either way is still blank.
+        for (i, v) in flat.pixels.iter_mut().enumerate() {
+            *v += ((i / 3) % 3) as f32 - 1.0;
+        }
+        let noisy = blank_picture(&flat).expect("noise of a gray level is blank");
+        assert!(
+            (noisy.score - (2.0f64 / 3.0).sqrt()).abs() < 1e-6,
+            "{}",
+            noisy.score
+        );
+        // A faint gradient over the picture is content.
+        let mut gradient = medpath_data::RgbImage::filled(40, 30, 0.0);
+        for (i, v) in gradient.pixels.iter_mut().enumerate() {
+            *v = 100.0 + ((i / 3) % 40) as f32 / 2.0;
+        }
+        assert_eq!(blank_picture(&gradient), None);
     }
 
     #[test]

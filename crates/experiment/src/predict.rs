@@ -337,7 +337,14 @@ impl Predictor {
     /// `explain`, an occlusion map of each classified image is written there.
     pub fn images(&self, paths: &[PathBuf], explain: Option<&FilePath>) -> Result<Vec<Prediction>> {
         let b = &self.bundle.bundle;
-        let rejections = self.novelty_checks(paths, None)?;
+        let mut rejections = self.novelty_checks(paths, None)?;
+        if self.novelty.is_some() {
+            for (path, rejection) in paths.iter().zip(rejections.iter_mut()) {
+                if let Some(blank) = crate::novelty::blank_file(path)? {
+                    *rejection = Some(blank);
+                }
+            }
+        }
         let accepted: Vec<usize> = (0..paths.len())
             .filter(|&i| rejections[i].is_none())
             .collect();
