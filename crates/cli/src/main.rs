@@ -51,6 +51,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A panic inside the DICOM reader becomes an error naming the file (see
+    // `medpath_data::dicom`); the default hook would print it as a crash first.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !medpath_data::dicom::decoding_in_progress() {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(command) => commands::bench::run(command),

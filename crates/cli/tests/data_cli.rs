@@ -118,3 +118,28 @@ fn inspect_reads_dicom_headers_and_lists_cut_files_as_unreadable() {
     let warnings = report["warnings"].to_string();
     assert!(warnings.contains("multi-frame"), "{warnings}");
 }
+
+#[test]
+fn a_dicom_file_that_crashes_its_decoder_is_a_one_line_error() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/tests/fixtures/dicom/corrupt_rle_fuzz.dcm");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .args([
+            "encode",
+            "--size",
+            "32",
+            "--no-cache",
+            file.to_str().unwrap(),
+            "--out",
+            tmp.path().join("f.safetensors").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    assert!(error[0].contains("corrupt_rle_fuzz.dcm"), "{stderr}");
+}

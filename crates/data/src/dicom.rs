@@ -70,8 +70,40 @@ fn number(object: &DefaultDicomObject, tag: dicom_object::Tag) -> Option<f64> {
 
 /// The header of a DICOM file (without decoding its pixels).
 pub fn read_info(path: &Path) -> Result<DicomInfo> {
-    let object = open(path, true)?;
-    Ok(info_of(&object))
+    guarded(path, || {
+        let object = open(path, true)?;
+        Ok(info_of(&object))
+    })
+}
+
+thread_local! {
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside the DICOM reader: a panic hook can stay quiet then, because
+/// [`guarded`] turns the panic into an error that names the file.
+pub fn decoding_in_progress() -> bool {
+    DECODING.with(std::cell::Cell::get)
+}
+
+/// Runs `work` (which calls into dicom-rs) so that a panic inside it becomes an error naming the
+/// file. Fuzzing found one: RLE Lossless pixel data whose segments claim more bytes than they
+/// hold makes dicom-transfer-syntax-registry 0.10.1 index out of bounds.
+fn guarded<T>(path: &Path, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    let was = DECODING.with(|d| d.replace(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    DECODING.with(|d| d.set(was));
+    outcome.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "no message".into());
+        Err(DataError::Decode {
+            path: path.to_path_buf(),
+            message: format!("DICOM: the decoder failed on corrupt data ({what})"),
+        })
+    })
 }
 
 fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
@@ -124,8 +156,12 @@ fn stored_range_window(object: &DefaultDicomObject, info: &DicomInfo) -> WindowL
 }
 
 /// Decodes the first frame of a DICOM file to 8-bit RGB (gray repeated), through the display
-/// pipeline, with the file's header.
+/// pipeline, with the file's header. Corrupt data is an error, never a panic.
 pub fn load_dicom(path: &Path) -> Result<(RgbImage, DicomInfo)> {
+    guarded(path, || decode_first_frame(path))
+}
+
+fn decode_first_frame(path: &Path) -> Result<(RgbImage, DicomInfo)> {
     let object = open(path, false)?;
     let info = info_of(&object);
     let error = |message: String| DataError::Decode {

@@ -99,6 +99,15 @@ fn damaged_and_unsupported_files_are_clear_errors() {
         err.contains("normal_jpeg2000.dcm") && err.contains("1.2.840.10008.1.2.4.90"),
         "{err}"
     );
+    // Found by fuzzing: RLE segments that claim more bytes than they hold make the decoder
+    // crate index out of bounds; the panic becomes an error naming the file.
+    let err = load_rgb(&fixture("corrupt_rle_fuzz.dcm"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("corrupt_rle_fuzz.dcm") && err.contains("DICOM"),
+        "{err}"
+    );
     let err = load_rgb(&fixture("truncated.jpeg"))
         .unwrap_err()
         .to_string();
