@@ -84,9 +84,17 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     check_metrics_shape(&m);
     let report = std::fs::read_to_string(whole.join("report.html")).unwrap();
     assert!(!report.contains("figure missing"));
-    // 5 per task, a reliability diagram and occlusion maps per task, the ROC curve of the
-    // two-class task, 3 of the router, the joint confusion matrix and the path grid.
-    assert_eq!(report.matches("data:image/png;base64,").count(), 20);
+    // Charts inline as SVG with their text as text: 4 per task (fitness, loss, accuracy,
+    // confusion) and a reliability diagram, the ROC curve of the two-class task, 3 of the
+    // router, the joint confusion matrix and the path grid. Pictures as PNG: test inputs and
+    // occlusion maps of each task.
+    assert_eq!(report.matches("<svg role=\"img\"").count(), 16);
+    assert_eq!(report.matches("</svg>").count(), 16);
+    assert!(
+        report.contains(">\ntournament\n</text>"),
+        "axis titles are text"
+    );
+    assert_eq!(report.matches("data:image/png;base64,").count(), 4);
     // Inputs of no task: measured on the generated set, thresholds keep most validation inputs.
     let novelty = &m["novelty"];
     assert!(novelty["val_kept"].as_f64().unwrap() >= 0.95, "{novelty}");

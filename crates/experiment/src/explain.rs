@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use medpath_data::RgbImage;
-use medpath_plot::Canvas;
+use medpath_plot::{CaptionedImage, Figure, Raster};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -104,37 +104,37 @@ pub fn occlusion_map(
 /// The input in gray with the heat laid over it (transparent where the answer did not drop,
 /// red to yellow where it dropped most), with a caption, written to `path` as PNG.
 pub fn save_overlay(image: &RgbImage, map: &HeatMap, caption: &str, path: &Path) -> Result<()> {
-    overlay(image, map, caption).save(path)?;
+    CaptionedImage {
+        image: heat_overlay(image, map),
+        caption: caption.into(),
+    }
+    .save(path)?;
     Ok(())
 }
 
-/// The picture [`save_overlay`] writes.
-pub fn overlay(image: &RgbImage, map: &HeatMap, caption: &str) -> Canvas {
+/// An image as 8-bit RGB (values clamped to 0-255).
+pub fn raster_of(image: &RgbImage) -> Raster {
+    Raster::from_fn(image.width, image.height, |x, y| {
+        let i = (y * image.width + x) * 3;
+        [0, 1, 2].map(|c| image.pixels[i + c].clamp(0.0, 255.0) as u8)
+    })
+}
+
+/// The picture [`save_overlay`] writes, without its caption: the input (of the map's size) in
+/// gray, scaled up to about 256 pixels, with the heat over it.
+pub fn heat_overlay(image: &RgbImage, map: &HeatMap) -> Raster {
     let side = map.size;
     let scale = (256 / side).max(1);
-    let (w, h) = (side * scale, side * scale + 14);
-    let mut canvas = Canvas::new(w, h);
     let heat = map.pixels();
     let peak = heat.iter().copied().fold(1e-6f32, f32::max);
-    for y in 0..side {
-        for x in 0..side {
-            let i = y * side + x;
-            let gray = (image.pixels[i * 3..i * 3 + 3].iter().sum::<f32>() / 3.0).clamp(0.0, 255.0);
-            let t = (heat[i] / peak).clamp(0.0, 1.0);
-            let hot = [255.0, 255.0 * t, 0.0];
-            let alpha = 0.6 * t;
-            let colour = [0, 1, 2].map(|c| (gray * (1.0 - alpha) + hot[c] * alpha) as u8);
-            canvas.fill(
-                (x * scale) as i64,
-                (y * scale) as i64,
-                scale as i64,
-                scale as i64,
-                colour,
-            );
-        }
-    }
-    canvas.text(2, (side * scale + 3) as i64, caption, 1, [20, 20, 20]);
-    canvas
+    Raster::from_fn(side * scale, side * scale, |x, y| {
+        let i = (y / scale) * side + x / scale;
+        let gray = (image.pixels[i * 3..i * 3 + 3].iter().sum::<f32>() / 3.0).clamp(0.0, 255.0);
+        let t = (heat[i] / peak).clamp(0.0, 1.0);
+        let hot = [255.0, 255.0 * t, 0.0];
+        let alpha = 0.6 * t;
+        [0, 1, 2].map(|c| (gray * (1.0 - alpha) + hot[c] * alpha) as u8)
+    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use medpath_pathnet::{
     Regularisation, SearchOutcome, SearchSettings, SuperNet, balanced_class_weights, evaluate,
     evolve, fit,
 };
-use medpath_plot::{LineChart, Series, confusion_heatmap};
+use medpath_plot::{Figure, LineChart, Series, confusion_heatmap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -305,6 +305,7 @@ fn write_search_log(dir: &FilePath, log: &[TournamentRecord], task: &str) -> Res
         "tournament",
         "fitness (validation accuracy)",
         fitness,
+        None,
     )
 }
 
@@ -332,6 +333,7 @@ fn write_fit_log(dir: &FilePath, log: &[EpochRecord], task: &str) -> Result<()> 
         "epoch",
         "cross-entropy",
         losses,
+        None,
     )?;
     let accuracies = vec![
         series("train", |r| r.train_accuracy),
@@ -343,6 +345,7 @@ fn write_fit_log(dir: &FilePath, log: &[EpochRecord], task: &str) -> Result<()> 
         "epoch",
         "accuracy",
         accuracies,
+        None,
     )
 }
 
@@ -385,6 +388,7 @@ fn write_calibration_figures(
         "confidence (top probability)",
         "accuracy",
         reliability,
+        Some((0.0, 1.0)),
     )?;
     let k = plan.classes.len();
     if k == 2 {
@@ -413,27 +417,29 @@ fn write_calibration_figures(
             "false-positive rate",
             "sensitivity",
             series,
+            Some((0.0, 1.0)),
         )?;
     }
     Ok(())
 }
 
-/// Draws `series` as a 720 x 420 line chart into `path`.
+/// Draws `series` as a line chart into `path` (PNG, with its SVG beside it), over `y_range`
+/// when given, else over the data.
 fn save_chart(
     path: &FilePath,
     title: String,
     x_label: &str,
     y_label: &str,
     series: Vec<Series>,
+    y_range: Option<(f64, f64)>,
 ) -> Result<()> {
     LineChart {
         title,
         x_label: x_label.into(),
         y_label: y_label.into(),
         series,
-        y_range: None,
+        y_range,
     }
-    .render(720, 420)
     .save(path)?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use medpath_ecg::{Conduction, TraceStyle, render_traces, synthesize};
-use medpath_plot::Canvas;
+use medpath_plot::{Figure, Raster, TextPage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -31,14 +31,8 @@ pub const KINDS: [&str; 10] = [
     "ecg_strip",
 ];
 
-fn canvas_from(pixels: impl Fn(usize, usize) -> [u8; 3]) -> Canvas {
-    let mut c = Canvas::new(SIDE, SIDE);
-    for y in 0..SIDE {
-        for x in 0..SIDE {
-            c.pixels[y * SIDE + x] = pixels(x, y);
-        }
-    }
-    c
+fn canvas_from(pixels: impl Fn(usize, usize) -> [u8; 3]) -> Raster {
+    Raster::from_fn(SIDE, SIDE, pixels)
 }
 
 /// Value noise: random values on a coarse lattice, bilinearly interpolated, summed over octaves.
@@ -76,7 +70,7 @@ const WORDS: [&str; 16] = [
     "ACUTE", "SIGNED", "REVIEW", "AND", "PAGE", "NOTE",
 ];
 
-fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Canvas> {
+fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Raster> {
     let colour = |rng: &mut ChaCha8Rng| -> [u8; 3] { [0, 1, 2].map(|_| rng.random_range(0..=255)) };
     Ok(match kind {
         "noise" => {
@@ -86,7 +80,7 @@ fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Canvas> {
         "clouds" => {
             let v = clouds(rng);
             let (a, b) = (colour(rng), colour(rng));
-            canvas_from(|x, y| medpath_plot::canvas::mix(a, b, f64::from(v[y * SIDE + x])))
+            canvas_from(|x, y| medpath_plot::mix(a, b, f64::from(v[y * SIDE + x])))
         }
         "gradient" => {
             let (a, b) = (colour(rng), colour(rng));
@@ -94,7 +88,7 @@ fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Canvas> {
             let (s, c) = angle.sin_cos();
             canvas_from(|x, y| {
                 let t = ((x as f64 - 80.0) * c + (y as f64 - 80.0) * s) / 226.0 + 0.5;
-                medpath_plot::canvas::mix(a, b, t)
+                medpath_plot::mix(a, b, t)
             })
         }
         "gray" => {
@@ -121,16 +115,22 @@ fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Canvas> {
             })
         }
         "text" => {
-            let mut c = Canvas::new(SIDE, SIDE);
-            for line in 0..14 {
-                let mut text = String::new();
-                while text.len() < 18 {
-                    text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
-                    text.push(' ');
-                }
-                c.text(6, 6 + line * 11, &text[..18], 1, [20, 20, 20]);
+            let lines = (0..12)
+                .map(|_| {
+                    let mut text = String::new();
+                    while text.len() < 22 {
+                        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+                        text.push(' ');
+                    }
+                    text[..22].to_string()
+                })
+                .collect();
+            TextPage {
+                side: SIDE,
+                lines,
+                text_size: 11,
             }
-            c
+            .to_raster()?
         }
         "shapes" => {
             let pixels = crate::demo::shape_image(index % 2 == 1, rng);

@@ -1,4 +1,5 @@
-//! The HTML report of a run folder: one self-contained file (figures embedded as PNG data),
+//! The HTML report of a run folder: one self-contained file (charts embedded as inline SVG,
+//! pictures as PNG data),
 //! rebuilt from what the run wrote, so `medpath report RUN_DIR` gives the same page.
 
 use std::fmt::Write as _;
@@ -152,7 +153,6 @@ fn kfold_table(task: &Value) -> String {
     html
 }
 
-/// Embeds figure `relative` of `dir`, or records it as missing.
 /// The rejection of inputs that belong to no task: threshold, what it keeps and what it lets
 /// through, per generated kind.
 fn novelty_section(novelty: &Value) -> String {
@@ -188,14 +188,26 @@ fn novelty_section(novelty: &Value) -> String {
     html
 }
 
+/// Embeds figure `relative` (a PNG) of `dir`: its SVG twin inline when the run wrote one (crisp,
+/// selectable text), else the PNG as data; or records it as missing.
 fn figure(dir: &Path, relative: &str, caption: &str, missing: &mut Vec<PathBuf>) -> String {
     let path = dir.join(relative);
+    let caption = escape(caption);
+    let svg = std::fs::read_to_string(path.with_extension("svg"))
+        .ok()
+        .and_then(|text| text.find("<svg").map(|start| text[start..].to_string()));
+    if let Some(svg) = svg {
+        let labelled = svg.replacen(
+            "<svg",
+            &format!("<svg role=\"img\" aria-label=\"{caption}\""),
+            1,
+        );
+        return format!("<figure>{labelled}<figcaption>{caption}</figcaption></figure>\n");
+    }
     match std::fs::read(&path) {
         Ok(bytes) => format!(
-            "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>\n",
-            escape(caption),
+            "<figure><img alt=\"{caption}\" src=\"data:image/png;base64,{}\"><figcaption>{caption}</figcaption></figure>\n",
             base64::engine::general_purpose::STANDARD.encode(bytes),
-            escape(caption)
         ),
         Err(_) => {
             missing.push(path);
@@ -225,7 +237,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\n\
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\n\
          table{{border-collapse:collapse;margin:0.5em 0 1.5em}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\n\
-         td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em;vertical-align:top}} img{{max-width:520px}}\n\
+         td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em;vertical-align:top}} figure svg{{max-width:100%;height:auto;display:block}} figure img{{max-width:540px;display:block}}\n\
          pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}} .missing{{color:#b00}} .note{{color:#555}}\n\
          </style></head><body>\n<h1>{}</h1>\n",
         escape(&title),

@@ -12,7 +12,7 @@ use std::time::Instant;
 use medpath_model::ViewRequest;
 use medpath_pathnet::checkpoint;
 use medpath_pathnet::{SuperNet, evaluate};
-use medpath_plot::{PathMark, Tile, image_sheet, path_grid};
+use medpath_plot::{Figure, PathMark, Tile, image_sheet, path_grid};
 use medpath_split::Role;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -194,16 +194,9 @@ fn sample_sheet(
                 let Ok((image, _)) = medpath_data::load_rgb(&task.examples[example].path) else {
                     continue;
                 };
-                let pixels = image
-                    .pixels
-                    .chunks_exact(3)
-                    .map(|p| [p[0], p[1], p[2]].map(|v| v.clamp(0.0, 255.0) as u8))
-                    .collect();
                 tiles.push(Tile {
                     caption: format!("{class}>{}", task.classes[predicted[r]]),
-                    pixels,
-                    width: image.width,
-                    height: image.height,
+                    image: crate::explain::raster_of(&image),
                     correct,
                 });
             }
@@ -291,12 +284,9 @@ fn heatmap_sheet(
                 };
                 let map = crate::explain::occlusion_map(&fitted, &mut score)?;
                 let caption = format!("{}>{}", task.classes[c], task.classes[class]);
-                let canvas = crate::explain::overlay(&fitted, &map, &caption);
                 tiles.push(Tile {
+                    image: crate::explain::heat_overlay(&fitted, &map),
                     caption,
-                    pixels: canvas.pixels.clone(),
-                    width: canvas.width,
-                    height: canvas.height,
                     correct,
                 });
             }

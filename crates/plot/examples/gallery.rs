@@ -1,7 +1,7 @@
-//! Writes one of each figure to a folder, to look at them: `cargo run -p medpath-plot --example
+//! Writes one of each chart to a folder (PNG and SVG), to look at them: `cargo run -p medpath-plot --example
 //! gallery -- OUT_DIR`.
 
-use medpath_plot::{LineChart, PathMark, Series, confusion_heatmap, path_grid};
+use medpath_plot::{Figure, LineChart, PathMark, Series, confusion_heatmap, path_grid};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "gallery".into()));
@@ -26,7 +26,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ],
         y_range: None,
     }
-    .render(720, 420)
     .save(&out.join("chart.png"))?;
     let classes: Vec<String> = ["APC", "LBBB", "RBBB"].map(String::from).to_vec();
     confusion_heatmap(

@@ -1,8 +1,13 @@
-//! Line charts: fitness per tournament, loss and accuracy per epoch.
+//! Line charts: fitness per tournament, loss and accuracy per epoch, reliability diagrams, ROC
+//! curves.
 
-use crate::canvas::{Canvas, GRID, INK, PALETTE, Rgb};
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
-/// One line of a chart.
+use crate::figure::{DrawResult, FONT, Figure, GRID, INK, PALETTE, color};
+
+/// One line of a chart. A series whose points are all the same point is drawn as a dot (an
+/// operating point on a ROC curve, say).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Legend label.
@@ -11,138 +16,146 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A line chart with axes, ticks and a legend.
+impl Series {
+    fn finite_points(&self) -> Vec<(f64, f64)> {
+        self.points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect()
+    }
+}
+
+/// A line chart (520 x 330 pixels) with axes, grid, axis titles and a legend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineChart {
     /// Title above the plot.
     pub title: String,
-    /// Label under the x axis.
+    /// Title of the x axis.
     pub x_label: String,
-    /// Label of the y axis (written above it).
+    /// Title of the y axis.
     pub y_label: String,
     /// The lines.
     pub series: Vec<Series>,
-    /// Fixed y range; by default the data's range.
+    /// Fixed y range; by default the data's range with a margin.
     pub y_range: Option<(f64, f64)>,
 }
 
-/// The distance between consecutive ticks (1 when there are fewer than two).
-fn tick_step(ticks: &[f64]) -> f64 {
-    ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(1.0)
-}
-
-/// Round tick positions covering [lo, hi].
-pub fn ticks(lo: f64, hi: f64, wanted: usize) -> Vec<f64> {
-    let span = (hi - lo).abs().max(1e-12);
-    let raw = span / wanted.max(1) as f64;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * magnitude);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
-}
-
-/// A tick label with as many decimals as the tick spacing `step` needs.
-pub(crate) fn label(v: f64, step: f64) -> String {
-    let mut decimals = 0usize;
-    while decimals < 6
-        && ((step * 10f64.powi(decimals as i32)).round() - step * 10f64.powi(decimals as i32)).abs()
-            > 1e-6
-    {
-        decimals += 1;
+/// `[lo, hi]` widened to a non-empty range.
+fn non_empty((lo, hi): (f64, f64), pad: f64) -> (f64, f64) {
+    if hi > lo {
+        (lo - pad * (hi - lo), hi + pad * (hi - lo))
+    } else {
+        (lo - 0.5, hi + 0.5)
     }
-    format!("{v:.decimals$}")
 }
 
 impl LineChart {
-    /// Draws the chart on a `width x height` canvas.
-    pub fn render(&self, width: usize, height: usize) -> Canvas {
-        let mut c = Canvas::new(width, height);
-        let (left, right, top, bottom) = (70i64, 20i64, 50i64, 50i64);
-        let (pw, ph) = (width as i64 - left - right, height as i64 - top - bottom);
-        c.text_centered(width as i64 / 2, 12, &self.title, 2, INK);
-        let all: Vec<(f64, f64)> = self
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().copied())
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
-        let (mut x0, mut x1) = all
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        let (mut y0, mut y1) = self.y_range.unwrap_or_else(|| {
-            all.iter()
-                .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)))
-        });
+    /// The x and y ranges the chart shows.
+    fn ranges(&self) -> ((f64, f64), (f64, f64)) {
+        let all: Vec<(f64, f64)> = self.series.iter().flat_map(Series::finite_points).collect();
         if all.is_empty() {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+            return ((0.0, 1.0), self.y_range.unwrap_or((0.0, 1.0)));
         }
-        if x1 <= x0 {
-            x1 = x0 + 1.0;
-        }
-        if y1 <= y0 {
-            (y0, y1) = (y0 - 0.5, y1 + 0.5);
-        }
-        let px = |x: f64| left as f64 + (x - x0) / (x1 - x0) * pw as f64;
-        let py = |y: f64| (top + ph) as f64 - (y - y0) / (y1 - y0) * ph as f64;
-        let y_ticks = ticks(y0, y1, 5);
-        let y_step = tick_step(&y_ticks);
-        for t in y_ticks {
-            let y = py(t);
-            c.line((left as f64, y), ((left + pw) as f64, y), 1, GRID);
-            let text = label(t, y_step);
-            c.text(
-                left - 6 - Canvas::text_width(&text, 1),
-                y as i64 - 4,
-                &text,
-                1,
-                INK,
-            );
-        }
-        let x_ticks = ticks(x0, x1, 6);
-        let x_step = tick_step(&x_ticks);
-        for t in x_ticks {
-            let x = px(t);
-            c.line((x, (top + ph) as f64), (x, (top + ph + 4) as f64), 1, INK);
-            c.text_centered(x as i64, top + ph + 8, &label(t, x_step), 1, INK);
-        }
-        c.line(
-            (left as f64, top as f64),
-            (left as f64, (top + ph) as f64),
-            1,
-            INK,
-        );
-        c.line(
-            (left as f64, (top + ph) as f64),
-            ((left + pw) as f64, (top + ph) as f64),
-            1,
-            INK,
-        );
-        c.text_centered(left + pw / 2, height as i64 - 18, &self.x_label, 1, INK);
-        c.text(8, top - 16, &self.y_label, 1, INK);
-        for (i, s) in self.series.iter().enumerate() {
-            let color: Rgb = PALETTE[i % PALETTE.len()];
-            let points: Vec<(f64, f64)> = s
-                .points
+        let span = |f: fn(&(f64, f64)) -> f64| {
+            all.iter()
+                .map(f)
+                .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)))
+        };
+        let x = non_empty(span(|p| p.0), 0.0);
+        let y = self
+            .y_range
+            .map_or_else(|| non_empty(span(|p| p.1), 0.05), |r| non_empty(r, 0.0));
+        (x, y)
+    }
+
+    /// The corner of the plot with the fewest points near it, where the legend hides least.
+    pub(crate) fn legend_corner(
+        &self,
+        (x0, x1): (f64, f64),
+        (y0, y1): (f64, f64),
+    ) -> SeriesLabelPosition {
+        let near = |right: bool, top: bool| {
+            self.series
                 .iter()
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .map(|&(x, y)| (px(x), py(y.clamp(y0, y1))))
+                .flat_map(Series::finite_points)
+                .filter(|&(x, y)| {
+                    let (fx, fy) = ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
+                    (if right { fx > 0.55 } else { fx < 0.45 })
+                        && (if top { fy > 0.6 } else { fy < 0.4 })
+                })
+                .count()
+        };
+        [
+            (near(true, false), SeriesLabelPosition::LowerRight),
+            (near(true, true), SeriesLabelPosition::UpperRight),
+            (near(false, false), SeriesLabelPosition::LowerLeft),
+            (near(false, true), SeriesLabelPosition::UpperLeft),
+        ]
+        .into_iter()
+        .min_by_key(|(count, _)| *count)
+        .map_or(SeriesLabelPosition::LowerRight, |(_, corner)| corner)
+    }
+}
+
+impl Figure for LineChart {
+    fn size(&self) -> (u32, u32) {
+        (520, 330)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let ((x0, x1), (y0, y1)) = self.ranges();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FONT, 21).into_font().color(&color(INK)))
+            .margin(10)
+            .x_label_area_size(46)
+            .y_label_area_size(66)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        // Ticks as written by hand: 10, not 10.0; 0.25, not 0.25000000000000006.
+        let tick = |v: &f64| format!("{}", (v * 1e6).round() / 1e6);
+        chart
+            .configure_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FONT, 15).into_font().color(&color(INK)))
+            .axis_desc_style((FONT, 16).into_font().color(&color(INK)))
+            .bold_line_style(color(GRID))
+            .light_line_style(color(GRID).mix(0.35))
+            .axis_style(color(INK))
+            .draw()?;
+        for (i, s) in self.series.iter().enumerate() {
+            let rgb = color(PALETTE[i % PALETTE.len()]);
+            let points: Vec<(f64, f64)> = s
+                .finite_points()
+                .into_iter()
+                .map(|(x, y)| (x, y.clamp(y0, y1)))
                 .collect();
-            for w in points.windows(2) {
-                c.line(w[0], w[1], 2, color);
-            }
-            if points.len() == 1 {
-                c.fill(points[0].0 as i64 - 2, points[0].1 as i64 - 2, 5, 5, color);
-            }
-            let ly = top + 8 + i as i64 * 14;
-            let lx = left + pw - 10 - Canvas::text_width(&s.name, 1) - 24;
-            c.fill(lx, ly + 3, 18, 3, color);
-            c.text(lx + 24, ly, &s.name, 1, INK);
+            let is_dot = points.windows(2).all(|w| w[0] == w[1]);
+            let drawn = if is_dot {
+                chart.draw_series(
+                    points
+                        .iter()
+                        .take(1)
+                        .map(|&p| Circle::new(p, 5, rgb.filled())),
+                )?
+            } else {
+                chart.draw_series(LineSeries::new(points, rgb.stroke_width(2)))?
+            };
+            drawn.label(&s.name).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], rgb.stroke_width(3))
+            });
         }
-        c
+        if !self.series.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(self.legend_corner((x0, x1), (y0, y1)))
+                .label_font((FONT, 15).into_font().color(&color(INK)))
+                .background_style(WHITE.mix(0.85))
+                .border_style(color(GRID))
+                .draw()?;
+        }
+        Ok(())
     }
 }
