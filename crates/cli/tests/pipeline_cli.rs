@@ -532,6 +532,29 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
         );
     }
     assert!(out_dir.join("tasks/ecg/kfold/kfold_records.csv").exists());
+    // The same run with the features kept on disk and read a batch at a time: the same numbers.
+    let on_disk = tmp.path().join("run_disk");
+    let on_disk = on_disk.to_str().unwrap();
+    ok(&medpath(&[
+        "run",
+        file,
+        "--out",
+        on_disk,
+        "--set",
+        "encoder.features=\"disk\"",
+    ]));
+    let d = metrics(Path::new(on_disk));
+    for key in ["test", "ablations", "record_kfold", "calibration"] {
+        assert_eq!(d["tasks"]["ecg"][key], task[key], "{key}");
+    }
+    assert_eq!(d["novelty"], m["novelty"]);
+    assert_eq!(
+        std::fs::read_dir(Path::new(on_disk).join("features"))
+            .unwrap()
+            .count(),
+        0,
+        "the features' files have no names and are gone after the run"
+    );
     let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(report.contains("Record k-fold") && report.contains("boosted trees"));
     // Under record-kfold the final model has no test inputs of its own: the novelty AUROC is

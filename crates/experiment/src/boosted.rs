@@ -33,8 +33,8 @@ pub struct BoostedReadout {
 
 /// `set`'s pooled rows (`grid x grid` cells and side inputs) in the column-major `f64` layout
 /// forust reads, with the number of columns.
-fn columns(set: &FeatureSet, grid: usize) -> (Vec<f64>, usize) {
-    let rows = set.pooled_rows(grid);
+fn columns(set: &FeatureSet, grid: usize) -> Result<(Vec<f64>, usize)> {
+    let rows = set.pooled_rows(grid)?;
     let n = set.len();
     let width = rows.len() / n.max(1);
     let mut out = vec![0.0; rows.len()];
@@ -43,15 +43,15 @@ fn columns(set: &FeatureSet, grid: usize) -> (Vec<f64>, usize) {
             out[c * n + r] = f64::from(*v);
         }
     }
-    (out, width)
+    Ok((out, width))
 }
 
 impl BoostedReadout {
     /// Trains the boosters on `data.train`, stopping each early on `data.val`.
     pub fn fit(e: &Experiment, classes: usize, data: &Split, seed: u64) -> Result<BoostedReadout> {
         let grid = e.network.grid;
-        let (train, width) = columns(&data.train, grid);
-        let (val, _) = columns(&data.val, grid);
+        let (train, width) = columns(&data.train, grid)?;
+        let (val, _) = columns(&data.val, grid)?;
         let train_x = Matrix::new(&train, data.train.len(), width);
         let class_weight = match e.train.class_weights {
             ClassWeights::None => vec![1.0; classes],
@@ -108,7 +108,7 @@ impl BoostedReadout {
 
     /// Class probabilities of every example of `set`, row per example.
     pub fn predict(&self, set: &FeatureSet) -> Result<Vec<f32>> {
-        let (x, width) = columns(set, self.grid);
+        let (x, width) = columns(set, self.grid)?;
         if set.is_empty() {
             return Ok(Vec::new());
         }

@@ -65,6 +65,10 @@ pub struct EncoderSettings {
     pub cache_precision: String,
     /// Images per encoder batch.
     pub batch: usize,
+    /// Where a run keeps its tasks' encoded features while it learns: `memory`, or `disk`
+    /// (unnamed files in the run folder at the cache's precision, read a batch at a time:
+    /// memory then stays flat however many examples there are).
+    pub features: String,
 }
 
 impl Default for EncoderSettings {
@@ -77,6 +81,7 @@ impl Default for EncoderSettings {
             cache: None,
             cache_precision: "f16".into(),
             batch: 8,
+            features: "memory".into(),
         }
     }
 }
@@ -635,6 +640,7 @@ impl Experiment {
             &["f16", "f32"],
         )?;
         at_least("encoder.batch", enc.batch, 1)?;
+        one_of("encoder.features", &enc.features, &["memory", "disk"])?;
         if let Some(w) = &enc.weights {
             exists("encoder.weights", w)?;
         }

@@ -4,6 +4,7 @@
 
 use medpath_data::AugmentConfig;
 use medpath_model::ViewRequest;
+use medpath_pathnet::FeatureSet;
 use medpath_split::Role;
 use serde::{Deserialize, Serialize};
 
@@ -61,15 +62,16 @@ impl SideScaling {
     }
 }
 
-/// Encoder features of every picture of a task.
+/// Encoder features of every picture of a task, each held once (in memory or on disk, as the
+/// encoding keeps task sets); role assignments select from them.
 pub struct EncodedTask {
-    /// Input side of the pictures.
-    size: usize,
     /// Pictures per validation and test example averaged at test time (1: none).
     tta_views: usize,
-    /// Per example, its pictures' features (the example itself first, then its augmented
-    /// views); empty when the input could not be read.
-    features: Vec<Vec<Vec<f32>>>,
+    /// Every readable picture's maps (no labels or side inputs of their own).
+    pictures: FeatureSet,
+    /// Per example, the rows of its pictures in `pictures` (the example itself first, then its
+    /// augmented views); empty when the input could not be read.
+    rows: Vec<Vec<usize>>,
 }
 
 /// The feature sets of one role assignment.
@@ -151,13 +153,38 @@ impl EncodedTask {
         task: &PreparedTask,
         reporter: &mut dyn Reporter,
     ) -> Result<EncodedTask> {
+        let centres = if task.centre_refs.is_empty() {
+            Default::default()
+        } else {
+            record_centres(enc, task, reporter)?
+        };
         let (requests, owners) = task_requests(task);
         let label = format!("{} encode", task.name);
         let total = requests.len();
-        let (features, failed) =
-            enc.features(&requests, task.size, task_augmentation(task), &mut |done| {
-                reporter.progress(&label, done, total)
-            })?;
+        let mut pictures = enc.task_set(task.size, 0, !task.centre_refs.is_empty())?;
+        let mut row_of = vec![None; requests.len()];
+        let failed = enc.features_into(
+            &requests,
+            task.size,
+            task_augmentation(task),
+            &mut |i, mut values| {
+                let example = &task.examples[owners[i]];
+                if !task.centre_refs.is_empty() {
+                    let centre = centres.get(&example.group).ok_or_else(|| {
+                        Error::task(
+                            &task.name,
+                            format!("record {} has no beats to centre on", example.group),
+                        )
+                    })?;
+                    subtract(&mut values, centre);
+                }
+                row_of[i] = Some(pictures.len());
+                pictures.push_chw(&values, 0).map_err(|e| {
+                    Error::task(&task.name, format!("{}: {e}", example.path.display()))
+                })
+            },
+            &mut |done| reporter.progress(&label, done, total),
+        )?;
         reporter.progress(&label, total, total);
         if !failed.is_empty() {
             reporter.warn(&format!(
@@ -167,38 +194,24 @@ impl EncodedTask {
                 failed[0]
             ));
         }
-        let mut per_example: Vec<Vec<Vec<f32>>> = vec![Vec::new(); task.examples.len()];
+        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); task.examples.len()];
         let mut unreadable = vec![false; task.examples.len()];
-        for (values, &owner) in features.into_iter().zip(&owners) {
-            match values {
-                Some(v) => per_example[owner].push(v),
+        for (row, &owner) in row_of.into_iter().zip(&owners) {
+            match row {
+                Some(r) => rows[owner].push(r),
                 None => unreadable[owner] = true,
             }
         }
         // An example whose picture could not be read is left out whole, views included.
-        for (pictures, bad) in per_example.iter_mut().zip(unreadable) {
+        for (mine, bad) in rows.iter_mut().zip(unreadable) {
             if bad {
-                pictures.clear();
-            }
-        }
-        if !task.centre_refs.is_empty() {
-            let centres = record_centres(enc, task, reporter)?;
-            for (example, pictures) in task.examples.iter().zip(per_example.iter_mut()) {
-                let centre = centres.get(&example.group).ok_or_else(|| {
-                    Error::task(
-                        &task.name,
-                        format!("record {} has no beats to centre on", example.group),
-                    )
-                })?;
-                for picture in pictures.iter_mut() {
-                    subtract(picture, centre);
-                }
+                mine.clear();
             }
         }
         Ok(EncodedTask {
-            size: task.size,
             tta_views: task.tta_views.max(1).min(task.augment_views),
-            features: per_example,
+            pictures,
+            rows,
         })
     }
 
@@ -218,45 +231,34 @@ impl EncodedTask {
                 .map(|(e, _)| e.side.as_slice()),
             task.side_names.len(),
         );
-        let empty = || Encoding::feature_set(self.size, side_width);
-        let mut split = Split::empty(empty);
-        split.val_views = (1..self.tta_views).map(|_| empty()).collect();
-        split.test_views = (1..self.tta_views).map(|_| empty()).collect();
+        // Per set (training, validation, test, then each test-time view of validation and
+        // of test): the pictures' rows, labels and side inputs.
+        let views = self.tta_views - 1;
+        let mut chosen: Vec<Chosen> = (0..3 + 2 * views).map(|_| Chosen::default()).collect();
         let (mut test_rows, mut val_rows) = (Vec::new(), Vec::new());
-        for (i, ((example, pictures), role)) in task
-            .examples
-            .iter()
-            .zip(&self.features)
-            .zip(roles)
-            .enumerate()
+        for (i, ((example, pictures), role)) in
+            task.examples.iter().zip(&self.rows).zip(roles).enumerate()
         {
-            let Some(first) = pictures.first() else {
+            let Some(&first) = pictures.first() else {
                 continue;
             };
             let side = scaling.apply(&example.side, side_width);
-            let at = |e: medpath_pathnet::Error| {
-                Error::task(&task.name, format!("{}: {e}", example.path.display()))
-            };
             match role {
                 Role::Train => {
-                    for values in pictures {
-                        split
-                            .train
-                            .push_with_side(values, &side, example.label)
-                            .map_err(at)?;
+                    for &row in pictures {
+                        chosen[0].add(row, example.label, &side);
                     }
                 }
                 Role::Val | Role::Test => {
-                    let (set, views, rows) = if *role == Role::Val {
-                        (&mut split.val, &mut split.val_views, &mut val_rows)
+                    let (set, rows) = if *role == Role::Val {
+                        (1, &mut val_rows)
                     } else {
-                        (&mut split.test, &mut split.test_views, &mut test_rows)
+                        (2, &mut test_rows)
                     };
                     rows.push(i);
-                    set.push_with_side(first, &side, example.label)
-                        .map_err(at)?;
-                    for (v, view_set) in views.iter_mut().enumerate() {
-                        let values = pictures.get(1 + v).ok_or_else(|| {
+                    chosen[set].add(first, example.label, &side);
+                    for v in 0..views {
+                        let &row = pictures.get(1 + v).ok_or_else(|| {
                             Error::task(
                                 &task.name,
                                 format!(
@@ -266,19 +268,53 @@ impl EncodedTask {
                                 ),
                             )
                         })?;
-                        view_set
-                            .push_with_side(values, &side, example.label)
-                            .map_err(at)?;
+                        chosen[3 + (set - 1) * views + v].add(row, example.label, &side);
                     }
                 }
             }
         }
+        let mut sets = chosen
+            .into_iter()
+            .map(|c| {
+                self.pictures
+                    .relabelled(&c.rows, c.labels, side_width, c.side)
+                    .map_err(|e| Error::task(&task.name, e.to_string()))
+            })
+            .collect::<Result<Vec<FeatureSet>>>()?;
+        let test_views = sets.split_off(3 + views);
+        let val_views = sets.split_off(3);
+        let [train, val, test]: [FeatureSet; 3] = sets
+            .try_into()
+            .map_err(|_| Error::task(&task.name, "assembling the feature sets"))?;
+        let split = Split {
+            train,
+            val,
+            test,
+            val_views,
+            test_views,
+        };
         Ok(Assembled {
             split,
             test_rows,
             val_rows,
             scaling,
         })
+    }
+}
+
+/// The pictures chosen for one feature set of an assignment.
+#[derive(Default)]
+struct Chosen {
+    rows: Vec<usize>,
+    labels: Vec<usize>,
+    side: Vec<f32>,
+}
+
+impl Chosen {
+    fn add(&mut self, row: usize, label: usize, side: &[f32]) {
+        self.rows.push(row);
+        self.labels.push(label);
+        self.side.extend_from_slice(side);
     }
 }
 

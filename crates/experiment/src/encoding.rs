@@ -1,12 +1,12 @@
 //! The frozen encoder of a run: weights, preprocessing convention, cache, and turning a task's
 //! examples into feature sets.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use medpath_cache::Precision;
 use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
 use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, default_engine, open_cache};
-use medpath_pathnet::FeatureSet;
+use medpath_pathnet::{DiskPrecision, FeatureSet};
 use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,8 @@ pub struct Encoding {
     cache_root: Option<PathBuf>,
     precision: Precision,
     batch: usize,
+    /// Where a run keeps its tasks' features when they live on disk (`None`: in memory).
+    spill: Option<PathBuf>,
 }
 
 /// The default cache folder: `$MEDPATH_CACHE`, else `$XDG_CACHE_HOME/medpath`, else
@@ -125,6 +127,7 @@ impl Encoding {
             cache_root: Some(settings.cache.clone().unwrap_or_else(default_cache_dir)),
             precision,
             batch: settings.batch.max(1),
+            spill: None,
         })
     }
 
@@ -159,6 +162,7 @@ impl Encoding {
             cache_root: None,
             precision: Precision::F32,
             batch: 8,
+            spill: None,
         })
     }
 
@@ -180,6 +184,31 @@ impl Encoding {
         augment: AugmentConfig,
         progress: &mut dyn FnMut(usize),
     ) -> Result<EncodedViews> {
+        let mut out = vec![None; requests.len()];
+        let failed = self.features_into(
+            requests,
+            size,
+            augment,
+            &mut |i, values| {
+                out[i] = Some(values);
+                Ok(())
+            },
+            progress,
+        )?;
+        Ok((out, failed))
+    }
+
+    /// Like [`Encoding::features`], but hands each request's features to `sink` (with the
+    /// request's index) as soon as they are computed or read from the cache, so that no more
+    /// than one batch is held here; returns the reasons for inputs that could not be read.
+    pub fn features_into(
+        &self,
+        requests: &[ViewRequest],
+        size: usize,
+        augment: AugmentConfig,
+        sink: &mut dyn FnMut(usize, Vec<f32>) -> Result<()>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<String>> {
         let preprocess = self.preprocess(size);
         let featurizer = Featurizer {
             encoder: &self.encoder,
@@ -196,16 +225,48 @@ impl Encoding {
             }),
             batch_size: self.batch,
         };
-        let mut out = vec![None; requests.len()];
-        let stats = featurizer.run(
+        // The sink's own error stops the encoder; it is handed back as it was.
+        let mut refused = None;
+        let outcome = featurizer.run(
             requests,
             &mut |i, values| {
-                out[i] = Some(values);
-                Ok(())
+                sink(i, values).map_err(|e| {
+                    let message = e.to_string();
+                    refused = Some(e);
+                    medpath_model::ModelError::Input(message)
+                })
             },
             progress,
-        )?;
-        Ok((out, stats.failed))
+        );
+        match (outcome, refused) {
+            (_, Some(e)) => Err(e),
+            (Ok(stats), None) => Ok(stats.failed),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
+    /// Keeps the feature sets that [`Encoding::task_set`] makes on disk, in unnamed files in
+    /// `dir` at the cache's precision, instead of in memory.
+    pub fn keep_features_on_disk(&mut self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.spill = Some(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// An empty feature set for a task's (or the router's) pictures at side `size`: on disk
+    /// when the run keeps features there (see [`Encoding::keep_features_on_disk`]), else in
+    /// memory. On disk, values are kept at the cache's precision, which loses nothing, unless
+    /// they are `derived` from cached values (centred, say): those keep f32.
+    pub fn task_set(&self, size: usize, side_width: usize, derived: bool) -> Result<FeatureSet> {
+        let Some(dir) = &self.spill else {
+            return Ok(Encoding::feature_set(size, side_width));
+        };
+        let precision = match self.precision {
+            Precision::F16 if !derived => DiskPrecision::F16,
+            _ => DiskPrecision::F32,
+        };
+        let side = size / STRIDE;
+        Ok(FeatureSet::on_disk(side, side, OUTPUT_CHANNELS, dir, precision)?.with_side(side_width))
     }
 
     /// Features of pictures already fitted to the square side `size` (RGB, 0..255), in batches;

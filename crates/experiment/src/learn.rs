@@ -42,14 +42,14 @@ pub struct Split {
 
 impl Split {
     /// Sets with no examples and no test-time views.
-    pub fn empty(make: impl Fn() -> FeatureSet) -> Split {
-        Split {
-            train: make(),
-            val: make(),
-            test: make(),
+    pub fn empty(make: impl Fn() -> Result<FeatureSet>) -> Result<Split> {
+        Ok(Split {
+            train: make()?,
+            val: make()?,
+            test: make()?,
             val_views: Vec::new(),
             test_views: Vec::new(),
-        }
+        })
     }
 }
 
@@ -61,19 +61,19 @@ pub fn evaluate_views(
     path: &Path,
     set: &FeatureSet,
     views: &[FeatureSet],
-) -> Vec<f32> {
-    let mut probs = evaluate(net, head, path, set).probs;
+) -> Result<Vec<f32>> {
+    let mut probs = evaluate(net, head, path, set)?.probs;
     for view in views {
-        for (p, q) in probs.iter_mut().zip(evaluate(net, head, path, view).probs) {
+        for (p, q) in probs.iter_mut().zip(evaluate(net, head, path, view)?.probs) {
             *p += q;
         }
     }
     let n = (1 + views.len()) as f32;
     if views.is_empty() {
-        return probs;
+        return Ok(probs);
     }
     probs.iter_mut().for_each(|p| *p /= n);
-    probs
+    Ok(probs)
 }
 
 /// Everything learned and measured for one task.
@@ -521,8 +521,8 @@ fn ablation(
         &mut quiet,
     )?;
     Ok((
-        evaluate_views(&net, head, path, &data.val, &data.val_views),
-        evaluate_views(&net, head, path, &data.test, &data.test_views),
+        evaluate_views(&net, head, path, &data.val, &data.val_views)?,
+        evaluate_views(&net, head, path, &data.test, &data.test_views)?,
     ))
 }
 
@@ -646,7 +646,7 @@ pub fn learn_task(
     reporter.progress(&label, epochs, epochs);
     write_fit_log(dir, &outcome.log, plan.name)?;
     net.freeze(&found.best);
-    let val_probs = evaluate_views(net, head, &found.best, &data.val, &data.val_views);
+    let val_probs = evaluate_views(net, head, &found.best, &data.val, &data.val_views)?;
     let k = plan.classes.len();
     let decision = Decision::fit(&val_probs, k, &data.val.labels, plan.target, plan.positive);
     let budget = found.steps + outcome.steps;
@@ -666,7 +666,7 @@ pub fn learn_task(
             pooled.truth.clone(),
         ),
         _ => {
-            let probs = evaluate_views(net, head, &found.best, &data.test, &data.test_views);
+            let probs = evaluate_views(net, head, &found.best, &data.test, &data.test_views)?;
             let test = metrics_decided(
                 e,
                 plan.classes,

@@ -79,11 +79,11 @@ pub struct Rejection {
 }
 
 /// The summary vector of each example of `set`: square roots of its channel means.
-pub fn summaries(set: &FeatureSet) -> Vec<Vec<f64>> {
+pub fn summaries(set: &FeatureSet) -> Result<Vec<Vec<f64>>> {
     let positions = set.height * set.width;
-    set.data
-        .chunks_exact(set.example_len())
-        .map(|example| {
+    let mut out = Vec::with_capacity(set.len());
+    set.for_each_example(|_, example| {
+        out.push({
             let mut s = vec![0f64; set.channels];
             for p in 0..positions {
                 for (c, v) in example[p * set.channels..(p + 1) * set.channels]
@@ -96,8 +96,9 @@ pub fn summaries(set: &FeatureSet) -> Vec<Vec<f64>> {
             s.iter()
                 .map(|v| (v / positions as f64).max(0.0).sqrt())
                 .collect()
-        })
-        .collect()
+        });
+    })?;
+    Ok(out)
 }
 
 /// Cholesky factor of a symmetric positive-definite `n x n` matrix (row-major).
@@ -159,7 +160,8 @@ impl NoveltyModel {
         val: &[&FeatureSet],
         keep: f64,
     ) -> Result<NoveltyModel> {
-        let per_task: Vec<Vec<Vec<f64>>> = train.iter().map(|s| summaries(s)).collect();
+        let per_task: Vec<Vec<Vec<f64>>> =
+            train.iter().map(|s| summaries(s)).collect::<Result<_>>()?;
         let dims = per_task
             .iter()
             .flatten()
@@ -215,14 +217,17 @@ impl NoveltyModel {
             threshold: f64::INFINITY,
             keep,
         };
-        let val_scores: Vec<f64> = val.iter().flat_map(|s| model.scores(s)).collect();
+        let mut val_scores = Vec::new();
+        for set in val {
+            val_scores.extend(model.scores(set)?);
+        }
         model.threshold = quantile(&val_scores, keep);
         Ok(model)
     }
 
     /// The novelty score of every input of `set` (features at [`NoveltyModel::size`]).
-    pub fn scores(&self, set: &FeatureSet) -> Vec<f64> {
-        summaries(set)
+    pub fn scores(&self, set: &FeatureSet) -> Result<Vec<f64>> {
+        Ok(summaries(set)?
             .iter()
             .map(|s| {
                 self.means
@@ -233,7 +238,7 @@ impl NoveltyModel {
                     })
                     .fold(f64::INFINITY, f64::min)
             })
-            .collect()
+            .collect())
     }
 
     /// The rejection of an input with `score`, if it is rejected.
@@ -376,12 +381,13 @@ mod tests {
             NoveltyModel::fit(&["a".into(), "b".into()], 32, &[&a, &b], &[&a, &b], 0.99).unwrap();
         let kept = model
             .scores(&a)
+            .unwrap()
             .iter()
             .filter(|&&s| model.judge(s).is_none())
             .count();
         assert!(kept >= 55, "kept {kept} of 60");
         let far = set(&[[30.0, 0.0, 0.0], [0.0, 0.0, 50.0]]);
-        for s in model.scores(&far) {
+        for s in model.scores(&far).unwrap() {
             assert!(model.judge(s).is_some(), "score {s} accepted");
         }
         let tmp = tempfile::tempdir().unwrap();

@@ -253,7 +253,7 @@ impl Predictor {
             .expect("checked when the bundle was loaded");
         let raw = match self.boosted.get(&task.name) {
             Some(trees) => average_views(set, views, |s| trees.predict(s))?,
-            None => evaluate_views(net, head, &task.path, set, views),
+            None => evaluate_views(net, head, &task.path, set, views)?,
         };
         let k = task.classes.len();
         Ok((
@@ -288,8 +288,8 @@ impl Predictor {
             return Ok(vec![None; paths.len()]);
         };
         let scores = match known {
-            Some((size, set)) if size == model.size => model.scores(set),
-            _ => model.scores(&self.features(paths, model.size)?),
+            Some((size, set)) if size == model.size => model.scores(set)?,
+            _ => model.scores(&self.features(paths, model.size)?)?,
         };
         Ok(scores.into_iter().map(|s| model.judge(s)).collect())
     }
@@ -423,11 +423,8 @@ impl Predictor {
             files.push(file);
         }
         let set = self.features(&files, task.size)?;
-        let rows: Vec<Vec<f32>> = set
-            .data
-            .chunks_exact(set.example_len())
-            .map(|r| r.to_vec())
-            .collect();
+        let mut rows: Vec<Vec<f32>> = Vec::with_capacity(set.len());
+        set.for_each_example(|_, row| rows.push(row.to_vec()))?;
         mean_of(&rows).ok_or_else(|| {
             Error::Config(format!(
                 "record {}: no beats to centre its features on",
@@ -539,10 +536,7 @@ impl Predictor {
             set.side = side.concat();
             if task.centre == Centre::Record {
                 let centre = self.record_centre(task, &record, &annotations, &options, scratch)?;
-                let len = set.example_len();
-                for example in set.data.chunks_exact_mut(len) {
-                    subtract(example, &centre);
-                }
+                set.map_examples(|example| subtract(example, &centre))?;
             }
             let (answers, probs) = self.answer(task, &set)?;
             let route_probs = self.route(&files, Some((task.size, &route_set)))?;

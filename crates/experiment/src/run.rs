@@ -104,6 +104,16 @@ pub(crate) fn router_requests(task: &PreparedTask, chosen: &[(Role, usize)]) -> 
         .collect()
 }
 
+/// The run's encoder, keeping task features on disk in `dir/features` when the experiment says
+/// so (`encoder.features = "disk"`).
+fn run_encoding(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Result<Encoding> {
+    let mut enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
+    if e.encoder.features == "disk" {
+        enc.keep_features_on_disk(&dir.join("features"))?;
+    }
+    Ok(enc)
+}
+
 fn router_data(
     e: &Experiment,
     enc: &Encoding,
@@ -111,29 +121,33 @@ fn router_data(
     reporter: &mut dyn Reporter,
 ) -> Result<RouterData> {
     let size = e.router.size;
-    let mut split = Split::empty(|| Encoding::feature_set(size, e.side_width()));
+    let mut split = Split::empty(|| enc.task_set(size, e.side_width(), false))?;
     let mut test_rows = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
         let chosen = router_choice(e, t, task);
         let requests = router_requests(task, &chosen);
         let label = format!("router encode {}", task.name);
         let total = requests.len();
-        let (features, _) = enc.features(&requests, size, no_augmentation(), &mut |done| {
-            reporter.progress(&label, done, total)
-        })?;
+        // Unreadable inputs are left out (the task's own encoding has reported them).
+        enc.features_into(
+            &requests,
+            size,
+            no_augmentation(),
+            &mut |k, values| {
+                let (role, i) = chosen[k];
+                let set = match role {
+                    Role::Train => &mut split.train,
+                    Role::Val => &mut split.val,
+                    Role::Test => {
+                        test_rows.push((t, i));
+                        &mut split.test
+                    }
+                };
+                Ok(set.push_chw(&values, t)?)
+            },
+            &mut |done| reporter.progress(&label, done, total),
+        )?;
         reporter.progress(&label, total, total);
-        for (values, &(role, i)) in features.iter().zip(&chosen) {
-            let Some(values) = values else { continue };
-            let set = match role {
-                Role::Train => &mut split.train,
-                Role::Val => &mut split.val,
-                Role::Test => {
-                    test_rows.push((t, i));
-                    &mut split.test
-                }
-            };
-            set.push_chw(values, t)?;
-        }
     }
     Ok(RouterData { split, test_rows })
 }
@@ -229,7 +243,7 @@ fn raw_answers(
             let head = net
                 .head_index(&result.name)
                 .ok_or_else(|| Error::task(&result.name, "the network has no readout for it"))?;
-            evaluate(net, head, &result.path, set).probs
+            evaluate(net, head, &result.path, set)?.probs
         }
     })
 }
@@ -538,19 +552,22 @@ fn novelty_stage(
 ) -> Result<(NoveltyModel, NoveltyReport)> {
     let by_task = |set: &medpath_pathnet::FeatureSet, t: usize| {
         let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
-        set.select(&rows)
+        Ok(set.select(&rows)?)
     };
     let (size, train, val, test): (usize, Vec<_>, Vec<_>, Vec<_>) = match routed {
-        Some(r) => (
-            e.router.size,
-            (0..order.len())
-                .map(|t| by_task(&r.split.train, t))
-                .collect(),
-            (0..order.len()).map(|t| by_task(&r.split.val, t)).collect(),
-            (0..order.len())
-                .map(|t| by_task(&r.split.test, t))
-                .collect(),
-        ),
+        Some(r) => {
+            let each = |set| {
+                (0..order.len())
+                    .map(|t| by_task(set, t))
+                    .collect::<Result<_>>()
+            };
+            (
+                e.router.size,
+                each(&r.split.train)?,
+                each(&r.split.val)?,
+                each(&r.split.test)?,
+            )
+        }
         None => (
             prepared[0].size,
             vec![encoded_tasks[0].split.train.clone()],
@@ -561,8 +578,12 @@ fn novelty_stage(
     let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
     let model = NoveltyModel::fit(order, size, &train_refs, &val_refs, e.novelty.keep)?;
     let (ood_set, kinds, ood_blank) = encode_ood_set(e, enc, size, dir, reporter)?;
-    let scores = |sets: &[medpath_pathnet::FeatureSet]| -> Vec<f64> {
-        sets.iter().flat_map(|s| model.scores(s)).collect()
+    let scores = |sets: &[medpath_pathnet::FeatureSet]| -> Result<Vec<f64>> {
+        let mut all = Vec::new();
+        for set in sets {
+            all.extend(model.scores(set)?);
+        }
+        Ok(all)
     };
     // Both rules: a blank picture is rejected whatever its score (an infinite one here).
     let either = |scores: Vec<f64>, blank: &[bool]| -> Vec<f64> {
@@ -572,7 +593,7 @@ fn novelty_stage(
             .map(|(s, &b)| if b { f64::INFINITY } else { s })
             .collect()
     };
-    let test_scores = scores(&test);
+    let test_scores = scores(&test)?;
     let test_blank = if test_scores.is_empty() {
         Vec::new()
     } else {
@@ -581,11 +602,11 @@ fn novelty_stage(
             .map(|p| Ok(crate::novelty::blank_file(p)?.is_some()))
             .collect::<Result<Vec<bool>>>()?
     };
-    let ood_scores = either(model.scores(&ood_set), &ood_blank);
+    let ood_scores = either(model.scores(&ood_set)?, &ood_blank);
     let ood: Vec<(String, f64)> = kinds.into_iter().zip(ood_scores).collect();
     let report = crate::novelty::report(
         &model,
-        &scores(&val),
+        &scores(&val)?,
         &either(test_scores, &test_blank),
         &ood,
     );
@@ -775,7 +796,7 @@ pub fn run_stage(
             order.join(", ")
         ))
     })?;
-    let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
+    let enc = run_encoding(e, dir, reporter)?;
     let prepared = prepare_task(e, dir, i, task, reporter)?;
     let mut net = match i {
         0 => SuperNet::new(network_config(e)?, e.seed)?,
@@ -838,7 +859,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         e.name,
         order.join(", ")
     ));
-    let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
+    let enc = run_encoding(e, dir, reporter)?;
     let cx = RunContext {
         e,
         enc: &enc,
@@ -1012,7 +1033,7 @@ fn check_no_forgetting(
             &result.path,
             &encoded.split.val,
             &encoded.split.val_views,
-        );
+        )?;
         if now != result.val_probs {
             let changed = now
                 .iter()

@@ -184,3 +184,96 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         state: field("state")?.clone(),
     })
 }
+
+/// The one resume-and-save routine of the long loops (path search, path training): where
+/// their checkpoint lives (or that there is none), what the loop is called in messages, and
+/// how its progress state `S` is written and read back.
+#[derive(Debug, Clone, Copy)]
+pub struct Resumable<'a> {
+    /// The checkpoint file; `None` runs without checkpoints.
+    pub file: Option<&'a Path>,
+    /// What the loop is, for messages ("search", "training").
+    pub what: &'static str,
+}
+
+/// What [`Resumable::resume`] restores: the network and optimiser as saved, the named extra
+/// vectors and the loop's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resumed<S> {
+    /// The network, parameters included.
+    pub net: SuperNet,
+    /// The optimiser, moments included.
+    pub adam: Adam,
+    /// Further named vectors.
+    pub extra: BTreeMap<String, Vec<f32>>,
+    /// The loop's progress.
+    pub state: S,
+}
+
+impl Resumable<'_> {
+    fn error(&self, reason: String) -> Error {
+        file_error(self.file.unwrap_or(Path::new("")), reason)
+    }
+
+    /// Reads the checkpoint when it exists. `same_run` says whether a saved state belongs to the
+    /// loop being started (same settings, same task); a checkpoint of another run is an error
+    /// rather than silently continued or overwritten.
+    pub fn resume<S: serde::de::DeserializeOwned>(
+        &self,
+        same_run: impl FnOnce(&S) -> bool,
+    ) -> Result<Option<Resumed<S>>> {
+        let Some(file) = self.file.filter(|f| f.exists()) else {
+            return Ok(None);
+        };
+        let saved = load(file)?;
+        let what = self.what;
+        let state: S = serde_json::from_str(&saved.state)
+            .map_err(|e| self.error(format!("{what} state: {e}")))?;
+        if !same_run(&state) {
+            return Err(self.error(format!(
+                "this {what} checkpoint was written with other settings; remove it to start over"
+            )));
+        }
+        let adam = saved
+            .adam
+            .ok_or_else(|| self.error(format!("{what} checkpoint without optimiser state")))?;
+        Ok(Some(Resumed {
+            net: saved.net,
+            adam,
+            extra: saved.extra,
+            state,
+        }))
+    }
+
+    /// The extra vector `name` of a resumed checkpoint, or an error naming the file.
+    pub fn extra<S>(&self, resumed: &mut Resumed<S>, name: &str) -> Result<Vec<f32>> {
+        let what = self.what;
+        resumed
+            .extra
+            .remove(name)
+            .ok_or_else(|| self.error(format!("{what} checkpoint without `{name}`")))
+    }
+
+    /// Saves the loop's progress (nothing without a file).
+    pub fn save<S: serde::Serialize>(
+        &self,
+        (net, adam): (&SuperNet, &Adam),
+        extra: BTreeMap<String, Vec<f32>>,
+        state: &S,
+    ) -> Result<()> {
+        let Some(file) = self.file else {
+            return Ok(());
+        };
+        let state = serde_json::to_string(state)
+            .map_err(|e| self.error(format!("{} state: {e}", self.what)))?;
+        save(
+            file,
+            &Checkpoint {
+                net: net.clone(),
+                adam: Some(adam.clone()),
+                extra,
+                state,
+            },
+        )
+    }
+}

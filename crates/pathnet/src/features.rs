@@ -1,7 +1,10 @@
 //! Encoder features of one task's examples, laid out for the path network.
 
+use std::path::Path;
+
 use crate::error::{Error, Result};
 use crate::linalg::pool_bins;
+use crate::storage::{DiskPrecision, Rows};
 
 /// A minibatch copied out of a [`FeatureSet`].
 #[derive(Debug, Default)]
@@ -16,7 +19,11 @@ pub(crate) struct Gathered {
 /// convolution over all positions of a batch is one matrix product), with a class label each
 /// and, optionally, a vector of side inputs per example (e.g. a beat's rhythm features) that the
 /// network joins to the pooled maps before its fully connected layers.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The maps live in memory ([`FeatureSet::new`]) or in a file on disk ([`FeatureSet::on_disk`]),
+/// read a minibatch at a time: training, search and evaluation then hold one batch of maps, not
+/// the set. Labels and side inputs are always in memory (a few bytes per example).
+#[derive(Debug, Clone)]
 pub struct FeatureSet {
     /// Feature map height.
     pub height: usize,
@@ -24,8 +31,8 @@ pub struct FeatureSet {
     pub width: usize,
     /// Channels per position (512 for VGG-16).
     pub channels: usize,
-    /// `len() * height * width * channels` values.
-    pub data: Vec<f32>,
+    /// `len()` rows of `height * width * channels` values.
+    rows: Rows,
     /// Class index of every example.
     pub labels: Vec<usize>,
     /// Side inputs per example (0: none).
@@ -41,11 +48,31 @@ impl FeatureSet {
             height,
             width,
             channels,
-            data: Vec::new(),
+            rows: Rows::Memory(Vec::new()),
             labels: Vec::new(),
             side_width: 0,
             side: Vec::new(),
         }
+    }
+
+    /// An empty set for maps of the given shape whose maps are kept in an unnamed file in
+    /// `dir` (gone when the set and every set selected from it are dropped, or the process
+    /// ends), at `precision`.
+    pub fn on_disk(
+        height: usize,
+        width: usize,
+        channels: usize,
+        dir: &Path,
+        precision: DiskPrecision,
+    ) -> Result<FeatureSet> {
+        let mut set = FeatureSet::new(height, width, channels);
+        set.rows = Rows::on_disk(dir, set.example_len(), precision)?;
+        Ok(set)
+    }
+
+    /// Whether the maps are on disk, and at what precision (`None`: in memory).
+    pub fn disk_precision(&self) -> Option<DiskPrecision> {
+        self.rows.disk_precision()
     }
 
     /// The same set shape with `width` side inputs per example.
@@ -115,11 +142,11 @@ impl FeatureSet {
             )));
         }
         let positions = self.height * self.width;
-        self.data.reserve(chw.len());
+        let mut row = Vec::with_capacity(chw.len());
         for p in 0..positions {
-            self.data
-                .extend((0..self.channels).map(|c| chw[c * positions + p]));
+            row.extend((0..self.channels).map(|c| chw[c * positions + p]));
         }
+        self.rows.push(&row)?;
         self.side.extend_from_slice(side);
         self.labels.push(label);
         Ok(())
@@ -130,19 +157,81 @@ impl FeatureSet {
         &self.side[i * self.side_width..(i + 1) * self.side_width]
     }
 
-    /// The examples at `indices`, in that order, as a new set.
-    pub fn select(&self, indices: &[usize]) -> FeatureSet {
-        let len = self.example_len();
-        let mut out =
-            FeatureSet::new(self.height, self.width, self.channels).with_side(self.side_width);
-        out.data.reserve(indices.len() * len);
+    /// The examples at `indices`, in that order, as a new set (of a disk-backed set: a view of
+    /// the same file, nothing copied).
+    pub fn select(&self, indices: &[usize]) -> Result<FeatureSet> {
+        let mut out = FeatureSet {
+            rows: self.rows.select(indices, self.example_len())?,
+            labels: Vec::with_capacity(indices.len()),
+            side: Vec::with_capacity(indices.len() * self.side_width),
+            ..FeatureSet::new(self.height, self.width, self.channels).with_side(self.side_width)
+        };
         for &i in indices {
-            out.data
-                .extend_from_slice(&self.data[i * len..(i + 1) * len]);
             out.side.extend_from_slice(self.side_of(i));
             out.labels.push(self.labels[i]);
         }
-        out
+        Ok(out)
+    }
+
+    /// The maps of the examples at `indices`, with new `labels` and `side_width` side inputs per
+    /// example (`side`, flat): the examples of one role of a task built from a set holding every
+    /// picture once. Maps are copied for a set in memory and shared for one on disk.
+    pub fn relabelled(
+        &self,
+        indices: &[usize],
+        labels: Vec<usize>,
+        side_width: usize,
+        side: Vec<f32>,
+    ) -> Result<FeatureSet> {
+        if labels.len() != indices.len() || side.len() != indices.len() * side_width {
+            return Err(Error::Shape(format!(
+                "{} examples chosen with {} labels and {} side values ({} per example)",
+                indices.len(),
+                labels.len(),
+                side.len(),
+                side_width
+            )));
+        }
+        if let Some(bad) = side.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Shape(format!(
+                "side input {} of example {} is {} (not a finite number)",
+                bad % side_width.max(1),
+                bad / side_width.max(1),
+                side[bad]
+            )));
+        }
+        Ok(FeatureSet {
+            rows: self.rows.select(indices, self.example_len())?,
+            labels,
+            side_width,
+            side,
+            ..FeatureSet::new(self.height, self.width, self.channels)
+        })
+    }
+
+    /// The maps of example `i` (position-major, `[positions, channels]`).
+    pub fn example(&self, i: usize) -> Result<Vec<f32>> {
+        let mut row = Vec::with_capacity(self.example_len());
+        self.rows.gather(&[i], self.example_len(), &mut row)?;
+        Ok(row)
+    }
+
+    /// Calls `f` with each example's index and maps, reading a disk-backed set a row at a time.
+    pub fn for_each_example(&self, mut f: impl FnMut(usize, &[f32])) -> Result<()> {
+        let mut row = Vec::with_capacity(self.example_len());
+        for i in 0..self.len() {
+            row.clear();
+            self.rows.gather(&[i], self.example_len(), &mut row)?;
+            f(i, &row);
+        }
+        Ok(())
+    }
+
+    /// Changes every example's maps in place with `f` (a disk-backed set gets new rows; sets
+    /// selected from it earlier keep the old ones).
+    pub fn map_examples(&mut self, mut f: impl FnMut(&mut [f32])) -> Result<()> {
+        let len = self.example_len();
+        self.rows.map(len, &mut f)
     }
 
     /// Appends every example of `other` (same shapes).
@@ -162,7 +251,8 @@ impl FeatureSet {
                 other.side_width
             )));
         }
-        self.data.extend_from_slice(&other.data);
+        self.rows
+            .extend(&other.rows, other.len(), self.example_len())?;
         self.side.extend_from_slice(&other.side);
         self.labels.extend_from_slice(&other.labels);
         Ok(())
@@ -170,28 +260,26 @@ impl FeatureSet {
 
     /// Copies the examples at `indices` into `batch` (maps contiguous, `[n * positions,
     /// channels]`, and side inputs `[n, side_width]`).
-    pub(crate) fn gather(&self, indices: &[usize], batch: &mut Gathered) {
-        let len = self.example_len();
+    pub(crate) fn gather(&self, indices: &[usize], batch: &mut Gathered) -> Result<()> {
         batch.maps.clear();
         batch.side.clear();
+        self.rows
+            .gather(indices, self.example_len(), &mut batch.maps)?;
         for &i in indices {
-            batch
-                .maps
-                .extend_from_slice(&self.data[i * len..(i + 1) * len]);
             batch.side.extend_from_slice(self.side_of(i));
         }
+        Ok(())
     }
 
     /// Every example's maps average-pooled to `grid x grid` cells (cell-major, channels within
     /// a cell) with its side inputs after them: `[len(), grid * grid * channels + side_width]`,
     /// the input of a linear readout.
-    pub fn pooled_rows(&self, grid: usize) -> Vec<f32> {
+    pub fn pooled_rows(&self, grid: usize) -> Result<Vec<f32>> {
         let (rows, cols) = (pool_bins(self.height, grid), pool_bins(self.width, grid));
         let c = self.channels;
         let width = grid * grid * c + self.side_width;
         let mut out = vec![0.0; self.len() * width];
-        for e in 0..self.len() {
-            let src = &self.data[e * self.example_len()..(e + 1) * self.example_len()];
+        self.for_each_example(|e, src| {
             let dst = &mut out[e * width..(e + 1) * width];
             for (gi, &(r0, r1)) in rows.iter().enumerate() {
                 for (gj, &(c0, c1)) in cols.iter().enumerate() {
@@ -208,8 +296,8 @@ impl FeatureSet {
                 }
             }
             dst[grid * grid * c..].copy_from_slice(self.side_of(e));
-        }
-        out
+        })?;
+        Ok(out)
     }
 
     /// Examples per class, for `classes` classes.
@@ -224,6 +312,26 @@ impl FeatureSet {
     }
 }
 
+/// Two sets are equal when they hold the same examples (wherever their maps are kept).
+impl PartialEq for FeatureSet {
+    fn eq(&self, other: &FeatureSet) -> bool {
+        let maps = |set: &FeatureSet| {
+            let mut all = Vec::new();
+            let indices: Vec<usize> = (0..set.len()).collect();
+            set.rows
+                .gather(&indices, set.example_len(), &mut all)
+                .map(|()| all)
+                .ok()
+        };
+        (self.height, self.width, self.channels, self.side_width)
+            == (other.height, other.width, other.channels, other.side_width)
+            && self.labels == other.labels
+            && self.side == other.side
+            && maps(self).is_some()
+            && maps(self) == maps(other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +341,7 @@ mod tests {
         let mut set = FeatureSet::new(3, 2, 2).with_side(1);
         let chw: Vec<f32> = (0..12).map(|v| v as f32).collect();
         set.push_with_side(&chw, &[7.5], 0).unwrap();
-        let rows = set.pooled_rows(1);
+        let rows = set.pooled_rows(1).unwrap();
         // Channel 0 holds 0..6, channel 1 holds 6..12: means 2.5 and 8.5, then the side input.
         assert_eq!(rows, vec![2.5, 8.5, 7.5]);
     }

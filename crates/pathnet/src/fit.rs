@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::Resumable;
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
 use crate::network::{Path, SuperNet};
@@ -108,44 +108,21 @@ pub fn fit(
         best_loss: f64::INFINITY,
     };
     let mut best = net.params.clone();
-    if let Some(file) = checkpoint.filter(|f| f.exists()) {
-        let saved = checkpoint::load(file)?;
-        let bad = |reason: String| Error::File {
-            path: file.to_path_buf(),
-            reason,
-        };
-        let loaded: FitState =
-            serde_json::from_str(&saved.state).map_err(|e| bad(format!("training state: {e}")))?;
-        if loaded.settings != *settings || loaded.path != *path || loaded.head != state.head {
-            return Err(bad(
-                "this training checkpoint was written with other settings; remove it to start over"
-                    .into(),
-            ));
-        }
-        *net = saved.net;
-        *adam = saved
-            .adam
-            .ok_or_else(|| bad("checkpoint without optimiser state".into()))?;
-        best = saved
-            .extra
-            .get("best")
-            .cloned()
-            .ok_or_else(|| bad("checkpoint without best weights".into()))?;
-        state = loaded;
+    let resumable = Resumable {
+        file: checkpoint,
+        what: "training",
+    };
+    let same_run =
+        |s: &FitState| s.settings == *settings && s.path == *path && s.head == state.head;
+    if let Some(mut resumed) = resumable.resume(same_run)? {
+        best = resumable.extra(&mut resumed, "best")?;
+        *net = resumed.net;
+        *adam = resumed.adam;
+        state = resumed.state;
     }
     let save = |net: &SuperNet, adam: &Adam, best: &[f32], state: &FitState| -> Result<()> {
-        let Some(file) = checkpoint else {
-            return Ok(());
-        };
-        checkpoint::save(
-            file,
-            &Checkpoint {
-                net: net.clone(),
-                adam: Some(adam.clone()),
-                extra: [("best".to_string(), best.to_vec())].into(),
-                state: serde_json::to_string(state).expect("plain data serialises"),
-            },
-        )
+        let extra = [("best".to_string(), best.to_vec())].into();
+        resumable.save((net, adam), extra, state)
     };
     let mut interrupted = false;
     while !state.outcome.finished {
@@ -166,7 +143,7 @@ pub fn fit(
         let (train_loss, train_accuracy, _) =
             stepper.epoch(train, settings.batch, settings.max_steps, &mut rng)?;
         state.outcome.steps = stepper.steps;
-        let scored = evaluate(net, head, path, val);
+        let scored = evaluate(net, head, path, val)?;
         let val_loss = match settings.regularisation.class_weights.as_slice() {
             [] => scored.loss,
             weights => scored.weighted_loss(&val.labels, weights),

@@ -19,6 +19,7 @@ mod gradient_check;
 mod linalg;
 pub mod network;
 pub mod search;
+pub mod storage;
 pub mod train;
 
 pub use error::{Error, Result};
@@ -26,6 +27,7 @@ pub use features::FeatureSet;
 pub use fit::{EpochRecord, FitOutcome, FitSettings, fit};
 pub use network::{Aggregate, NetworkConfig, Path, SuperNet};
 pub use search::{FitnessMetric, FitnessOn, SearchOutcome, SearchSettings, evolve};
+pub use storage::DiskPrecision;
 pub use train::{
     Adam, AdamConfig, Evaluation, Regularisation, Stepper, argmax_rows, balanced_class_weights,
     evaluate, macro_recall,

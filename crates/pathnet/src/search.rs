@@ -12,7 +12,7 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::Resumable;
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
 use crate::network::{Path, SuperNet};
@@ -114,7 +114,7 @@ struct SearchState {
     seconds: f64,
 }
 
-fn fitness_set(train: &FeatureSet, val: &FeatureSet, s: &SearchSettings) -> FeatureSet {
+fn fitness_set(train: &FeatureSet, val: &FeatureSet, s: &SearchSettings) -> Result<FeatureSet> {
     let set = match s.fitness {
         FitnessOn::Validation => val,
         FitnessOn::Training => train,
@@ -126,7 +126,7 @@ fn fitness_set(train: &FeatureSet, val: &FeatureSet, s: &SearchSettings) -> Feat
             chosen.sort_unstable();
             set.select(&chosen)
         }
-        _ => set.clone(),
+        _ => Ok(set.clone()),
     }
 }
 
@@ -154,7 +154,7 @@ fn train_candidate(
     Stepper::new(net, adam, head, path)?
         .regularised(&s.regularisation)
         .run_random(train, s.steps, s.batch, &mut rng)?;
-    let evaluation = evaluate(net, head, path, scored);
+    let evaluation = evaluate(net, head, path, scored)?;
     Ok(match s.metric {
         FitnessMetric::Accuracy => evaluation.accuracy,
         FitnessMetric::MacroRecall => evaluation.macro_recall(&scored.labels),
@@ -184,46 +184,26 @@ pub fn evolve(
     let head_name = net.heads[head].name.clone();
     let mut search = Search::new(settings.space, settings.config, settings.seed);
     let mut seconds_before = 0.0;
-    if let Some(file) = checkpoint.filter(|f| f.exists()) {
-        let saved = checkpoint::load(file)?;
-        let state: SearchState = serde_json::from_str(&saved.state).map_err(|e| Error::File {
-            path: file.to_path_buf(),
-            reason: format!("search state: {e}"),
-        })?;
-        if state.settings != *settings || state.head != head_name {
-            return Err(Error::File {
-                path: file.to_path_buf(),
-                reason: "this search checkpoint was written with other settings; remove it to start over".into(),
-            });
-        }
-        *net = saved.net;
-        *adam = saved.adam.ok_or_else(|| Error::File {
-            path: file.to_path_buf(),
-            reason: "search checkpoint without optimiser state".into(),
-        })?;
-        search = state.search;
-        seconds_before = state.seconds;
+    let resumable = Resumable {
+        file: checkpoint,
+        what: "search",
+    };
+    let same_run = |s: &SearchState| s.settings == *settings && s.head == head_name;
+    if let Some(resumed) = resumable.resume(same_run)? {
+        *net = resumed.net;
+        *adam = resumed.adam;
+        search = resumed.state.search;
+        seconds_before = resumed.state.seconds;
     }
-    let scored = fitness_set(train, val, settings);
+    let scored = fitness_set(train, val, settings)?;
     let save = |net: &SuperNet, adam: &Adam, search: &Search, seconds: f64| -> Result<()> {
-        let Some(file) = checkpoint else {
-            return Ok(());
-        };
         let state = SearchState {
             settings: settings.clone(),
             head: head_name.clone(),
             search: search.clone(),
             seconds,
         };
-        checkpoint::save(
-            file,
-            &Checkpoint {
-                net: net.clone(),
-                adam: Some(adam.clone()),
-                extra: Default::default(),
-                state: serde_json::to_string(&state).expect("plain data serialises"),
-            },
-        )
+        resumable.save((net, adam), Default::default(), &state)
     };
     let started = Instant::now();
     let mut stopped = false;

@@ -206,13 +206,13 @@ pub fn argmax_rows(values: &[f32], width: usize) -> Vec<usize> {
 const EVAL_CHUNK: usize = 256;
 
 /// Runs `set` through `path` and readout `head` (no training).
-pub fn evaluate(net: &SuperNet, head: usize, path: &Path, set: &FeatureSet) -> Evaluation {
+pub fn evaluate(net: &SuperNet, head: usize, path: &Path, set: &FeatureSet) -> Result<Evaluation> {
     let classes = net.blocks[net.heads[head].block].outputs;
     let mut probs = Vec::with_capacity(set.len() * classes);
     let mut buffer = Gathered::default();
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(EVAL_CHUNK) {
-        set.gather(chunk, &mut buffer);
+        set.gather(chunk, &mut buffer)?;
         let batch = Batch {
             maps: &buffer.maps,
             side: &buffer.side,
@@ -235,11 +235,11 @@ pub fn evaluate(net: &SuperNet, head: usize, path: &Path, set: &FeatureSet) -> E
         correct += usize::from(y == p);
     }
     let n = set.len().max(1) as f64;
-    Evaluation {
+    Ok(Evaluation {
         loss: loss / n,
         accuracy: correct as f64 / n,
         ..eval
-    }
+    })
 }
 
 /// Trains `head` along `path` with minibatches of `batch` examples from `set`.
@@ -292,7 +292,7 @@ impl<'a> Stepper<'a> {
     /// One gradient step on the examples `indices` of `set`; returns the batch loss and the
     /// number predicted right before the step.
     pub fn step(&mut self, set: &FeatureSet, indices: &[usize]) -> Result<(f32, usize)> {
-        set.gather(indices, &mut self.buffer);
+        set.gather(indices, &mut self.buffer)?;
         self.labels.clear();
         self.labels.extend(indices.iter().map(|&i| set.labels[i]));
         let batch = Batch {
