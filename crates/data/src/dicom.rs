@@ -2,7 +2,10 @@
 //! decodes the pixel data in pure Rust: native little/big endian, deflated, RLE Lossless, JPEG
 //! baseline, extended and lossless). The display pipeline is the standard's: modality LUT
 //! (Rescale Slope and Intercept), VOI LUT (the first window, or the VOI LUT sequence; without
-//! either, the whole stored range), MONOCHROME1 inverted, then 8 bits per sample. Only the first
+//! either, the whole stored range for 8 bits or fewer, so an 8-bit picture shows as it is, and
+//! the range of values present for more bits, as viewers do: a 16-bit CT slice without a window
+//! uses a few hundred of the 65,536 levels, and over the whole range it would show as flat gray),
+//! MONOCHROME1 inverted, then 8 bits per sample. Only the first
 //! frame of a multi-frame object is used (the image's [`DicomInfo::frames`] says how many there
 //! were, so callers can warn).
 
@@ -187,6 +190,8 @@ fn decode_first_frame(path: &Path) -> Result<(RgbImage, DicomInfo)> {
     })?;
     let voi = if has_voi {
         VoiLutOption::First
+    } else if info.bits_stored > 8 {
+        VoiLutOption::Normalize
     } else {
         VoiLutOption::Custom(stored_range_window(&object, &info))
     };

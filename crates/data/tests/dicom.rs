@@ -52,6 +52,12 @@ fn every_encoding_decodes_to_the_png_within_one_gray_level() {
             let d = max_difference(&dicom, &png);
             assert!(d <= 1.0, "{name}_{variant}: differs by {d} gray levels");
         }
+        // More than 8 bits without a window: shown over the range of values present.
+        let d = max_difference(
+            &fixture(&format!("{name}_nowindow_16.dcm")),
+            &fixture(&format!("{name}_nowindow_expected.png")),
+        );
+        assert!(d <= 1.0, "{name}_nowindow_16.dcm: differs by {d} gray levels");
         // JPEG baseline is lossy: its reference is what another decoder (libjpeg, through
         // Pillow) makes of the same stream. Decoders may round the inverse DCT differently, so a
         // few samples may differ by 2.

@@ -540,6 +540,50 @@ fn test_paths(
 /// router's size (the task's own size for a one-task model), sets its threshold on validation
 /// inputs, and measures it on the test inputs and on the generated out-of-distribution set.
 #[allow(clippy::too_many_arguments)]
+/// The input side and the training, validation and test feature sets, one per task, that the
+/// novelty rule is fitted and measured on: the router's features split by task, or with one
+/// task (no router) that task's own.
+fn novelty_inputs(
+    e: &Experiment,
+    order: &[String],
+    prepared: &[PreparedTask],
+    encoded_tasks: &[Encoded],
+    routed: Option<&RouterData>,
+) -> Result<(usize, [Vec<medpath_pathnet::FeatureSet>; 3])> {
+    let by_task = |set: &medpath_pathnet::FeatureSet, t: usize| {
+        let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
+        Ok(set.select(&rows)?)
+    };
+    Ok(match routed {
+        Some(r) => {
+            let each = |set| {
+                (0..order.len())
+                    .map(|t| by_task(set, t))
+                    .collect::<Result<_>>()
+            };
+            (
+                e.router.size,
+                [
+                    each(&r.split.train)?,
+                    each(&r.split.val)?,
+                    each(&r.split.test)?,
+                ],
+            )
+        }
+        None => {
+            let split = &encoded_tasks[0].split;
+            (
+                prepared[0].size,
+                [
+                    vec![split.train.clone()],
+                    vec![split.val.clone()],
+                    vec![split.test.clone()],
+                ],
+            )
+        }
+    })
+}
+
 fn novelty_stage(
     e: &Experiment,
     enc: &Encoding,
@@ -550,31 +594,7 @@ fn novelty_stage(
     dir: &FilePath,
     reporter: &mut dyn Reporter,
 ) -> Result<(NoveltyModel, NoveltyReport)> {
-    let by_task = |set: &medpath_pathnet::FeatureSet, t: usize| {
-        let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
-        Ok(set.select(&rows)?)
-    };
-    let (size, train, val, test): (usize, Vec<_>, Vec<_>, Vec<_>) = match routed {
-        Some(r) => {
-            let each = |set| {
-                (0..order.len())
-                    .map(|t| by_task(set, t))
-                    .collect::<Result<_>>()
-            };
-            (
-                e.router.size,
-                each(&r.split.train)?,
-                each(&r.split.val)?,
-                each(&r.split.test)?,
-            )
-        }
-        None => (
-            prepared[0].size,
-            vec![encoded_tasks[0].split.train.clone()],
-            vec![encoded_tasks[0].split.val.clone()],
-            vec![encoded_tasks[0].split.test.clone()],
-        ),
-    };
+    let (size, [train, val, test]) = novelty_inputs(e, order, prepared, encoded_tasks, routed)?;
     let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
     let model = NoveltyModel::fit(order, size, &train_refs, &val_refs, e.novelty.keep)?;
     let (ood_set, kinds, ood_blank) = encode_ood_set(e, enc, size, dir, reporter)?;
