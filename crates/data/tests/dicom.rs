@@ -57,7 +57,10 @@ fn every_encoding_decodes_to_the_png_within_one_gray_level() {
             &fixture(&format!("{name}_nowindow_16.dcm")),
             &fixture(&format!("{name}_nowindow_expected.png")),
         );
-        assert!(d <= 1.0, "{name}_nowindow_16.dcm: differs by {d} gray levels");
+        assert!(
+            d <= 1.0,
+            "{name}_nowindow_16.dcm: differs by {d} gray levels"
+        );
         // JPEG baseline is lossy: its reference is what another decoder (libjpeg, through
         // Pillow) makes of the same stream. Decoders may round the inverse DCT differently, so a
         // few samples may differ by 2.

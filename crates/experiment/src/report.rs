@@ -237,7 +237,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\n\
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\n\
          table{{border-collapse:collapse;margin:0.5em 0 1.5em}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\n\
-         td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em;vertical-align:top}} figure svg{{max-width:100%;height:auto;display:block}} figure img{{max-width:540px;display:block}}\n\
+         td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em;vertical-align:top}} figure svg{{max-width:100%;height:auto;display:block}} figure img{{max-width:100%;display:block}}\n\
          pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}} .missing{{color:#b00}} .note{{color:#555}}\n\
          </style></head><body>\n<h1>{}</h1>\n",
         escape(&title),
