@@ -539,17 +539,14 @@ fn test_paths(
 /// Fits the rule that rejects inputs of no task on every task's training inputs at the
 /// router's size (the task's own size for a one-task model), sets its threshold on validation
 /// inputs, and measures it on the test inputs and on the generated out-of-distribution set.
-#[allow(clippy::too_many_arguments)]
 /// The input side and the training, validation and test feature sets, one per task, that the
 /// novelty rule is fitted and measured on: the router's features split by task, or with one
 /// task (no router) that task's own.
 fn novelty_inputs(
-    e: &Experiment,
-    order: &[String],
-    prepared: &[PreparedTask],
-    encoded_tasks: &[Encoded],
-    routed: Option<&RouterData>,
+    cx: &RunContext<'_>,
+    learned: &Learned,
 ) -> Result<(usize, [Vec<medpath_pathnet::FeatureSet>; 3])> {
+    let routed = learned.router.as_ref().map(|(_, routed)| routed);
     let by_task = |set: &medpath_pathnet::FeatureSet, t: usize| {
         let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
         Ok(set.select(&rows)?)
@@ -557,12 +554,12 @@ fn novelty_inputs(
     Ok(match routed {
         Some(r) => {
             let each = |set| {
-                (0..order.len())
+                (0..cx.order.len())
                     .map(|t| by_task(set, t))
                     .collect::<Result<_>>()
             };
             (
-                e.router.size,
+                cx.e.router.size,
                 [
                     each(&r.split.train)?,
                     each(&r.split.val)?,
@@ -571,9 +568,9 @@ fn novelty_inputs(
             )
         }
         None => {
-            let split = &encoded_tasks[0].split;
+            let split = &learned.encoded[0].split;
             (
-                prepared[0].size,
+                learned.prepared[0].size,
                 [
                     vec![split.train.clone()],
                     vec![split.val.clone()],
@@ -585,19 +582,17 @@ fn novelty_inputs(
 }
 
 fn novelty_stage(
-    e: &Experiment,
-    enc: &Encoding,
-    order: &[String],
-    prepared: &[PreparedTask],
-    encoded_tasks: &[Encoded],
-    routed: Option<&RouterData>,
-    dir: &FilePath,
+    cx: &RunContext<'_>,
+    learned: &Learned,
     reporter: &mut dyn Reporter,
 ) -> Result<(NoveltyModel, NoveltyReport)> {
-    let (size, [train, val, test]) = novelty_inputs(e, order, prepared, encoded_tasks, routed)?;
+    let (e, order) = (cx.e, &cx.order);
+    let (prepared, encoded_tasks) = (&learned.prepared, &learned.encoded);
+    let routed = learned.router.as_ref().map(|(_, routed)| routed);
+    let (size, [train, val, test]) = novelty_inputs(cx, learned)?;
     let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
     let model = NoveltyModel::fit(order, size, &train_refs, &val_refs, e.novelty.keep)?;
-    let (ood_set, kinds, ood_blank) = encode_ood_set(e, enc, size, dir, reporter)?;
+    let (ood_set, kinds, ood_blank) = encode_ood_set(e, cx.enc, size, cx.dir, reporter)?;
     let scores = |sets: &[medpath_pathnet::FeatureSet]| -> Result<Vec<f64>> {
         let mut all = Vec::new();
         for set in sets {
@@ -907,16 +902,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
     };
     check_no_forgetting(&net, &learned, &cx.order, reporter)?;
     let novelty = if e.novelty.enabled {
-        Some(novelty_stage(
-            e,
-            &enc,
-            &cx.order,
-            &learned.prepared,
-            &learned.encoded,
-            learned.router.as_ref().map(|(_, routed)| routed),
-            dir,
-            reporter,
-        )?)
+        Some(novelty_stage(&cx, &learned, reporter)?)
     } else {
         None
     };
