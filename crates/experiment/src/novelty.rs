@@ -78,27 +78,25 @@ pub struct Rejection {
     pub threshold: f64,
 }
 
-/// The summary vector of each example of `set`: square roots of its channel means.
-pub fn summaries(set: &FeatureSet) -> Result<Vec<Vec<f64>>> {
+/// Calls `f` with the summary vector of each example of `set` in turn (square roots of its
+/// channel means), reading a disk-backed set a row at a time: nothing is collected.
+fn for_each_summary(set: &FeatureSet, mut f: impl FnMut(Vec<f64>)) -> Result<()> {
     let positions = set.height * set.width;
-    let mut out = Vec::with_capacity(set.len());
     set.for_each_example(|_, example| {
-        out.push({
-            let mut s = vec![0f64; set.channels];
-            for p in 0..positions {
-                for (c, v) in example[p * set.channels..(p + 1) * set.channels]
-                    .iter()
-                    .enumerate()
-                {
-                    s[c] += f64::from(*v);
-                }
+        let mut s = vec![0f64; set.channels];
+        for p in 0..positions {
+            for (c, v) in example[p * set.channels..(p + 1) * set.channels]
+                .iter()
+                .enumerate()
+            {
+                s[c] += f64::from(*v);
             }
-            s.iter()
-                .map(|v| (v / positions as f64).max(0.0).sqrt())
-                .collect()
-        });
+        }
+        f(s.iter()
+            .map(|v| (v / positions as f64).max(0.0).sqrt())
+            .collect());
     })?;
-    Ok(out)
+    Ok(())
 }
 
 /// Cholesky factor of a symmetric positive-definite `n x n` matrix (row-major).
@@ -160,30 +158,32 @@ impl NoveltyModel {
         val: &[&FeatureSet],
         keep: f64,
     ) -> Result<NoveltyModel> {
-        let per_task: Vec<Vec<Vec<f64>>> =
-            train.iter().map(|s| summaries(s)).collect::<Result<_>>()?;
-        let dims = per_task
-            .iter()
-            .flatten()
-            .next()
-            .map(Vec::len)
-            .ok_or_else(|| Error::Config("novelty model: no training inputs".into()))?;
-        let means: Vec<Vec<f64>> = per_task
-            .iter()
-            .map(|rows| {
-                let mut m = vec![0f64; dims];
-                for r in rows {
-                    for (a, b) in m.iter_mut().zip(r) {
-                        *a += b;
-                    }
+        // Two passes over the training inputs (means, then the pooled covariance), so that
+        // nothing per input is kept: the sets may be on disk and large.
+        let mut means: Vec<Vec<f64>> = Vec::with_capacity(train.len());
+        for set in train {
+            let mut sum: Vec<f64> = Vec::new();
+            for_each_summary(set, |s| {
+                sum.resize(s.len(), 0.0);
+                for (a, b) in sum.iter_mut().zip(&s) {
+                    *a += b;
                 }
-                m.iter().map(|v| v / rows.len().max(1) as f64).collect()
-            })
-            .collect();
+            })?;
+            means.push(sum.iter().map(|v| v / set.len().max(1) as f64).collect());
+        }
+        let dims = means
+            .iter()
+            .zip(train)
+            .find(|(_, set)| !set.is_empty())
+            .map(|(m, _)| m.len())
+            .ok_or_else(|| Error::Config("novelty model: no training inputs".into()))?;
+        for m in &mut means {
+            m.resize(dims, 0.0);
+        }
         let mut cov = vec![0f64; dims * dims];
         let mut n = 0usize;
-        for (rows, mean) in per_task.iter().zip(&means) {
-            for r in rows {
+        for (set, mean) in train.iter().zip(&means) {
+            for_each_summary(set, |r| {
                 let d: Vec<f64> = r.iter().zip(mean).map(|(a, b)| a - b).collect();
                 for i in 0..dims {
                     for j in 0..=i {
@@ -191,7 +191,7 @@ impl NoveltyModel {
                     }
                 }
                 n += 1;
-            }
+            })?;
         }
         let mean_variance =
             (0..dims).map(|i| cov[i * dims + i]).sum::<f64>() / (dims as f64 * n.max(1) as f64);
@@ -227,18 +227,19 @@ impl NoveltyModel {
 
     /// The novelty score of every input of `set` (features at [`NoveltyModel::size`]).
     pub fn scores(&self, set: &FeatureSet) -> Result<Vec<f64>> {
-        Ok(summaries(set)?
-            .iter()
-            .map(|s| {
+        let mut scores = Vec::with_capacity(set.len());
+        for_each_summary(set, |s| {
+            scores.push(
                 self.means
                     .iter()
                     .map(|m| {
                         let d: Vec<f64> = s.iter().zip(m).map(|(a, b)| a - b).collect();
                         mahalanobis(&self.cholesky, &d)
                     })
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .collect())
+                    .fold(f64::INFINITY, f64::min),
+            );
+        })?;
+        Ok(scores)
     }
 
     /// The rejection of an input with `score`, if it is rejected.
