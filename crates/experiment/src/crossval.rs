@@ -12,7 +12,7 @@ use medpath_metrics::Metrics;
 use medpath_pathnet::{SuperNet, argmax_rows};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Experiment;
+use crate::config::{Experiment, TaskSpec};
 use crate::dataset::EncodedTask;
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_atomic, write_json};
@@ -76,18 +76,22 @@ impl CrossValidation {
 }
 
 /// Runs (or resumes) every fold of `task` in `dir/fold_<i>` from the network `before`, and
-/// writes `dir/kfold.json` and `dir/kfold_records.csv`.
-#[allow(clippy::too_many_arguments)]
+/// writes `dir/kfold.json` and `dir/kfold_records.csv`. Each fold's validation records are the
+/// task's `val_fraction` of its training records.
 pub fn cross_validate(
     e: &Experiment,
     before: &SuperNet,
     task: &PreparedTask,
     encoded: &EncodedTask,
     plan: &TaskPlan<'_>,
-    val_fraction: f64,
     dir: &FilePath,
     reporter: &mut dyn Reporter,
 ) -> Result<CrossValidation> {
+    let val_fraction = match e.tasks.get(&task.name) {
+        Some(TaskSpec::Ecg(t)) => t.val_fraction,
+        Some(TaskSpec::Images(t)) => t.val_fraction,
+        None => return Err(Error::task(&task.name, "is not a task of the experiment")),
+    };
     let saved = dir.join("kfold.json");
     if saved.exists() {
         return read_json(&saved);

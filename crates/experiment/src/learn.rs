@@ -9,9 +9,9 @@ use std::path::Path as FilePath;
 use medpath_evolve::{Boundary, SearchConfig, SearchSpace, TournamentRecord};
 use medpath_metrics::{Metrics, OperatingTarget};
 use medpath_pathnet::{
-    Adam, AdamConfig, EpochRecord, FeatureSet, FitOutcome, FitSettings, FitnessOn, Path,
-    Regularisation, SearchOutcome, SearchSettings, SuperNet, balanced_class_weights, evaluate,
-    evolve, fit,
+    Adam, AdamConfig, EpochRecord, Examples, FeatureSet, FitOutcome, FitSettings, FitnessOn,
+    Learner, Path, Regularisation, SearchOutcome, SearchSettings, SuperNet, balanced_class_weights,
+    evaluate, evolve, fit,
 };
 use medpath_plot::{Figure, LineChart, Series, confusion_heatmap};
 use rand::SeedableRng;
@@ -484,18 +484,21 @@ fn quiet<T>(_: &T) -> ControlFlow<()> {
 /// Trains an ablation on a copy of the network as it was before the task, with a fixed step
 /// budget, keeping the weights of its best validation epoch, and returns its validation and
 /// test probabilities.
-#[allow(clippy::too_many_arguments)]
 fn ablation(
     e: &Experiment,
     before: &SuperNet,
-    name: &str,
     classes: &[String],
-    path: &Path,
     data: &Split,
     budget: usize,
-    seed: u64,
-    checkpoint: &FilePath,
+    run: Ablation<'_>,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    let Ablation {
+        name,
+        path,
+        seed,
+        checkpoint,
+    } = run;
+    let (name, checkpoint) = (name.as_str(), checkpoint.as_path());
     let mut net = before.clone();
     net.reinitialise_unfrozen(seed);
     let head = net.add_head(name, classes, path.is_empty(), seed + 1);
@@ -510,12 +513,16 @@ fn ablation(
         regularisation: regularisation(e, &data.train, classes.len(), seed),
     };
     fit(
-        &mut net,
-        &mut optimiser,
-        head,
+        Learner {
+            net: &mut net,
+            adam: &mut optimiser,
+            head,
+        },
         path,
-        &data.train,
-        &data.val,
+        Examples {
+            train: &data.train,
+            val: &data.val,
+        },
         &settings,
         Some(checkpoint),
         &mut quiet,
@@ -524,6 +531,15 @@ fn ablation(
         evaluate_views(&net, head, path, &data.val, &data.val_views)?,
         evaluate_views(&net, head, path, &data.test, &data.test_views)?,
     ))
+}
+
+/// One ablation: its readout's name, the fixed path it trains (empty: a linear readout on the
+/// pooled features), its seed and its checkpoint file.
+struct Ablation<'a> {
+    name: String,
+    path: &'a Path,
+    seed: u64,
+    checkpoint: std::path::PathBuf,
 }
 
 /// What to learn.
@@ -578,11 +594,15 @@ pub fn search_phase(
     let total = plan.tournaments;
     let label = format!("{} search", plan.name);
     let found = evolve(
-        net,
-        &mut optimiser,
-        head,
-        &data.train,
-        &data.val,
+        Learner {
+            net,
+            adam: &mut optimiser,
+            head,
+        },
+        Examples {
+            train: &data.train,
+            val: &data.val,
+        },
         &settings,
         Some(&dir.join("search.ckpt")),
         &mut |r| {
@@ -630,12 +650,16 @@ pub fn learn_task(
     let label = format!("{} training", plan.name);
     let epochs = e.train.epochs;
     let outcome = fit(
-        net,
-        &mut optimiser,
-        head,
+        Learner {
+            net,
+            adam: &mut optimiser,
+            head,
+        },
         &found.best,
-        &data.train,
-        &data.val,
+        Examples {
+            train: &data.train,
+            val: &data.val,
+        },
         &fit_settings,
         Some(&dir.join("fit.ckpt")),
         &mut |r| {
@@ -810,13 +834,15 @@ fn ablations_of(
     let linear = ablation(
         e,
         before,
-        &format!("{}/linear", plan.name),
         plan.classes,
-        &Vec::new(),
         data,
         budget,
-        plan.seed + 21,
-        &dir.join("ablation_linear.ckpt"),
+        Ablation {
+            name: format!("{}/linear", plan.name),
+            path: &Vec::new(),
+            seed: plan.seed + 21,
+            checkpoint: dir.join("ablation_linear.ckpt"),
+        },
     )?;
     ablations.insert("linear_readout".to_string(), decided(e, plan, data, linear));
     let space = search_settings(e, plan.tournaments, plan.seed, Regularisation::default())?.space;
@@ -825,13 +851,15 @@ fn ablations_of(
     let metrics = ablation(
         e,
         before,
-        &format!("{}/random", plan.name),
         plan.classes,
-        &random,
         data,
         budget,
-        plan.seed + 32,
-        &dir.join("ablation_random.ckpt"),
+        Ablation {
+            name: format!("{}/random", plan.name),
+            path: &random,
+            seed: plan.seed + 32,
+            checkpoint: dir.join("ablation_random.ckpt"),
+        },
     )?;
     ablations.insert("random_path".to_string(), decided(e, plan, data, metrics));
     if e.evaluation.boosted_trees && plan.readout != Readout::BoostedTrees {

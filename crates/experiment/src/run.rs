@@ -393,17 +393,10 @@ fn class_offsets(prepared: &[PreparedTask]) -> Vec<usize> {
 /// Joint classification: each test input of every task is routed (by the router when there is
 /// one), then classified on the routed task's path; a misrouted input is encoded at the other
 /// task's size and runs through that task's path.
-#[allow(clippy::too_many_arguments)]
-fn joint_test(
-    e: &Experiment,
-    enc: &Encoding,
-    net: &SuperNet,
-    prepared: &[PreparedTask],
-    results: &[TaskResult],
-    encoded_tasks: &[Encoded],
-    router: Option<&(TaskResult, RouterData)>,
-    dir: &FilePath,
-) -> Result<JointResult> {
+fn joint_test(cx: &RunContext<'_>, net: &SuperNet, learned: &Learned) -> Result<JointResult> {
+    let (e, enc, dir) = (cx.e, cx.enc, cx.dir);
+    let (prepared, results) = (&learned.prepared, &learned.results);
+    let (encoded_tasks, router) = (&learned.encoded, learned.router.as_ref());
     let classes: Vec<(String, Vec<String>)> = prepared
         .iter()
         .map(|t| (t.name.clone(), t.classes.clone()))
@@ -768,17 +761,12 @@ fn learn_planned(
 ) -> Result<TaskResult> {
     let mut plan = task_plan(e, i, task)?;
     if task.folds > 0 {
-        let val_fraction = match &e.tasks[&task.name] {
-            TaskSpec::Ecg(t) => t.val_fraction,
-            TaskSpec::Images(t) => t.val_fraction,
-        };
         let cv = cross_validate(
             e,
             net,
             task,
             &encoded.all,
             &plan,
-            val_fraction,
             &task_dir.join("kfold"),
             reporter,
         )?;
@@ -1067,16 +1055,7 @@ fn joint_stage(
     learned: &Learned,
     reporter: &mut dyn Reporter,
 ) -> Result<JointResult> {
-    let joint = joint_test(
-        cx.e,
-        cx.enc,
-        net,
-        &learned.prepared,
-        &learned.results,
-        &learned.encoded,
-        learned.router.as_ref(),
-        cx.dir,
-    )?;
+    let joint = joint_test(cx, net, learned)?;
     medpath_plot::confusion_heatmap("joint test", &joint.classes, &joint.test.confusion)
         .save(&cx.dir.join("joint_confusion.png"))?;
     reporter.stage(&format!(

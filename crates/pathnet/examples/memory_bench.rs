@@ -8,8 +8,8 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use medpath_pathnet::{
-    Adam, AdamConfig, DiskPrecision, FeatureSet, FitSettings, NetworkConfig, SearchSettings,
-    SuperNet, evaluate, evolve, fit,
+    Adam, AdamConfig, DiskPrecision, Examples, FeatureSet, FitSettings, Learner, NetworkConfig,
+    SearchSettings, SuperNet, evaluate, evolve, fit,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -76,11 +76,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     search.fitness_samples = Some(500);
     let started = Instant::now();
     let found = evolve(
-        &mut net,
-        &mut adam,
-        head,
-        &train,
-        &val,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &search,
         None,
         &mut |_| ControlFlow::Continue(()),
@@ -96,12 +100,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let outcome = fit(
-        &mut net,
-        &mut adam,
-        head,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
         &found.best,
-        &train,
-        &val,
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &settings,
         None,
         &mut |_| ControlFlow::Continue(()),

@@ -5,7 +5,8 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use medpath_pathnet::{
-    Adam, AdamConfig, FeatureSet, NetworkConfig, SearchSettings, SuperNet, evolve,
+    Adam, AdamConfig, Examples, FeatureSet, Learner, NetworkConfig, SearchSettings, SuperNet,
+    evolve,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,11 +41,15 @@ fn main() {
     settings.config.threshold = None;
     let started = Instant::now();
     let outcome = evolve(
-        &mut net,
-        &mut adam,
-        head,
-        &train,
-        &val,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &settings,
         None,
         &mut |_| ControlFlow::Continue(()),

@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Resumable;
 use crate::error::{Error, Result};
-use crate::features::FeatureSet;
 use crate::network::{Path, SuperNet};
-use crate::train::{Adam, Regularisation, Stepper, evaluate};
+use crate::train::{Adam, Examples, Learner, Regularisation, Stepper, evaluate};
 
 /// How long and how a path is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,20 +72,19 @@ struct FitState {
     best_loss: f64,
 }
 
-/// Trains readout `head` along the fixed `path` (resuming from `checkpoint` when it exists) and
-/// leaves the network at its best epoch's weights.
-#[allow(clippy::too_many_arguments)]
+/// Trains the learner's readout along the fixed `path` on `data.train`, stopping early on
+/// `data.val` (resuming from `checkpoint` when it exists), and leaves the network at its best
+/// epoch's weights.
 pub fn fit(
-    net: &mut SuperNet,
-    adam: &mut Adam,
-    head: usize,
+    learner: Learner<'_>,
     path: &Path,
-    train: &FeatureSet,
-    val: &FeatureSet,
+    data: Examples<'_>,
     settings: &FitSettings,
     checkpoint: Option<&FilePath>,
     progress: &mut dyn FnMut(&EpochRecord) -> ControlFlow<()>,
 ) -> Result<FitOutcome> {
+    let Learner { net, adam, head } = learner;
+    let Examples { train, val } = data;
     if train.is_empty() || val.is_empty() {
         return Err(Error::Shape(
             "training needs training and validation examples".into(),

@@ -29,6 +29,6 @@ pub use network::{Aggregate, NetworkConfig, Path, SuperNet};
 pub use search::{FitnessMetric, FitnessOn, SearchOutcome, SearchSettings, evolve};
 pub use storage::DiskPrecision;
 pub use train::{
-    Adam, AdamConfig, Evaluation, Regularisation, Stepper, argmax_rows, balanced_class_weights,
-    evaluate, macro_recall,
+    Adam, AdamConfig, Evaluation, Examples, Learner, Regularisation, Stepper, argmax_rows,
+    balanced_class_weights, evaluate, macro_recall,
 };

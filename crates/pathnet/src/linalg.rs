@@ -2,7 +2,6 @@
 
 /// `c[m×n] = beta·c + a[m×k]·b[k×n]`, where `a` and `b` are addressed through row and column
 /// strides (so a transposed operand costs nothing).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
     (m, k, n): (usize, usize, usize),
     a: &[f32],

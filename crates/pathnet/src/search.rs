@@ -16,7 +16,7 @@ use crate::checkpoint::Resumable;
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
 use crate::network::{Path, SuperNet};
-use crate::train::{Adam, Regularisation, Stepper, evaluate};
+use crate::train::{Adam, Examples, Learner, Regularisation, Stepper, evaluate};
 
 /// Which examples a candidate's fitness is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,18 +137,18 @@ fn batch_rng(seed: u64, tournament: usize) -> ChaCha8Rng {
     rng
 }
 
-/// Trains one candidate from the current weights and returns its fitness.
-#[allow(clippy::too_many_arguments)]
+/// Trains one candidate from the current weights on `data.train` and returns its fitness on
+/// `data.val` (the fitness set).
 fn train_candidate(
     net: &mut SuperNet,
     adam: &mut Adam,
     head: usize,
     genotype: &Genotype,
-    train: &FeatureSet,
-    scored: &FeatureSet,
+    data: Examples<'_>,
     s: &SearchSettings,
     tournament: usize,
 ) -> Result<f64> {
+    let (train, scored) = (data.train, data.val);
     let mut rng = batch_rng(s.seed, tournament);
     let path = &genotype.layers;
     Stepper::new(net, adam, head, path)?
@@ -161,20 +161,19 @@ fn train_candidate(
     })
 }
 
-/// Runs (or resumes from `checkpoint`) the path search for readout `head` of `net`.
-/// `progress` sees every tournament and may stop the search early (`ControlFlow::Break`); the
-/// checkpoint then holds the last completed tournament.
-#[allow(clippy::too_many_arguments)]
+/// Runs (or resumes from `checkpoint`) the path search for the learner's readout, training on
+/// `data.train` and scoring fitness on `data.val` (or as `settings` say). `progress` sees every
+/// tournament and may stop the search early (`ControlFlow::Break`); the checkpoint then holds
+/// the last completed tournament.
 pub fn evolve(
-    net: &mut SuperNet,
-    adam: &mut Adam,
-    head: usize,
-    train: &FeatureSet,
-    val: &FeatureSet,
+    learner: Learner<'_>,
+    data: Examples<'_>,
     settings: &SearchSettings,
     checkpoint: Option<&FilePath>,
     progress: &mut dyn FnMut(&TournamentRecord) -> ControlFlow<()>,
 ) -> Result<SearchOutcome> {
+    let Learner { net, adam, head } = learner;
+    let Examples { train, val } = data;
     if train.is_empty() || val.is_empty() {
         return Err(Error::Shape(
             "path search needs training and validation examples".into(),
@@ -213,11 +212,33 @@ pub fn evolve(
         let record = search
             .tournament(&mut |a, b| {
                 let snapshot = (net.params.clone(), adam.clone());
-                let fa = train_candidate(net, adam, head, a, train, &scored, settings, t);
+                let fa = train_candidate(
+                    net,
+                    adam,
+                    head,
+                    a,
+                    Examples {
+                        train,
+                        val: &scored,
+                    },
+                    settings,
+                    t,
+                );
                 let after_a = (net.params.clone(), adam.clone());
                 net.params.clone_from(&snapshot.0);
                 *adam = snapshot.1;
-                let fb = train_candidate(net, adam, head, b, train, &scored, settings, t);
+                let fb = train_candidate(
+                    net,
+                    adam,
+                    head,
+                    b,
+                    Examples {
+                        train,
+                        val: &scored,
+                    },
+                    settings,
+                    t,
+                );
                 match (fa, fb) {
                     (Ok(fa), Ok(fb)) => {
                         if fa >= fb {

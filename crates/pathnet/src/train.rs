@@ -242,6 +242,26 @@ pub fn evaluate(net: &SuperNet, head: usize, path: &Path, set: &FeatureSet) -> R
     })
 }
 
+/// What learns in a search or a training run: the network, its optimiser and the readout
+/// (head) being learned.
+pub struct Learner<'a> {
+    /// The network; only the readout's path and the readout change.
+    pub net: &'a mut SuperNet,
+    /// The optimiser's state.
+    pub adam: &'a mut Adam,
+    /// Index of the readout.
+    pub head: usize,
+}
+
+/// The examples a readout learns from and is judged on.
+#[derive(Debug, Clone, Copy)]
+pub struct Examples<'a> {
+    /// Training examples (gradient steps).
+    pub train: &'a FeatureSet,
+    /// Validation examples (fitness, early stopping).
+    pub val: &'a FeatureSet,
+}
+
 /// Trains `head` along `path` with minibatches of `batch` examples from `set`.
 pub struct Stepper<'a> {
     net: &'a mut SuperNet,

@@ -3,8 +3,8 @@
 use std::ops::ControlFlow;
 
 use medpath_pathnet::{
-    Adam, AdamConfig, DiskPrecision, FeatureSet, FitSettings, NetworkConfig, SearchSettings,
-    SuperNet, checkpoint, evaluate, evolve, fit,
+    Adam, AdamConfig, DiskPrecision, Examples, FeatureSet, FitSettings, Learner, NetworkConfig,
+    SearchSettings, SuperNet, checkpoint, evaluate, evolve, fit,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -86,11 +86,15 @@ fn search_then_fit_learns_the_generated_classes() {
     let (train, val, test) = (generated(240, 1), generated(90, 2), generated(90, 3));
     let (mut net, head, mut adam) = fresh(1);
     let found = evolve(
-        &mut net,
-        &mut adam,
-        head,
-        &train,
-        &val,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &settings(15),
         None,
         &mut |_| ControlFlow::Continue(()),
@@ -107,12 +111,16 @@ fn search_then_fit_learns_the_generated_classes() {
         regularisation: Default::default(),
     };
     let outcome = fit(
-        &mut net,
-        &mut adam,
-        head,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
         &found.best,
-        &train,
-        &val,
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &fit_settings,
         None,
         &mut |_| ControlFlow::Continue(()),
@@ -144,12 +152,16 @@ fn frozen_modules_and_other_readouts_never_change() {
         regularisation: Default::default(),
     };
     fit(
-        &mut net,
-        &mut adam,
-        first,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head: first,
+        },
         &path,
-        &train,
-        &val,
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &s,
         None,
         &mut |_| ControlFlow::Continue(()),
@@ -161,11 +173,15 @@ fn frozen_modules_and_other_readouts_never_change() {
     net.reinitialise_unfrozen(9);
     let second = net.add_head("second", &classes(), false, 3);
     evolve(
-        &mut net,
-        &mut adam,
-        second,
-        &train,
-        &val,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head: second,
+        },
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &settings(6),
         None,
         &mut |_| ControlFlow::Continue(()),
@@ -188,11 +204,15 @@ fn search_is_deterministic_and_resumes_exactly_after_an_interruption() {
         let (mut net, head, mut adam) = fresh(1);
         let mut seen = 0;
         let outcome = evolve(
-            &mut net,
-            &mut adam,
-            head,
-            &train,
-            &val,
+            Learner {
+                net: &mut net,
+                adam: &mut adam,
+                head,
+            },
+            Examples {
+                train: &train,
+                val: &val,
+            },
             &settings(12),
             file,
             &mut |_| {
@@ -226,11 +246,15 @@ fn search_is_deterministic_and_resumes_exactly_after_an_interruption() {
     // The same file under other search settings is refused, naming the file.
     let (mut net, head, mut adam) = fresh(1);
     let refused = evolve(
-        &mut net,
-        &mut adam,
-        head,
-        &train,
-        &val,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &settings(13),
         Some(&file),
         &mut |_| ControlFlow::Continue(()),
@@ -253,12 +277,16 @@ fn fit_resumes_exactly_and_checkpoints_reject_bad_files() {
     let run = |stop_after: Option<usize>, file: Option<&std::path::Path>| {
         let (mut net, head, mut adam) = fresh(1);
         let outcome = fit(
-            &mut net,
-            &mut adam,
-            head,
+            Learner {
+                net: &mut net,
+                adam: &mut adam,
+                head,
+            },
             &path,
-            &train,
-            &val,
+            Examples {
+                train: &train,
+                val: &val,
+            },
             &s,
             file,
             &mut |r| {
@@ -288,12 +316,16 @@ fn fit_resumes_exactly_and_checkpoints_reject_bad_files() {
         ..s.clone()
     };
     let refused = fit(
-        &mut net,
-        &mut adam,
-        head,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
         &path,
-        &train,
-        &val,
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &other,
         Some(&file),
         &mut |_| ControlFlow::Continue(()),
@@ -343,12 +375,16 @@ fn non_finite_features_and_a_diverging_loss_are_clear_errors() {
     };
     let path = vec![vec![0], vec![0], vec![0]];
     let error = fit(
-        &mut net,
-        &mut adam,
-        head,
+        Learner {
+            net: &mut net,
+            adam: &mut adam,
+            head,
+        },
         &path,
-        &train,
-        &val,
+        Examples {
+            train: &train,
+            val: &val,
+        },
         &s,
         None,
         &mut |_| ControlFlow::Continue(()),
@@ -411,12 +447,16 @@ fn side_inputs_with_dropout_and_class_weights_are_learned() {
             },
         };
         fit(
-            &mut net,
-            &mut adam,
-            head,
+            Learner {
+                net: &mut net,
+                adam: &mut adam,
+                head,
+            },
             &path,
-            &train,
-            &val,
+            Examples {
+                train: &train,
+                val: &val,
+            },
             &s,
             None,
             &mut |_| ControlFlow::Continue(()),
@@ -459,11 +499,12 @@ fn disk_backed_sets_train_exactly_like_sets_in_memory() {
     let learn = |train: &FeatureSet, val: &FeatureSet| {
         let (mut net, head, mut adam) = fresh(3);
         let found = evolve(
-            &mut net,
-            &mut adam,
-            head,
-            train,
-            val,
+            Learner {
+                net: &mut net,
+                adam: &mut adam,
+                head,
+            },
+            Examples { train, val },
             &settings(6),
             None,
             &mut |_| ControlFlow::Continue(()),
@@ -478,12 +519,13 @@ fn disk_backed_sets_train_exactly_like_sets_in_memory() {
             regularisation: Default::default(),
         };
         let outcome = fit(
-            &mut net,
-            &mut adam,
-            head,
+            Learner {
+                net: &mut net,
+                adam: &mut adam,
+                head,
+            },
             &found.best,
-            train,
-            val,
+            Examples { train, val },
             &s,
             None,
             &mut |_| ControlFlow::Continue(()),
