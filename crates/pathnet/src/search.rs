@@ -204,6 +204,11 @@ pub fn evolve(
         };
         resumable.save((net, adam), Default::default(), &state)
     };
+    // Candidates train on the training set and are scored on the fitness set.
+    let candidates = Examples {
+        train,
+        val: &scored,
+    };
     let started = Instant::now();
     let mut stopped = false;
     while !search.finished() {
@@ -212,33 +217,11 @@ pub fn evolve(
         let record = search
             .tournament(&mut |a, b| {
                 let snapshot = (net.params.clone(), adam.clone());
-                let fa = train_candidate(
-                    net,
-                    adam,
-                    head,
-                    a,
-                    Examples {
-                        train,
-                        val: &scored,
-                    },
-                    settings,
-                    t,
-                );
+                let fa = train_candidate(net, adam, head, a, candidates, settings, t);
                 let after_a = (net.params.clone(), adam.clone());
                 net.params.clone_from(&snapshot.0);
                 *adam = snapshot.1;
-                let fb = train_candidate(
-                    net,
-                    adam,
-                    head,
-                    b,
-                    Examples {
-                        train,
-                        val: &scored,
-                    },
-                    settings,
-                    t,
-                );
+                let fb = train_candidate(net, adam, head, b, candidates, settings, t);
                 match (fa, fb) {
                     (Ok(fa), Ok(fb)) => {
                         if fa >= fb {
