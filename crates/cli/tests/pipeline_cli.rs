@@ -74,6 +74,21 @@ fn check_metrics_shape(m: &Value) {
     assert_eq!(m["no_forgetting"]["checked"], true);
 }
 
+/// Writes `count` generated WFDB records of `seconds` each into `records`.
+fn synth_records(records: &Path, count: usize, seconds: usize) {
+    let (count, seconds) = (count.to_string(), seconds.to_string());
+    ok(&medpath(&[
+        "ecg",
+        "synth",
+        "--out",
+        records.to_str().unwrap(),
+        "--records",
+        &count,
+        "--seconds",
+        &seconds,
+    ]));
+}
+
 #[test]
 fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -406,16 +421,7 @@ fn a_bad_experiment_file_is_a_clear_error() {
 fn stage_commands_evolve_then_train_and_run_reuses_them() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("records");
-    ok(&medpath(&[
-        "ecg",
-        "synth",
-        "--out",
-        records.to_str().unwrap(),
-        "--records",
-        "3",
-        "--seconds",
-        "90",
-    ]));
+    synth_records(&records, 3, 90);
     let file = tmp.path().join("one.toml");
     let cache = tmp.path().join("cache");
     std::fs::write(
@@ -469,16 +475,7 @@ fn stage_commands_evolve_then_train_and_run_reuses_them() {
 fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("records");
-    ok(&medpath(&[
-        "ecg",
-        "synth",
-        "--out",
-        records.to_str().unwrap(),
-        "--records",
-        "6",
-        "--seconds",
-        "60",
-    ]));
+    synth_records(&records, 6, 60);
     let file = tmp.path().join("kfold.toml");
     let cache = tmp.path().join("cache");
     std::fs::write(
@@ -621,16 +618,7 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
 fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("records");
-    ok(&medpath(&[
-        "ecg",
-        "synth",
-        "--out",
-        records.to_str().unwrap(),
-        "--records",
-        "3",
-        "--seconds",
-        "40",
-    ]));
+    synth_records(&records, 3, 40);
     let file = tmp.path().join("small.toml");
     let cache = tmp.path().join("cache");
     std::fs::write(
@@ -707,16 +695,7 @@ fn cache_entries(cache: &Path) -> u64 {
 fn experiment_shards_at_once_fill_the_cache_and_run_computes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("records");
-    ok(&medpath(&[
-        "ecg",
-        "synth",
-        "--out",
-        records.to_str().unwrap(),
-        "--records",
-        "4",
-        "--seconds",
-        "40",
-    ]));
+    synth_records(&records, 4, 40);
     let shapes = tmp.path().join("shapes");
     medpath_experiment::demo::write_shapes(&shapes, 20, 3).unwrap();
     let file = tmp.path().join("two.toml");
