@@ -74,6 +74,23 @@ fn check_metrics_shape(m: &Value) {
     assert_eq!(m["no_forgetting"]["checked"], true);
 }
 
+/// `medpath predict --json` of one input with the model of run folder `model`.
+fn predict_one(model: &str, input: &Path) -> Value {
+    let args = [
+        "predict",
+        "--model",
+        model,
+        "--json",
+        input.to_str().unwrap(),
+    ];
+    serde_json::from_str(&ok(&medpath(&args))).unwrap()
+}
+
+/// The reason a prediction was rejected (empty when it was not).
+fn rejection_of(prediction: &Value) -> &str {
+    prediction["rejected"]["reason"].as_str().unwrap_or("")
+}
+
 /// Writes `count` generated WFDB records of `seconds` each into `records`.
 fn synth_records(records: &Path, count: usize, seconds: usize) {
     let (count, seconds) = (count.to_string(), seconds.to_string());
@@ -175,22 +192,9 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     );
     // Noise belongs to no task: rejected, with the reason, and nothing routed or classified.
     let noise = whole.join("ood/noise_0.png");
-    let doc: Value = serde_json::from_str(&ok(&medpath(&[
-        "predict",
-        "--model",
-        model,
-        "--json",
-        noise.to_str().unwrap(),
-    ])))
-    .unwrap();
+    let doc = predict_one(model, &noise);
     let p = &doc["predictions"][0];
-    assert!(
-        p["rejected"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("novelty score"),
-        "{p}"
-    );
+    assert!(rejection_of(p).contains("novelty score"), "{p}");
     assert!(p["class"].is_null() && p["task"].is_null() && p["routed_task"].is_null());
     assert_eq!(doc["summary"]["rejected"], 1);
     // A blank picture (one gray level and a little noise) holds nothing to classify.
@@ -198,22 +202,9 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
     image::GrayImage::from_fn(90, 70, |x, y| image::Luma([128 + ((x + y) % 2) as u8]))
         .save(&blank)
         .unwrap();
-    let doc: Value = serde_json::from_str(&ok(&medpath(&[
-        "predict",
-        "--model",
-        model,
-        "--json",
-        blank.to_str().unwrap(),
-    ])))
-    .unwrap();
+    let doc = predict_one(model, &blank);
     let p = &doc["predictions"][0];
-    assert!(
-        p["rejected"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("a blank picture"),
-        "{p}"
-    );
+    assert!(rejection_of(p).contains("a blank picture"), "{p}");
     assert!(p["class"].is_null() && p["routed_task"].is_null(), "{p}");
     // Where the model looked: on a ring drawn at a known place, the occlusion map marks it, and
     // covering it lowers the answer more than covering the rest does.
