@@ -1,9 +1,13 @@
 //! Rejecting inputs that belong to no task. Each task's inputs, encoded at one size, are
 //! summarised by the channel means of their feature maps (square-rooted, which makes the ReLU
-//! outputs closer to Gaussian); a Gaussian per task with one shared covariance (shrunk towards
-//! its diagonal) models them, and an input's novelty score is its smallest squared Mahalanobis
-//! distance to a task. The threshold is the score that keeps a stated share of validation
-//! inputs; anything scoring above it is rejected instead of being routed and classified.
+//! outputs closer to Gaussian) and modelled by a Gaussian of their own. Its covariance is a
+//! blend of the task's own and the one shared by all tasks, in the proportion under which the
+//! task's validation inputs are likeliest, shrunk towards its diagonal. An input's distance to a task is its squared Mahalanobis distance in
+//! units of the distance that keeps a stated share of that task's validation inputs, so a task
+//! of tightly alike inputs (ECG beat pictures) gets a tight region and one of varied inputs
+//! (X-rays) a loose one; its novelty score is the distance to the nearest task. The threshold is
+//! the score that keeps the stated share of all validation inputs; anything scoring above it is
+//! rejected instead of being routed and classified.
 //!
 //! A second rule looks at the picture itself: a blank picture (one gray level everywhere, give
 //! or take a level or two of noise) holds nothing any task could classify, yet its features can
@@ -47,8 +51,14 @@ pub fn blank_file(path: &Path) -> Result<Option<Rejection>> {
     Ok(blank_picture(&image))
 }
 
-/// Weight of the diagonal in the shrunk covariance.
+/// The share by which a covariance's off-diagonal entries are pulled towards zero.
 const SHRINKAGE: f64 = 0.1;
+
+/// The blends of a task's own covariance with the one shared by all tasks that are tried (the
+/// share of the shared one); the blend under which the task's validation inputs are likeliest
+/// is kept. A task of few inputs in many dimensions, or with features that never vary in its
+/// training inputs, needs much of the shared one; a task of many inputs little.
+const POOLING_GRID: [f64; 7] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0];
 
 /// The fitted model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,8 +69,15 @@ pub struct NoveltyModel {
     pub tasks: Vec<String>,
     /// Per task, the mean summary vector.
     pub means: Vec<Vec<f64>>,
-    /// Lower-triangular Cholesky factor of the shared covariance, row-major `dims x dims`.
-    pub cholesky: Vec<f64>,
+    /// Per task, the lower-triangular Cholesky factor of its covariance, row-major
+    /// `dims x dims`.
+    pub choleskys: Vec<Vec<f64>>,
+    /// Per task, the squared distance that keeps `keep` of its validation inputs: distances
+    /// are divided by it, so that tasks of tight and of loose spread compare.
+    pub scales: Vec<f64>,
+    /// Per task, the share of the shared covariance in its own (from [`POOLING_GRID`], chosen on
+    /// validation).
+    pub pooling: Vec<f64>,
     /// Inputs scoring above this are rejected.
     pub threshold: f64,
     /// Share of validation inputs the threshold keeps.
@@ -148,9 +165,69 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// Mean and sample covariance of the summaries of `set`, in two passes so that nothing per
+/// input is kept (the set may be on disk and large).
+fn gaussian(set: &FeatureSet) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut sum: Vec<f64> = Vec::new();
+    for_each_summary(set, |s| {
+        sum.resize(s.len(), 0.0);
+        for (a, b) in sum.iter_mut().zip(&s) {
+            *a += b;
+        }
+    })?;
+    let n = set.len().max(1) as f64;
+    let mean: Vec<f64> = sum.iter().map(|v| v / n).collect();
+    let dims = mean.len();
+    let mut cov = vec![0f64; dims * dims];
+    for_each_summary(set, |r| {
+        let d: Vec<f64> = r.iter().zip(&mean).map(|(a, b)| a - b).collect();
+        for i in 0..dims {
+            for j in 0..=i {
+                cov[i * dims + j] += d[i] * d[j];
+            }
+        }
+    })?;
+    let mean_variance = (0..dims).map(|i| cov[i * dims + i]).sum::<f64>() / (dims as f64 * n);
+    for i in 0..dims {
+        for j in 0..=i {
+            let mut v = cov[i * dims + j] / n;
+            if i == j {
+                v += 1e-6 * mean_variance.max(1e-12);
+            }
+            cov[i * dims + j] = v;
+            cov[j * dims + i] = v;
+        }
+    }
+    Ok((mean, cov))
+}
+
+/// Cholesky factor of `cov` with its off-diagonal entries shrunk by `shrinkage` (towards the
+/// diagonal), if it is positive definite.
+fn shrunk_cholesky(cov: &[f64], dims: usize, shrinkage: f64) -> Option<Vec<f64>> {
+    let shrunk: Vec<f64> = cov
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            if k / dims == k % dims {
+                *v
+            } else {
+                v * (1.0 - shrinkage)
+            }
+        })
+        .collect();
+    cholesky(&shrunk, dims)
+}
+
+/// `log det` of the covariance whose Cholesky factor is `l`.
+fn log_det(l: &[f64], dims: usize) -> f64 {
+    (0..dims).map(|i| 2.0 * l[i * dims + i].ln()).sum()
+}
+
 impl NoveltyModel {
-    /// Fits the Gaussians on `train` (one feature set per task, inputs at `size`) and sets the
-    /// threshold that keeps `keep` of the `val` inputs.
+    /// Fits one Gaussian per task on `train` (one feature set per task, inputs at `size`),
+    /// scales each task's distances by the one that keeps `keep` of that task's `val` inputs
+    /// (its training inputs when it has none), and sets the threshold that keeps `keep` of all
+    /// `val` inputs.
     pub fn fit(
         tasks: &[String],
         size: usize,
@@ -158,65 +235,79 @@ impl NoveltyModel {
         val: &[&FeatureSet],
         keep: f64,
     ) -> Result<NoveltyModel> {
-        // Two passes over the training inputs (means, then the pooled covariance), so that
-        // nothing per input is kept: the sets may be on disk and large.
-        let mut means: Vec<Vec<f64>> = Vec::with_capacity(train.len());
-        for set in train {
-            let mut sum: Vec<f64> = Vec::new();
-            for_each_summary(set, |s| {
-                sum.resize(s.len(), 0.0);
-                for (a, b) in sum.iter_mut().zip(&s) {
-                    *a += b;
-                }
-            })?;
-            means.push(sum.iter().map(|v| v / set.len().max(1) as f64).collect());
+        if train.len() != tasks.len() || train.iter().any(|set| set.is_empty()) {
+            return Err(Error::Config(
+                "novelty model: every task needs training inputs".into(),
+            ));
         }
-        let dims = means
-            .iter()
-            .zip(train)
-            .find(|(_, set)| !set.is_empty())
-            .map(|(m, _)| m.len())
-            .ok_or_else(|| Error::Config("novelty model: no training inputs".into()))?;
-        for m in &mut means {
-            m.resize(dims, 0.0);
-        }
-        let mut cov = vec![0f64; dims * dims];
-        let mut n = 0usize;
-        for (set, mean) in train.iter().zip(&means) {
-            for_each_summary(set, |r| {
-                let d: Vec<f64> = r.iter().zip(mean).map(|(a, b)| a - b).collect();
-                for i in 0..dims {
-                    for j in 0..=i {
-                        cov[i * dims + j] += d[i] * d[j];
-                    }
-                }
-                n += 1;
-            })?;
-        }
-        let mean_variance =
-            (0..dims).map(|i| cov[i * dims + i]).sum::<f64>() / (dims as f64 * n.max(1) as f64);
-        for i in 0..dims {
-            for j in 0..=i {
-                let mut v = cov[i * dims + j] / n.max(1) as f64 * (1.0 - SHRINKAGE);
-                if i == j {
-                    v += SHRINKAGE * cov[i * dims + i] / n.max(1) as f64
-                        + 1e-6 * mean_variance.max(1e-12);
-                }
-                cov[i * dims + j] = v;
-                cov[j * dims + i] = v;
-            }
-        }
-        let cholesky = cholesky(&cov, dims).ok_or_else(|| {
-            Error::Config("novelty model: the feature covariance is not positive definite".into())
-        })?;
         let mut model = NoveltyModel {
             size,
             tasks: tasks.to_vec(),
-            means,
-            cholesky,
+            means: Vec::new(),
+            choleskys: Vec::new(),
+            scales: Vec::new(),
+            pooling: Vec::new(),
             threshold: f64::INFINITY,
             keep,
         };
+        let gaussians = train
+            .iter()
+            .map(|set| gaussian(set))
+            .collect::<Result<Vec<_>>>()?;
+        let dims = gaussians[0].0.len();
+        if gaussians.iter().any(|(mean, _)| mean.len() != dims) {
+            return Err(Error::Config(
+                "novelty model: the tasks' features differ in length".into(),
+            ));
+        }
+        // The covariance shared by all tasks: their own, weighted by their inputs.
+        let total: usize = train.iter().map(|set| set.len()).sum();
+        let mut shared = vec![0f64; dims * dims];
+        for ((_, cov), set) in gaussians.iter().zip(train) {
+            let weight = set.len() as f64 / total as f64;
+            for (s, c) in shared.iter_mut().zip(cov) {
+                *s += weight * c;
+            }
+        }
+        for (t, ((mean, cov), set)) in gaussians.into_iter().zip(train).enumerate() {
+            let own = val.get(t).filter(|v| !v.is_empty()).unwrap_or(set);
+            // The blend of the task's own and the shared covariance under which the task's
+            // validation inputs are likeliest.
+            let mut best: Option<(f64, f64, Vec<f64>)> = None;
+            for pooling in POOLING_GRID {
+                let blend: Vec<f64> = cov
+                    .iter()
+                    .zip(&shared)
+                    .map(|(c, s)| (1.0 - pooling) * c + pooling * s)
+                    .collect();
+                let Some(l) = shrunk_cholesky(&blend, dims, SHRINKAGE) else {
+                    continue;
+                };
+                let mut total = 0.0;
+                for_each_summary(own, |s| {
+                    let d: Vec<f64> = s.iter().zip(&mean).map(|(a, b)| a - b).collect();
+                    total += mahalanobis(&l, &d);
+                })?;
+                let fit = -(total / own.len().max(1) as f64 + log_det(&l, dims));
+                if best.as_ref().is_none_or(|(b, _, _)| fit > *b) {
+                    best = Some((fit, pooling, l));
+                }
+            }
+            let (_, pooling, cholesky) = best.ok_or_else(|| {
+                Error::Config(format!(
+                    "novelty model: the feature covariance of task `{}` is not positive definite",
+                    tasks[t]
+                ))
+            })?;
+            model.means.push(mean);
+            model.choleskys.push(cholesky);
+            model.pooling.push(pooling);
+            let mut distances = Vec::with_capacity(own.len());
+            for_each_summary(own, |s| distances.push(model.distance(t, &s)))?;
+            model
+                .scales
+                .push(quantile(&distances, keep).max(f64::MIN_POSITIVE));
+        }
         let mut val_scores = Vec::new();
         for set in val {
             val_scores.extend(model.scores(set)?);
@@ -225,17 +316,20 @@ impl NoveltyModel {
         Ok(model)
     }
 
-    /// The novelty score of every input of `set` (features at [`NoveltyModel::size`]).
+    /// Squared Mahalanobis distance of summary `s` to task `t`'s Gaussian.
+    fn distance(&self, t: usize, s: &[f64]) -> f64 {
+        let d: Vec<f64> = s.iter().zip(&self.means[t]).map(|(a, b)| a - b).collect();
+        mahalanobis(&self.choleskys[t], &d)
+    }
+
+    /// The novelty score of every input of `set` (features at [`NoveltyModel::size`]): its
+    /// distance to the nearest task, in units of that task's own validation distance.
     pub fn scores(&self, set: &FeatureSet) -> Result<Vec<f64>> {
         let mut scores = Vec::with_capacity(set.len());
         for_each_summary(set, |s| {
             scores.push(
-                self.means
-                    .iter()
-                    .map(|m| {
-                        let d: Vec<f64> = s.iter().zip(m).map(|(a, b)| a - b).collect();
-                        mahalanobis(&self.cholesky, &d)
-                    })
+                (0..self.means.len())
+                    .map(|t| self.distance(t, &s) / self.scales[t])
                     .fold(f64::INFINITY, f64::min),
             );
         })?;
@@ -264,7 +358,12 @@ impl NoveltyModel {
     pub fn load(path: &Path) -> Result<NoveltyModel> {
         let model: NoveltyModel = read_json(path)?;
         let dims = model.means.first().map_or(0, Vec::len);
-        if model.means.iter().any(|m| m.len() != dims) || model.cholesky.len() != dims * dims {
+        if model.means.iter().any(|m| m.len() != dims)
+            || model.choleskys.len() != model.means.len()
+            || model.scales.len() != model.means.len()
+            || model.pooling.len() != model.means.len()
+            || model.choleskys.iter().any(|l| l.len() != dims * dims)
+        {
             return Err(Error::run(path, "novelty model with inconsistent shapes"));
         }
         Ok(model)
@@ -366,6 +465,52 @@ mod tests {
             *v = 100.0 + ((i / 3) % 40) as f32 / 2.0;
         }
         assert_eq!(blank_picture(&gradient), None);
+    }
+
+    #[test]
+    fn a_tight_task_is_judged_by_its_own_spread() {
+        // Task a varies by hundredths, task b by whole units, far from a.
+        let wobble = |i: usize, scale: f32| {
+            [
+                scale * ((i * 7) % 11) as f32 / 11.0,
+                scale * ((i * 5) % 13) as f32 / 13.0,
+                scale * ((i * 3) % 17) as f32 / 17.0,
+            ]
+        };
+        let tight: Vec<[f32; 3]> = (0..80)
+            .map(|i| {
+                let w = wobble(i, 0.02);
+                [1.0 + w[0], 1.0 + w[1], 1.0 + w[2]]
+            })
+            .collect();
+        let loose: Vec<[f32; 3]> = (0..80)
+            .map(|i| {
+                let w = wobble(i, 3.0);
+                [20.0 + w[0], 20.0 + w[1], 20.0 + w[2]]
+            })
+            .collect();
+        let (a, b) = (set(&tight), set(&loose));
+        let model =
+            NoveltyModel::fit(&["a".into(), "b".into()], 32, &[&a, &b], &[&a, &b], 0.99).unwrap();
+        // Half a unit off task a: tiny by task b's spread, yet dozens of a's own spreads away.
+        let off = set(&[[1.5, 1.0, 1.0], [1.0, 1.5, 1.5]]);
+        for s in model.scores(&off).unwrap() {
+            assert!(model.judge(s).is_some(), "score {s} accepted");
+        }
+        let kept = |set: &FeatureSet| {
+            model
+                .scores(set)
+                .unwrap()
+                .iter()
+                .filter(|&&s| model.judge(s).is_none())
+                .count()
+        };
+        assert!(
+            kept(&a) >= 78 && kept(&b) >= 78,
+            "{} {}",
+            kept(&a),
+            kept(&b)
+        );
     }
 
     #[test]
