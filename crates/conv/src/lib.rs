@@ -7,8 +7,13 @@
 //! 3-channel first layer uses im2col. Bias and ReLU are applied while the output tile is written.
 //! Work is split over rayon's threads by rows of tiles; the matrix products are the `gemm` crate's,
 //! which picks AVX2/FMA or AVX-512 kernels at run time.
+//!
+//! For a task that fine-tunes VGG's last block, [`finetune`] trains a copy of block 5 on block
+//! 4's frozen output, with the backward passes of [`backprop`].
 
 pub mod activations;
+pub mod backprop;
+pub mod finetune;
 pub mod im2col;
 pub mod matmul;
 pub mod pool;
@@ -16,4 +21,5 @@ pub mod vgg;
 pub mod winograd;
 
 pub use activations::Activations;
+pub use finetune::{Adam, Block5Classifier, StepReport};
 pub use vgg::{BLOCK4_END, Conv3x3, Vgg16Cpu};
