@@ -74,13 +74,13 @@ mod tests {
     #[test]
     fn transposed_operands_read_as_their_transposes() {
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 x 3
-        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3 x 2
         // aᵀ (3 x 2) * a (2 x 3) with a read transposed.
         let mut c = [f32::NAN; 9];
         product((3, 2, 3), &a, true, &a, false, &mut c, true);
         assert_eq!(c, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
-        // a (2 x 3) * bᵀ-read of b's transpose: bᵀ is 2 x 3, so read it as 3 x 2 transposed.
-        let bt = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]; // 2 x 3 = bᵀ
+        // a (2 x 3) * b (3 x 2), b given as its transpose (2 x 3) and read transposed: the same
+        // product as in the test above.
+        let bt = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
         let mut d = [f32::NAN; 4];
         product((2, 3, 2), &a, false, &bt, true, &mut d, false);
         assert_eq!(d, [4.0, 5.0, 10.0, 11.0]);
