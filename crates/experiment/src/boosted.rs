@@ -2,7 +2,7 @@
 //! combines its inputs non-linearly without any path network, used as an ablation beside the
 //! linear readout or, with `readout = "boosted-trees"`, as the task's answer. One booster per
 //! class (one against the rest, forust-ml's log-loss objective), stopped early on the
-//! validation set; probabilities are the boosters' outputs normalised over the classes.
+//! validation set, its tree depth chosen on the validation set; probabilities are the boosters' outputs normalised over the classes.
 
 use std::path::Path;
 
@@ -19,6 +19,19 @@ use crate::learn::Split;
 const ROUNDS: usize = 200;
 /// Rounds without a better validation log-loss before a booster stops.
 const PATIENCE: usize = 15;
+/// Tree depths tried for each booster; the one with the lowest validation log-loss is kept.
+const DEPTHS: [usize; 3] = [2, 4, 6];
+
+/// Weighted mean log-loss of logits `logits` against 0/1 `targets`.
+fn log_loss(logits: &[f64], targets: &[f64], weights: &[f64]) -> f64 {
+    let (mut total, mut weight) = (0.0, 0.0);
+    for ((z, y), w) in logits.iter().zip(targets).zip(weights) {
+        let p = (1.0 / (1.0 + (-z).exp())).clamp(1e-12, 1.0 - 1e-12);
+        total -= w * (y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+        weight += w;
+    }
+    total / weight.max(f64::MIN_POSITIVE)
+}
 
 /// Fitted boosters, one per class.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +42,9 @@ pub struct BoostedReadout {
     pub width: usize,
     /// Each class's booster as forust-ml's JSON.
     pub boosters: Vec<String>,
+    /// Each class's tree depth, chosen on validation.
+    #[serde(default)]
+    pub depths: Vec<usize>,
 }
 
 /// `set`'s pooled rows (`grid x grid` cells and side inputs) in the column-major `f64` layout
@@ -65,6 +81,7 @@ impl BoostedReadout {
         };
         let (train_w, val_w) = (weights(&data.train), weights(&data.val));
         let mut boosters = Vec::with_capacity(classes);
+        let mut depths = Vec::with_capacity(classes);
         for c in 0..classes {
             let target = |set: &FeatureSet| -> Vec<f64> {
                 set.labels
@@ -73,26 +90,38 @@ impl BoostedReadout {
                     .collect()
             };
             let (train_y, val_y) = (target(&data.train), target(&data.val));
-            let mut booster = GradientBooster::default()
-                .set_iterations(ROUNDS)
-                .set_learning_rate(0.1)
-                .set_max_depth(4)
-                .set_colsample_bytree(0.3)
-                .set_subsample(0.8)
-                .set_seed(seed + c as u64)
-                .set_early_stopping_rounds(Some(PATIENCE));
-            booster
-                .fit(
-                    &train_x,
-                    &train_y,
-                    &train_w,
-                    Some(vec![(
-                        Matrix::new(&val, data.val.len(), width),
-                        &val_y,
-                        &val_w,
-                    )]),
-                )
-                .map_err(|err| Error::Config(format!("boosted trees, class {c}: {err}")))?;
+            let val_x = Matrix::new(&val, data.val.len(), width);
+            // The depth under which the validation inputs (records or patients the trees did
+            // not train on) are best predicted.
+            let mut best: Option<(f64, usize, GradientBooster)> = None;
+            for depth in DEPTHS {
+                let mut booster = GradientBooster::default()
+                    .set_iterations(ROUNDS)
+                    .set_learning_rate(0.1)
+                    .set_max_depth(depth)
+                    .set_colsample_bytree(0.3)
+                    .set_subsample(0.8)
+                    .set_seed(seed + c as u64)
+                    .set_early_stopping_rounds(Some(PATIENCE));
+                booster
+                    .fit(
+                        &train_x,
+                        &train_y,
+                        &train_w,
+                        Some(vec![(
+                            Matrix::new(&val, data.val.len(), width),
+                            &val_y,
+                            &val_w,
+                        )]),
+                    )
+                    .map_err(|err| Error::Config(format!("boosted trees, class {c}: {err}")))?;
+                let loss = log_loss(&booster.predict(&val_x, true), &val_y, &val_w);
+                if best.as_ref().is_none_or(|(b, _, _)| loss < *b) {
+                    best = Some((loss, depth, booster));
+                }
+            }
+            let (_, depth, booster) = best.expect("at least one depth is tried");
+            depths.push(depth);
             boosters.push(
                 booster
                     .json_dump()
@@ -103,6 +132,7 @@ impl BoostedReadout {
             grid,
             width,
             boosters,
+            depths,
         })
     }
 
@@ -177,4 +207,62 @@ pub fn train_and_predict(
     let val = average_views(&data.val, &data.val_views, |s| readout.predict(s))?;
     let test = average_views(&data.test, &data.test_views, |s| readout.predict(s))?;
     Ok((readout, val, test))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Examples whose class is the exclusive or of two columns' halves, with a noise column.
+    fn xor_set(n: usize, seed: u64) -> FeatureSet {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut set = FeatureSet::new(2, 2, 3);
+        for _ in 0..n {
+            let values: [f32; 3] = [
+                rng.random_range(0.0..1.0),
+                rng.random_range(0.0..1.0),
+                rng.random_range(0.0..1.0),
+            ];
+            let label = usize::from((values[0] > 0.5) != (values[1] > 0.5));
+            let chw: Vec<f32> = values.iter().flat_map(|v| [*v; 4]).collect();
+            set.push_chw(&chw, label).unwrap();
+        }
+        set
+    }
+
+    #[test]
+    fn the_depth_is_chosen_on_validation_and_an_interaction_gets_more_than_stumps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = Experiment::parse(
+            &format!(
+                "name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {:?}\n",
+                tmp.path()
+            ),
+            &[],
+            "test",
+        )
+        .unwrap();
+        let data = Split {
+            train: xor_set(600, 1),
+            val: xor_set(200, 2),
+            test: xor_set(200, 3),
+            val_views: Vec::new(),
+            test_views: Vec::new(),
+        };
+        let (readout, _, test) = train_and_predict(&e, 2, &data, 0).unwrap();
+        assert_eq!(readout.depths.len(), 2);
+        // One split cannot express an exclusive or: stumps must lose on validation.
+        assert!(
+            readout.depths.iter().all(|&d| d >= 2),
+            "{:?}",
+            readout.depths
+        );
+        let right = test
+            .chunks_exact(2)
+            .zip(&data.test.labels)
+            .filter(|(p, y)| usize::from(p[1] > p[0]) == **y)
+            .count();
+        assert!(right >= 180, "{right} of 200 right");
+    }
 }
