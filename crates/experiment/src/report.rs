@@ -164,7 +164,7 @@ fn novelty_section(novelty: &Value) -> String {
             .map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
     };
     let mut html = format!(
-        "<h3>Unknown inputs</h3>\n<p>Mahalanobis distance of the pooled encoder features to the nearest task (each task its own Gaussian, distances in units of the task's own 99th-percentile validation distance), threshold {} (set on validation). Kept: {} of validation inputs, {} of test inputs. Accepted (false accepts): {} of {} generated pictures of no task; AUROC {} ({} inputs against the generated set).</p>\n<table>\n<tr><th>generated kind</th><th>accepted</th></tr>\n",
+        "<h3>Unknown inputs</h3>\n<p>Mahalanobis distance of the pooled encoder features to the nearest task (each task its own Gaussian, its covariance blended with the one shared by all tasks; distances in units of the distance that keeps the stated share of the task's own validation inputs), threshold {} (set on validation). Kept: {} of validation inputs, {} of test inputs. Accepted (false accepts): {} of {} generated pictures of no task; AUROC {} ({} inputs against the generated set).</p>\n<table>\n<tr><th>generated kind</th><th>accepted</th></tr>\n",
         number(&novelty["threshold"]),
         share(&novelty["val_kept"]),
         share(&novelty["test_kept"]),
