@@ -8,7 +8,6 @@ use rayon::prelude::*;
 use crate::activations::Activations;
 use crate::im2col::arrange_kernel;
 use crate::matmul::product;
-use crate::pool::max_pool2;
 
 /// The 3x3 neighbourhoods of every pixel of `x`, one row per pixel, ordered (ky, kx, channel)
 /// with zeros outside the image: `x.n * x.h * x.w` rows of `9 * x.c`.
@@ -151,7 +150,7 @@ impl TrainableConv {
         let pixels = n * h * w;
         let depth = 9 * self.c_in;
         // Through ReLU: only where the output is positive.
-        let mut pre: Vec<f32> = grad_output
+        let pre: Vec<f32> = grad_output
             .data
             .iter()
             .zip(&trace.output.data)
@@ -186,7 +185,6 @@ impl TrainableConv {
             );
             add_columns_back(&grad_columns, n, h, w, self.c_in)
         });
-        pre.clear();
         ConvGradients {
             input,
             kernel,
@@ -196,10 +194,14 @@ impl TrainableConv {
 }
 
 /// The gradient of 2x2 max-pooling's input `x` (even height and width, as block 5's input is
-/// at every input size that is a multiple of 32): each output's gradient goes to the first of
-/// its four inputs holding the maximum (top left, top right, bottom left, bottom right), the
-/// others get zero.
-pub fn max_pool2_backward(x: &Activations, grad_output: &Activations) -> Activations {
+/// at every input size that is a multiple of 32) from its output `pooled` and the output's
+/// gradient: each output's gradient goes to the first of its four inputs holding the maximum
+/// (top left, top right, bottom left, bottom right), the others get zero.
+pub fn max_pool2_backward(
+    x: &Activations,
+    pooled: &Activations,
+    grad_output: &Activations,
+) -> Activations {
     assert!(
         x.h % 2 == 0 && x.w % 2 == 0,
         "max-pool backward needs even sides"
@@ -210,7 +212,6 @@ pub fn max_pool2_backward(x: &Activations, grad_output: &Activations) -> Activat
         (x.n, oh, ow, c),
         "pooled gradient shape"
     );
-    let pooled = max_pool2(x);
     let mut out = Activations::zeros(x.n, x.h, x.w, c);
     // Each output row covers two input rows: those chunks are independent.
     let rows = 2 * x.w * c;

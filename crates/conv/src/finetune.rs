@@ -159,7 +159,7 @@ impl Block5Classifier {
                 }
             }
         }
-        let mut grad = max_pool2_backward(last, &grad_pooled);
+        let mut grad = max_pool2_backward(last, &pooled, &grad_pooled);
         let mut conv_grads = Vec::with_capacity(self.convs.len());
         for (i, (conv, trace)) in self.convs.iter().zip(&traces).enumerate().rev() {
             let g = conv.backward(trace, &grad, i > 0);

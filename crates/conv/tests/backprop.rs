@@ -85,7 +85,7 @@ fn pooling_sends_each_gradient_to_its_maximum() {
     g.data = vec![10.0, 20.0];
     // Maxima: 5 (top right of the first block), 7 (bottom left of the second).
     assert_eq!(
-        max_pool2_backward(&x, &g).data,
+        max_pool2_backward(&x, &medpath_conv::pool::max_pool2(&x), &g).data,
         vec![0.0, 10.0, 0.0, 0.0, 0.0, 0.0, 20.0, 0.0]
     );
 }
