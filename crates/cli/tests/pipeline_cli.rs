@@ -649,6 +649,11 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
             "tasks.ecg.protocol",
             "is not one of intra-patient",
         ),
+        (
+            "tasks.ecg.ensemble=0",
+            "tasks.ecg.ensemble",
+            "at least 1 path",
+        ),
     ] {
         let started = Instant::now();
         let err = medpath(&["run", file, "--set", setting, "--out", out_str]);
@@ -667,6 +672,103 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
     }
     ok(&medpath(&["run", file, "--out", out_str]));
     assert!(out.join("metrics.json").exists());
+}
+
+#[test]
+fn an_ensemble_of_paths_answers_alike_in_run_and_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shapes = tmp.path().join("shapes");
+    medpath_experiment::demo::write_shapes(&shapes, 40, 5).unwrap();
+    let file = tmp.path().join("ensemble.toml");
+    let cache = tmp.path().join("cache");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"ensemble\"\n[encoder]\ncache = {cache:?}\ncache_precision = \"f32\"\n\
+             [search]\npopulation = 4\ntournaments = 3\nsteps = 5\n[train]\nepochs = 3\n\
+             [novelty]\nenabled = false\n[tasks.shapes]\nkind = \"images\"\nroot = {shapes:?}\n\
+             size = 32\nensemble = 3\noperating_point = \"balanced-accuracy\"\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let stdout = ok(&medpath(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(stdout.contains("shapes (ensemble of 3 paths)"), "{stdout}");
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bundle/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(bundle["tasks"][0]["members"].as_array().unwrap().len(), 2);
+    // The bundle answers every test image as the run did: the same confusion matrix.
+    let prepared: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("prepared/shapes/prepared.json")).unwrap(),
+    )
+    .unwrap();
+    let classes = ["DISC", "RING"];
+    let test: Vec<(String, usize)> = prepared["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["role"] == "test")
+        .map(|e| {
+            let label = e["label"].as_u64().unwrap() as usize;
+            (e["path"].as_str().unwrap().to_string(), label)
+        })
+        .collect();
+    let mut args = vec!["predict", "--model", out.to_str().unwrap(), "--json"];
+    args.extend(test.iter().map(|(path, _)| path.as_str()));
+    let doc: Value = serde_json::from_str(&ok(&medpath(&args))).unwrap();
+    // The run's test probabilities of the ensemble (raw means) and of the evolved path alone;
+    // predict prints the ensemble's, calibrated with the bundle's temperature.
+    let result: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("tasks/shapes/result.json")).unwrap(),
+    )
+    .unwrap();
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (ensemble, single) = (floats(&result["test_probs"]), floats(&result["path_probs"]));
+    let temperature = result["decision"]["temperature"].as_f64().unwrap();
+    let calibrated = |row: &[f64], class: usize| {
+        let powered: Vec<f64> = row.iter().map(|p| p.powf(1.0 / temperature)).collect();
+        powered[class] / powered.iter().sum::<f64>()
+    };
+    let mut confusion = vec![vec![0u64; 2]; 2];
+    let mut members_matter = false;
+    let predictions = doc["predictions"].as_array().unwrap();
+    for (i, ((_, label), p)) in test.iter().zip(predictions).enumerate() {
+        let class = classes.iter().position(|c| p["class"] == *c).unwrap();
+        confusion[*label][class] += 1;
+        let printed = p["probability"].as_f64().unwrap();
+        let expected = calibrated(&ensemble[2 * i..2 * i + 2], class);
+        assert!(
+            (printed - expected).abs() < 1e-3,
+            "{i}: {printed} vs {expected}"
+        );
+        members_matter |= (calibrated(&single[2 * i..2 * i + 2], class) - expected).abs() > 1e-3;
+    }
+    assert!(
+        members_matter,
+        "the members change the answer's probabilities"
+    );
+    let m = metrics(&out);
+    let run_confusion: Vec<Vec<u64>> =
+        serde_json::from_value(m["tasks"]["shapes"]["test"]["confusion"].clone()).unwrap();
+    assert_eq!(confusion, run_confusion);
+    // A member's network missing from the bundle is named.
+    std::fs::remove_file(out.join("bundle/member_shapes_2.safetensors")).unwrap();
+    let err = medpath(&["predict", "--model", out.to_str().unwrap(), &test[0].0]);
+    assert!(!err.status.success());
+    let message = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(message.contains("member_shapes_2.safetensors"), "{message}");
 }
 
 /// Entries in a feature cache, as `medpath cache stats --json` counts them.

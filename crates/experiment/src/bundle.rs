@@ -1,7 +1,9 @@
 //! The saved model: what `predict` needs to route and classify new inputs. `bundle/model.json`
 //! names the encoder (weights file and hash, preprocessing), every task's classes, path, input
-//! size and beat options, and the router; `bundle/network.safetensors` holds the super-network.
+//! size and beat options, and the router; `bundle/network.safetensors` holds the super-network,
+//! and `member_<task>_<m>.safetensors` the networks of a task's further ensemble members.
 
+use std::collections::BTreeMap;
 use std::path::{Path as FilePath, PathBuf};
 
 use medpath_pathnet::checkpoint;
@@ -12,6 +14,7 @@ use crate::config::{AugmentSet, Centre, Readout, SideInput};
 use crate::dataset::SideScaling;
 use crate::decision::Decision;
 use crate::encoding::EncoderReference;
+use crate::ensemble::member_file;
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
 
@@ -63,6 +66,11 @@ pub struct BundleTask {
     /// What the task answers with (boosted trees: `boosted_<task>.json` beside the network).
     #[serde(default)]
     pub readout: Readout,
+    /// Paths of the ensemble's further members, member `m` (from 1) in its own network file
+    /// [`crate::ensemble::member_file`] beside the main one; the answer averages the raw
+    /// probabilities of `path` and of these before `decision` (empty: `path` alone).
+    #[serde(default)]
+    pub members: Vec<Path>,
 }
 
 fn one() -> usize {
@@ -92,6 +100,8 @@ pub struct LoadedBundle {
     pub bundle: Bundle,
     /// The super-network.
     pub net: SuperNet,
+    /// The networks of each task's further ensemble members, by task, in member order.
+    pub members: BTreeMap<String, Vec<SuperNet>>,
 }
 
 impl Bundle {
@@ -132,15 +142,34 @@ impl Bundle {
         let bundle: Bundle = serde_json::from_value(value)
             .map_err(|e| Error::run(&json, format!("bundle description: {e}")))?;
         let net = checkpoint::load(&dir.join("network.safetensors"))?.net;
+        let mut members = BTreeMap::new();
         for task in bundle.tasks.iter().chain(bundle.router.as_ref()) {
-            if net.head_index(&task.name).is_none() {
-                return Err(Error::run(
-                    &dir,
-                    format!("the network has no readout for `{}`", task.name),
-                ));
+            check_readout(&net, &dir, task, &task.path)?;
+            let mut nets = Vec::new();
+            for (m, path) in task.members.iter().enumerate() {
+                let file = dir.join(member_file(&task.name, m + 1));
+                let member = checkpoint::load(&file)?.net;
+                check_readout(&member, &file, task, path)?;
+                nets.push(member);
             }
-            net.check_path(&task.path)?;
+            members.insert(task.name.clone(), nets);
         }
-        Ok(LoadedBundle { dir, bundle, net })
+        Ok(LoadedBundle {
+            dir,
+            bundle,
+            net,
+            members,
+        })
     }
+}
+
+/// Checks that `net` (read from `file`) has `task`'s readout and can run `path`.
+fn check_readout(net: &SuperNet, file: &FilePath, task: &BundleTask, path: &Path) -> Result<()> {
+    if net.head_index(&task.name).is_none() {
+        return Err(Error::run(
+            file,
+            format!("the network has no readout for `{}`", task.name),
+        ));
+    }
+    Ok(net.check_path(path)?)
 }

@@ -356,6 +356,11 @@ pub struct EcgTask {
     /// What the task answers with: `path` or `boosted-trees`.
     #[serde(default)]
     pub readout: Readout,
+    /// Paths whose probabilities the task's answer averages (1: the evolved path alone). Each
+    /// further path is searched and trained again, from the network as it was before the task,
+    /// with its own seed, in a copy of the network that the bundle keeps beside the main one.
+    #[serde(default = "one_path")]
+    pub ensemble: usize,
     /// Records whose beats are all test (inter-patient with your own records).
     #[serde(default)]
     pub test_mitdb: Option<PathBuf>,
@@ -408,6 +413,11 @@ pub struct ImageTask {
     /// What the task answers with: `path` or `boosted-trees`.
     #[serde(default)]
     pub readout: Readout,
+    /// Paths whose probabilities the task's answer averages (1: the evolved path alone). Each
+    /// further path is searched and trained again, from the network as it was before the task,
+    /// with its own seed, in a copy of the network that the bundle keeps beside the main one.
+    #[serde(default = "one_path")]
+    pub ensemble: usize,
 }
 
 /// A set of augmented views for images.
@@ -486,6 +496,14 @@ impl TaskSpec {
         }
     }
 
+    /// Paths the task's answer averages.
+    pub fn ensemble(&self) -> usize {
+        match self {
+            TaskSpec::Ecg(t) => t.ensemble,
+            TaskSpec::Images(t) => t.ensemble,
+        }
+    }
+
     /// Side inputs per example (0 for image tasks).
     pub fn side_width(&self) -> usize {
         match self {
@@ -493,6 +511,10 @@ impl TaskSpec {
             TaskSpec::Images(_) => 0,
         }
     }
+}
+
+fn one_path() -> usize {
+    1
 }
 
 fn argmax() -> String {
@@ -740,6 +762,15 @@ impl Experiment {
         self.check_settings()
             .map_err(|m| Error::Config(format!("{origin}: {m}")))?;
         for (name, task) in &self.tasks {
+            if task.ensemble() == 0 {
+                return bad(format!("tasks.{name}.ensemble: 0 (at least 1 path)"));
+            }
+            if task.ensemble() > 1 && task.readout() == Readout::BoostedTrees {
+                return bad(format!(
+                    "tasks.{name}.ensemble: {} paths, but the task answers with boosted trees: an ensemble averages paths (set readout = \"path\")",
+                    task.ensemble()
+                ));
+            }
             let TaskSpec::Ecg(t) = task else {
                 if let TaskSpec::Images(t) = task {
                     crate::decision::parse_target(&t.operating_point)

@@ -144,6 +144,7 @@ pub fn cross_validate(
                 target: plan.target,
                 positive: plan.positive,
                 readout: plan.readout,
+                ensemble: plan.ensemble,
             };
             learn_task(
                 e,

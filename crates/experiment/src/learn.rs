@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::boosted::train_and_predict;
 use crate::config::{ClassWeights, Experiment, Readout};
 use crate::decision::{CalibrationReport, Decision, OperatingReport};
+use crate::ensemble::{ensemble_probs, train_members};
 use crate::error::{Error, Result};
 use crate::files::{write_atomic, write_json};
 use crate::progress::Reporter;
@@ -136,6 +137,21 @@ pub struct TaskResult {
     /// Test probabilities of the evolved path when the task answers with another readout.
     #[serde(default)]
     pub path_probs: Vec<f32>,
+    /// Paths of the ensemble's further members (empty: the evolved path answers alone); member
+    /// `m` (from 1) is in `members/<m>/` of the task's folder.
+    #[serde(default)]
+    pub members: Vec<Path>,
+}
+
+impl TaskResult {
+    /// What the task answers with, in words: `path`, `boosted trees` or `ensemble of N paths`.
+    pub fn answer(&self) -> String {
+        match self.readout {
+            Readout::BoostedTrees => "boosted trees".into(),
+            Readout::Path if self.members.is_empty() => "path".into(),
+            Readout::Path => format!("ensemble of {} paths", self.members.len() + 1),
+        }
+    }
 }
 
 /// Test results that come from elsewhere than the task's own test set: the pooled folds of a
@@ -565,6 +581,8 @@ pub struct TaskPlan<'a> {
     pub positive: Option<usize>,
     /// What the task answers with.
     pub readout: Readout,
+    /// Paths the answer averages (1: the evolved path alone); see [`crate::ensemble`].
+    pub ensemble: usize,
 }
 
 /// File of a task's boosted-tree readout in its folder and in the bundle.
@@ -727,38 +745,50 @@ pub fn learn_task(
         .into_iter()
         .map(|(name, (m, p))| ((name.clone(), m), (name, p)))
         .unzip();
-    // The task's answers: its evolved path's, or boosted trees' on the same inputs.
-    let mut answer_val = val_probs.clone();
-    let (mut path_test, mut path_probs) = (None, Vec::new());
-    let (test, test_probs, decision) = match plan.readout {
-        Readout::Path => (test, test_probs, decision),
+    let members = train_members(e, &before, plan, data, dir, reporter)?;
+    // The task's answers: its evolved path's, or another answer's on the same inputs (boosted
+    // trees, or the ensemble of paths), given as validation and test probabilities.
+    let other = match plan.readout {
+        Readout::Path if members.is_empty() => None,
+        Readout::Path => Some((
+            format!("an ensemble of {} paths", members.len() + 1),
+            ensemble_probs((&val_probs, &test_probs), &members),
+        )),
         Readout::BoostedTrees => {
             let (readout, val_b, test_b) = train_and_predict(e, k, data, plan.seed + 41)?;
             readout.save(&dir.join(boosted_file(plan.name)))?;
-            let tree_decision =
-                Decision::fit(&val_b, k, &data.val.labels, plan.target, plan.positive);
-            answer_val = val_b;
+            Some(("boosted trees".to_string(), (val_b, test_b)))
+        }
+    };
+    let mut answer_val = val_probs.clone();
+    let (mut path_test, mut path_probs) = (None, Vec::new());
+    let (test, test_probs, decision) = match other {
+        None => (test, test_probs, decision),
+        Some((what, (val_o, test_o))) => {
+            let other_decision =
+                Decision::fit(&val_o, k, &data.val.labels, plan.target, plan.positive);
+            answer_val = val_o;
             match &plan.pooled {
                 Some(pooled) if data.test.is_empty() => {
                     path_test = pooled.path_test.clone();
-                    (test, test_probs, tree_decision)
+                    (test, test_probs, other_decision)
                 }
                 _ => {
                     let answers = metrics_decided(
                         e,
                         plan.classes,
                         &test_truth,
-                        &test_b,
-                        &tree_decision,
+                        &test_o,
+                        &other_decision,
                         plan.seed,
                     );
                     reporter.stage(&format!(
-                        "  [{}] answers from boosted trees: test accuracy {:.4}, macro recall {:.4}",
+                        "  [{}] answers from {what}: test accuracy {:.4}, macro recall {:.4}",
                         plan.name, answers.accuracy, answers.recall_macro
                     ));
                     path_test = Some(test);
                     path_probs = test_probs;
-                    (answers, test_b, tree_decision)
+                    (answers, test_o, other_decision)
                 }
             }
         }
@@ -801,6 +831,7 @@ pub fn learn_task(
         readout: plan.readout,
         path_test,
         path_probs,
+        members: members.into_iter().map(|m| m.path).collect(),
     };
     write_json(&dir.join("result.json"), &result)?;
     Ok(result)

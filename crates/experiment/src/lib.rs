@@ -18,6 +18,7 @@ pub mod dataset;
 pub mod decision;
 pub mod demo;
 pub mod encoding;
+pub mod ensemble;
 pub mod error;
 pub mod explain;
 pub mod files;

@@ -21,6 +21,7 @@ use crate::config::Readout;
 use crate::config::{Centre, SideInput};
 use crate::dataset::{mean_of, subtract};
 use crate::encoding::{Encoding, augmentation, no_augmentation};
+use crate::ensemble::mean_probs;
 use crate::error::{Error, Result};
 use crate::explain::{occlusion_map, save_overlay};
 use crate::files::write_json;
@@ -253,7 +254,17 @@ impl Predictor {
             .expect("checked when the bundle was loaded");
         let raw = match self.boosted.get(&task.name) {
             Some(trees) => average_views(set, views, |s| trees.predict(s))?,
-            None => evaluate_views(net, head, &task.path, set, views)?,
+            None => {
+                let mut tables = vec![evaluate_views(net, head, &task.path, set, views)?];
+                let members = self.bundle.members.get(&task.name).into_iter().flatten();
+                for (member, path) in members.zip(&task.members) {
+                    let head = member
+                        .head_index(&task.name)
+                        .expect("checked when the bundle was loaded");
+                    tables.push(evaluate_views(member, head, path, set, views)?);
+                }
+                mean_probs(tables.iter().map(Vec::as_slice))
+            }
         };
         let k = task.classes.len();
         Ok((

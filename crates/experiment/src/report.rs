@@ -278,10 +278,10 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         );
         html.push_str("<table>\n");
         html.push_str(METRICS_HEAD);
-        let readout = task["readout"].as_str().unwrap_or("path");
-        if readout != "path" {
+        let answer = task["answer"].as_str().unwrap_or("path");
+        if answer != "path" {
             html.push_str(&metrics_row(
-                &format!("the task's answers ({readout} readout)"),
+                &format!("the task's answers ({answer})"),
                 &task["test"],
             ));
         }

@@ -744,6 +744,7 @@ fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> Result<Tas
         target,
         positive,
         readout: e.tasks[&task.name].readout(),
+        ensemble: e.tasks[&task.name].ensemble(),
     })
 }
 
@@ -1001,6 +1002,7 @@ fn router_stage(
             target: OperatingTarget::Argmax,
             positive: None,
             readout: Readout::Path,
+            ensemble: 1,
         };
         let result = learn_task(cx.e, net, &plan, &routed.split, &router_dir, reporter)?;
         save_network(&after_router, net)?;
@@ -1114,6 +1116,8 @@ fn task_metrics(r: &TaskResult, p: &PreparedTask, dir: &FilePath) -> serde_json:
         "calibration": r.calibration.as_ref().map(|c| calibration_json(c, true)),
         "operating_point": r.operating_point,
         "readout": r.readout,
+        "answer": r.answer(),
+        "members": r.members,
         "evolved_path": r.path_test.as_ref().unwrap_or(&r.test),
         "record_kfold": p.folds.gt(&0).then(|| kfold_summary(dir, &p.name)),
     })
@@ -1171,6 +1175,7 @@ fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encod
         tta_views: p.tta_views,
         augment: p.augment,
         readout: r.readout,
+        members: r.members.clone(),
     }
 }
 
@@ -1209,6 +1214,7 @@ fn bundle_stage(
             centre: Centre::None,
             centre_beats: 0,
             readout: Readout::Path,
+            members: Vec::new(),
         }),
     };
     let bundle_dir = cx.dir.join("bundle");
@@ -1221,6 +1227,14 @@ fn bundle_stage(
         let file = crate::learn::boosted_file(&r.name);
         let from = cx.dir.join("tasks").join(&r.name).join(&file);
         std::fs::copy(&from, bundle_dir.join(&file)).map_err(|err| Error::io(&from, err))?;
+    }
+    for r in &learned.results {
+        for m in 1..=r.members.len() {
+            let file = crate::ensemble::member_file(&r.name, m);
+            let from = cx.dir.join("tasks").join(&r.name).join("members");
+            let from = from.join(m.to_string()).join(&file);
+            std::fs::copy(&from, bundle_dir.join(&file)).map_err(|err| Error::io(&from, err))?;
+        }
     }
     if let Some(model) = novelty {
         model.save(&bundle_dir.join(crate::bundle::NOVELTY_FILE))?;

@@ -51,7 +51,7 @@ pub fn summary_table(summary: &RunSummary) -> String {
             let _ = writeln!(
                 out,
                 "{:<28} {:<26} {:<26} {:<26} {:<26} {:<26}",
-                format!("{name} ({})", t["readout"].as_str().unwrap_or("path")),
+                format!("{name} ({})", t["answer"].as_str().unwrap_or("path")),
                 cell(&t["test"]),
                 cell(&t["evolved_path"]),
                 cell(&t["ablations"]["linear_readout"]),
