@@ -21,6 +21,8 @@ const ROUNDS: usize = 200;
 const PATIENCE: usize = 15;
 /// Tree depths tried for each booster; the one with the lowest validation log-loss is kept.
 const DEPTHS: [usize; 3] = [2, 4, 6];
+/// Seed step between the bags of a readout.
+const BAG_SEED_STEP: u64 = 7_919;
 
 /// Weighted mean log-loss of logits `logits` against 0/1 `targets`.
 fn log_loss(logits: &[f64], targets: &[f64], weights: &[f64]) -> f64 {
@@ -45,6 +47,10 @@ pub struct BoostedReadout {
     /// Each class's tree depth, chosen on validation.
     #[serde(default)]
     pub depths: Vec<usize>,
+    /// Further readouts fitted the same way with other seeds (row and column samples differ);
+    /// [`BoostedReadout::predict`] averages their probabilities with this one's.
+    #[serde(default)]
+    pub bags: Vec<BoostedReadout>,
 }
 
 /// `set`'s pooled rows (`grid x grid` cells and side inputs) in the column-major `f64` layout
@@ -133,11 +139,43 @@ impl BoostedReadout {
             width,
             boosters,
             depths,
+            bags: Vec::new(),
         })
     }
 
-    /// Class probabilities of every example of `set`, row per example.
+    /// `count` readouts fitted with seeds `seed`, `seed + BAG_SEED_STEP`, ...: the first holds
+    /// the others as its bags.
+    pub fn fit_bagged(
+        e: &Experiment,
+        classes: usize,
+        data: &Split,
+        seed: u64,
+        count: usize,
+    ) -> Result<BoostedReadout> {
+        let mut readout = BoostedReadout::fit(e, classes, data, seed)?;
+        for bag in 1..count {
+            let seed = seed + BAG_SEED_STEP * bag as u64;
+            readout
+                .bags
+                .push(BoostedReadout::fit(e, classes, data, seed)?);
+        }
+        Ok(readout)
+    }
+
+    /// Class probabilities of every example of `set`, row per example, averaged over the
+    /// readout and its bags.
     pub fn predict(&self, set: &FeatureSet) -> Result<Vec<f32>> {
+        let mut tables = vec![self.predict_alone(set)?];
+        for bag in &self.bags {
+            tables.push(bag.predict_alone(set)?);
+        }
+        Ok(crate::ensemble::mean_probs(
+            tables.iter().map(Vec::as_slice),
+        ))
+    }
+
+    /// Class probabilities of this readout's own boosters (its bags left out).
+    fn predict_alone(&self, set: &FeatureSet) -> Result<Vec<f32>> {
         let (x, width) = columns(set, self.grid)?;
         if set.is_empty() {
             return Ok(Vec::new());
@@ -195,15 +233,16 @@ pub fn average_views(
     Ok(probs)
 }
 
-/// Trains boosters on `data` and returns the class probabilities of `data.val` and
-/// `data.test`, row per example, with the boosters.
+/// Trains `bags` readouts of boosters on `data` (see [`BoostedReadout::fit_bagged`]) and
+/// returns the class probabilities of `data.val` and `data.test`, row per example, with them.
 pub fn train_and_predict(
     e: &Experiment,
     classes: usize,
     data: &Split,
     seed: u64,
+    bags: usize,
 ) -> Result<(BoostedReadout, Vec<f32>, Vec<f32>)> {
-    let readout = BoostedReadout::fit(e, classes, data, seed)?;
+    let readout = BoostedReadout::fit_bagged(e, classes, data, seed, bags)?;
     let val = average_views(&data.val, &data.val_views, |s| readout.predict(s))?;
     let test = average_views(&data.test, &data.test_views, |s| readout.predict(s))?;
     Ok((readout, val, test))
@@ -250,7 +289,7 @@ mod tests {
             val_views: Vec::new(),
             test_views: Vec::new(),
         };
-        let (readout, _, test) = train_and_predict(&e, 2, &data, 0).unwrap();
+        let (readout, _, test) = train_and_predict(&e, 2, &data, 0, 1).unwrap();
         assert_eq!(readout.depths.len(), 2);
         // One split cannot express an exclusive or: stumps must lose on validation.
         assert!(
@@ -264,5 +303,41 @@ mod tests {
             .filter(|(p, y)| usize::from(p[1] > p[0]) == **y)
             .count();
         assert!(right >= 180, "{right} of 200 right");
+    }
+
+    #[test]
+    fn bags_differ_by_seed_and_their_mean_is_the_answer_also_after_a_reload() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = Experiment::parse(
+            &format!(
+                "name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {:?}\n",
+                tmp.path()
+            ),
+            &[],
+            "test",
+        )
+        .unwrap();
+        let data = Split {
+            train: xor_set(400, 4),
+            val: xor_set(150, 5),
+            test: xor_set(150, 6),
+            val_views: Vec::new(),
+            test_views: Vec::new(),
+        };
+        let (readout, _, test) = train_and_predict(&e, 2, &data, 0, 3).unwrap();
+        assert_eq!(readout.bags.len(), 2);
+        assert_ne!(readout.boosters, readout.bags[0].boosters, "seeds differ");
+        let alone: Vec<Vec<f32>> = std::iter::once(&readout)
+            .chain(&readout.bags)
+            .map(|r| r.predict_alone(&data.test).unwrap())
+            .collect();
+        for (i, p) in test.iter().enumerate() {
+            let mean = alone.iter().map(|a| a[i]).sum::<f32>() / 3.0;
+            assert!((p - mean).abs() < 1e-6, "{i}: {p} vs {mean}");
+        }
+        let file = tmp.path().join("boosted.json");
+        readout.save(&file).unwrap();
+        let reloaded = BoostedReadout::load(&file).unwrap();
+        assert_eq!(reloaded.predict(&data.test).unwrap(), test);
     }
 }

@@ -356,10 +356,11 @@ pub struct EcgTask {
     /// What the task answers with: `path` or `boosted-trees`.
     #[serde(default)]
     pub readout: Readout,
-    /// Paths whose probabilities the task's answer averages (1: the evolved path alone). Each
-    /// further path is searched and trained again, from the network as it was before the task,
-    /// with its own seed, in a copy of the network that the bundle keeps beside the main one.
-    #[serde(default = "one_path")]
+    /// Answers the task's answer averages (1: one). With `readout = "path"`: paths, each further
+    /// one searched and trained again, from the network as it was before the task, with its
+    /// own seed, in a copy of the network that the bundle keeps beside the main one. With
+    /// `readout = "boosted-trees"`: tree readouts fitted with their own seeds.
+    #[serde(default = "one_answer")]
     pub ensemble: usize,
     /// Records whose beats are all test (inter-patient with your own records).
     #[serde(default)]
@@ -413,10 +414,11 @@ pub struct ImageTask {
     /// What the task answers with: `path` or `boosted-trees`.
     #[serde(default)]
     pub readout: Readout,
-    /// Paths whose probabilities the task's answer averages (1: the evolved path alone). Each
-    /// further path is searched and trained again, from the network as it was before the task,
-    /// with its own seed, in a copy of the network that the bundle keeps beside the main one.
-    #[serde(default = "one_path")]
+    /// Answers the task's answer averages (1: one). With `readout = "path"`: paths, each further
+    /// one searched and trained again, from the network as it was before the task, with its
+    /// own seed, in a copy of the network that the bundle keeps beside the main one. With
+    /// `readout = "boosted-trees"`: tree readouts fitted with their own seeds.
+    #[serde(default = "one_answer")]
     pub ensemble: usize,
 }
 
@@ -496,7 +498,7 @@ impl TaskSpec {
         }
     }
 
-    /// Paths the task's answer averages.
+    /// Answers the task's answer averages (paths or tree readouts).
     pub fn ensemble(&self) -> usize {
         match self {
             TaskSpec::Ecg(t) => t.ensemble,
@@ -513,7 +515,7 @@ impl TaskSpec {
     }
 }
 
-fn one_path() -> usize {
+fn one_answer() -> usize {
     1
 }
 
@@ -763,13 +765,7 @@ impl Experiment {
             .map_err(|m| Error::Config(format!("{origin}: {m}")))?;
         for (name, task) in &self.tasks {
             if task.ensemble() == 0 {
-                return bad(format!("tasks.{name}.ensemble: 0 (at least 1 path)"));
-            }
-            if task.ensemble() > 1 && task.readout() == Readout::BoostedTrees {
-                return bad(format!(
-                    "tasks.{name}.ensemble: {} paths, but the task answers with boosted trees: an ensemble averages paths (set readout = \"path\")",
-                    task.ensemble()
-                ));
+                return bad(format!("tasks.{name}.ensemble: 0 (at least 1 answer)"));
             }
             let TaskSpec::Ecg(t) = task else {
                 if let TaskSpec::Images(t) = task {

@@ -141,16 +141,26 @@ pub struct TaskResult {
     /// `m` (from 1) is in `members/<m>/` of the task's folder.
     #[serde(default)]
     pub members: Vec<Path>,
+    /// Answers the task averages: paths, or tree readouts with their own seeds (0 or 1: one).
+    #[serde(default)]
+    pub ensemble: usize,
 }
 
 impl TaskResult {
-    /// What the task answers with, in words: `path`, `boosted trees` or `ensemble of N paths`.
+    /// What the task answers with, in words (see [`answer_name`]).
     pub fn answer(&self) -> String {
-        match self.readout {
-            Readout::BoostedTrees => "boosted trees".into(),
-            Readout::Path if self.members.is_empty() => "path".into(),
-            Readout::Path => format!("ensemble of {} paths", self.members.len() + 1),
-        }
+        answer_name(self.readout, self.ensemble)
+    }
+}
+
+/// What a task answers with, in words: `path`, `ensemble of K paths`, `boosted trees` or
+/// `boosted trees, K seeds`.
+pub fn answer_name(readout: Readout, ensemble: usize) -> String {
+    match (readout, ensemble) {
+        (Readout::Path, 0 | 1) => "path".into(),
+        (Readout::Path, k) => format!("ensemble of {k} paths"),
+        (Readout::BoostedTrees, 0 | 1) => "boosted trees".into(),
+        (Readout::BoostedTrees, k) => format!("boosted trees, {k} seeds"),
     }
 }
 
@@ -745,19 +755,23 @@ pub fn learn_task(
         .into_iter()
         .map(|(name, (m, p))| ((name.clone(), m), (name, p)))
         .unzip();
-    let members = train_members(e, &before, plan, data, dir, reporter)?;
+    let members = match plan.readout {
+        Readout::Path => train_members(e, &before, plan, data, dir, reporter)?,
+        Readout::BoostedTrees => Vec::new(),
+    };
     // The task's answers: its evolved path's, or another answer's on the same inputs (boosted
     // trees, or the ensemble of paths), given as validation and test probabilities.
     let other = match plan.readout {
         Readout::Path if members.is_empty() => None,
         Readout::Path => Some((
-            format!("an ensemble of {} paths", members.len() + 1),
+            answer_name(plan.readout, plan.ensemble),
             ensemble_probs((&val_probs, &test_probs), &members),
         )),
         Readout::BoostedTrees => {
-            let (readout, val_b, test_b) = train_and_predict(e, k, data, plan.seed + 41)?;
+            let (readout, val_b, test_b) =
+                train_and_predict(e, k, data, plan.seed + 41, plan.ensemble)?;
             readout.save(&dir.join(boosted_file(plan.name)))?;
-            Some(("boosted trees".to_string(), (val_b, test_b)))
+            Some((answer_name(plan.readout, plan.ensemble), (val_b, test_b)))
         }
     };
     let mut answer_val = val_probs.clone();
@@ -832,6 +846,7 @@ pub fn learn_task(
         path_test,
         path_probs,
         members: members.into_iter().map(|m| m.path).collect(),
+        ensemble: plan.ensemble,
     };
     write_json(&dir.join("result.json"), &result)?;
     Ok(result)
@@ -894,7 +909,7 @@ fn ablations_of(
     )?;
     ablations.insert("random_path".to_string(), decided(e, plan, data, metrics));
     if e.evaluation.boosted_trees && plan.readout != Readout::BoostedTrees {
-        let (_, val, test) = train_and_predict(e, plan.classes.len(), data, plan.seed)?;
+        let (_, val, test) = train_and_predict(e, plan.classes.len(), data, plan.seed, 1)?;
         ablations.insert(
             "boosted_trees".to_string(),
             decided(e, plan, data, (val, test)),
