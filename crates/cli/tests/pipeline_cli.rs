@@ -652,7 +652,7 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
         (
             "tasks.ecg.ensemble=0",
             "tasks.ecg.ensemble",
-            "at least 1 path",
+            "at least 1 answer",
         ),
     ] {
         let started = Instant::now();
