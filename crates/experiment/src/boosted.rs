@@ -270,25 +270,29 @@ mod tests {
         set
     }
 
-    #[test]
-    fn the_depth_is_chosen_on_validation_and_an_interaction_gets_more_than_stumps() {
-        let tmp = tempfile::tempdir().unwrap();
+    /// A one-task experiment (its folder `dir`) and exclusive-or train, validation and test sets
+    /// of `sizes` examples, seeded from `seed`.
+    fn xor_split(dir: &Path, sizes: [usize; 3], seed: u64) -> (Experiment, Split) {
         let e = Experiment::parse(
-            &format!(
-                "name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {:?}\n",
-                tmp.path()
-            ),
+            &format!("name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {dir:?}\n"),
             &[],
             "test",
         )
         .unwrap();
         let data = Split {
-            train: xor_set(600, 1),
-            val: xor_set(200, 2),
-            test: xor_set(200, 3),
+            train: xor_set(sizes[0], seed),
+            val: xor_set(sizes[1], seed + 1),
+            test: xor_set(sizes[2], seed + 2),
             val_views: Vec::new(),
             test_views: Vec::new(),
         };
+        (e, data)
+    }
+
+    #[test]
+    fn the_depth_is_chosen_on_validation_and_an_interaction_gets_more_than_stumps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (e, data) = xor_split(tmp.path(), [600, 200, 200], 1);
         let (readout, _, test) = train_and_predict(&e, 2, &data, 0, 1).unwrap();
         assert_eq!(readout.depths.len(), 2);
         // One split cannot express an exclusive or: stumps must lose on validation.
@@ -308,22 +312,7 @@ mod tests {
     #[test]
     fn bags_differ_by_seed_and_their_mean_is_the_answer_also_after_a_reload() {
         let tmp = tempfile::tempdir().unwrap();
-        let e = Experiment::parse(
-            &format!(
-                "name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {:?}\n",
-                tmp.path()
-            ),
-            &[],
-            "test",
-        )
-        .unwrap();
-        let data = Split {
-            train: xor_set(400, 4),
-            val: xor_set(150, 5),
-            test: xor_set(150, 6),
-            val_views: Vec::new(),
-            test_views: Vec::new(),
-        };
+        let (e, data) = xor_split(tmp.path(), [400, 150, 150], 4);
         let (readout, _, test) = train_and_predict(&e, 2, &data, 0, 3).unwrap();
         assert_eq!(readout.bags.len(), 2);
         assert_ne!(readout.boosters, readout.bags[0].boosters, "seeds differ");
