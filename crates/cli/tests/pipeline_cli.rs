@@ -477,7 +477,7 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
              [train]\nepochs = 3\nclass_weights = \"balanced\"\ndropout = 0.2\nweight_decay = 0.0001\n\
              [evaluation]\nboosted_trees = true\nbootstrap = 50\n\
              [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\nsize = 32\nleads = \"MLII,V1|-\"\ncontext = 1\n\
-             protocol = \"record-kfold\"\nfolds = 3\nside_inputs = [\"rhythm\", \"signal\"]\nsignal_points = 8\n\
+             protocol = \"record-kfold\"\nfolds = 3\nside_inputs = [\"rhythm\", \"signal\", \"morphology\"]\nsignal_points = 8\n\
              augment_views = 2\n"
         ),
     )
@@ -556,14 +556,14 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
             .unwrap();
     assert_eq!(
         bundle["tasks"][0]["side_inputs"],
-        serde_json::json!(["rhythm", "signal"])
+        serde_json::json!(["rhythm", "signal", "morphology"])
     );
     assert_eq!(
         bundle["tasks"][0]["side_scaling"]["mean"]
             .as_array()
             .unwrap()
             .len(),
-        6 + 2 * 8
+        6 + 2 * 8 + 2 * medpath_ecg::MEASUREMENTS.len()
     );
     let record = records.join("s002");
     let predicted = medpath(&[

@@ -153,6 +153,7 @@ mod tests {
             ],
             r_index: 40,
             signal: Vec::new(),
+            measurements: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@ use medpath_wfdb::{Annotation, Record};
 
 use crate::error::{EcgError, Result};
 use crate::leads::{LeadChoice, LeadSource};
+use crate::morphology::lead_measurements;
 use crate::timing::{BeatTiming, beat_timings};
 
 /// Amplitude normalisation applied before drawing.
@@ -124,6 +125,9 @@ pub struct Beat {
     /// [`BeatOptions::signal_points`] values, leads one after the other (empty when 0 points
     /// were asked for).
     pub signal: Vec<f32>,
+    /// [`lead_measurements`] of each lead's beat window (without context, baseline removed),
+    /// leads one after the other.
+    pub measurements: Vec<f32>,
 }
 
 /// The beats of one record, or why it gave none.
@@ -289,15 +293,21 @@ pub fn record_beats(
                 window.iter().map(|v| v - baseline).collect()
             })
             .collect();
-        let signal = signals
+        let cores: Vec<Vec<f32>> = signals
             .iter()
-            .flat_map(|s| {
+            .map(|s| {
                 let window = &s[core_start as usize..core_end as usize];
                 let baseline = median(&mut window.to_vec());
-                bin_means(window, options.signal_points)
-                    .into_iter()
-                    .map(move |v| v - baseline)
+                window.iter().map(|v| v - baseline).collect()
             })
+            .collect();
+        let signal = cores
+            .iter()
+            .flat_map(|core| bin_means(core, options.signal_points))
+            .collect();
+        let measurements = cores
+            .iter()
+            .flat_map(|core| lead_measurements(core, before as usize, fs))
             .collect();
         out.beats.push(Beat {
             record: record.path.name.clone(),
@@ -307,6 +317,7 @@ pub fn record_beats(
             traces,
             r_index: (annotation.sample - start) as usize,
             signal,
+            measurements,
         });
     }
     Ok(out)

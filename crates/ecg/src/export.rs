@@ -49,6 +49,8 @@ pub struct ExportedBeat {
     pub rhythm: [f32; 6],
     /// [`Beat::signal`].
     pub signal: Vec<f32>,
+    /// [`Beat::measurements`].
+    pub measurements: Vec<f32>,
 }
 
 /// What an export did.
@@ -236,6 +238,7 @@ pub fn export_beat_images(
                         views: relative[1..].to_vec(),
                         rhythm: rhythm_features(t, median_rr),
                         signal: beat.signal.clone(),
+                        measurements: beat.measurements.clone(),
                     });
                 }
             }

@@ -7,6 +7,7 @@ pub mod beats;
 pub mod error;
 pub mod export;
 pub mod leads;
+pub mod morphology;
 pub mod qrs;
 pub mod render;
 pub mod splits;
@@ -20,6 +21,7 @@ pub use beats::{
 pub use error::{EcgError, Result};
 pub use export::{ExportSummary, ExportedBeat, ViewPlan, export_beat_images};
 pub use leads::{LeadChoice, LeadSource, parse_lead_list};
+pub use morphology::{MEASUREMENTS, lead_measurements};
 pub use qrs::{detect_qrs, match_beats};
 pub use render::{BeatImage, TraceStyle, render_traces};
 pub use synth::{Conduction, SynthOptions, synthesize, write_synthetic_set};

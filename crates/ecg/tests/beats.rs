@@ -5,7 +5,7 @@ use std::path::Path;
 
 use medpath_ecg::{
     BeatOptions, Conduction, Normalization, SynthOptions, ViewPlan, export_beat_images,
-    parse_lead_list, record_beats, synthesize, write_synthetic_set,
+    lead_measurements, parse_lead_list, record_beats, synthesize, write_synthetic_set,
 };
 use medpath_wfdb::{Record, RecordPath};
 
@@ -341,4 +341,63 @@ fn rhythm_features_and_signal_of_a_generated_record_match_a_hand_computation() {
             .iter()
             .any(|b| b.symbol == "A" && b.rhythm[4] < 0.9)
     );
+}
+
+#[test]
+fn beat_measurements_are_read_off_each_lead_and_tell_the_bundle_branch_blocks_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Three records: normal conduction, LBBB, RBBB.
+    let records = write_synthetic_set(
+        &tmp.path().join("rec"),
+        &SynthOptions {
+            records: 3,
+            duration_s: 60.0,
+            seed: 9,
+        },
+    )
+    .unwrap();
+    let mut options = BeatOptions::paper();
+    options.classes = vec!["N".into(), "L".into(), "R".into()];
+    options.leads = parse_lead_list("MLII,V1").unwrap();
+    let mut by_class: BTreeMap<String, Vec<Vec<f32>>> = BTreeMap::new();
+    for path in &records {
+        let record = Record::read(&path.dir.join(&path.name)).unwrap();
+        let fs = record.fs();
+        let annotations = record.read_annotations("atr").unwrap();
+        let beats = record_beats(&record, &annotations, &options).unwrap();
+        let (before, after) = ((0.25 * fs).round() as i64, (0.45 * fs).round() as i64);
+        for beat in &beats.beats {
+            // By hand: each lead's window around R, minus its median, measured.
+            let mut expected = Vec::new();
+            for lead in 0..2 {
+                let signal = record.physical(lead);
+                let window =
+                    &signal[(beat.sample - before) as usize..=(beat.sample + after) as usize];
+                let mut sorted = window.to_vec();
+                sorted.sort_by(f32::total_cmp);
+                let baseline = sorted[sorted.len() / 2];
+                let core: Vec<f32> = window.iter().map(|v| v - baseline).collect();
+                expected.extend(lead_measurements(&core, before as usize, fs));
+            }
+            assert_eq!(beat.measurements, expected, "beat {}", beat.sample);
+            by_class
+                .entry(beat.symbol.clone())
+                .or_default()
+                .push(beat.measurements.clone());
+        }
+    }
+    let mean = |class: &str, index: usize| {
+        let rows = &by_class[class];
+        rows.iter().map(|m| m[index]).sum::<f32>() / rows.len() as f32
+    };
+    let (width, v1_width, v1_terminal) = (3, 7 + 3, 7 + 4);
+    // LBBB widens the QRS in MLII, RBBB in V1 (its R'); in V1 RBBB ends positive, LBBB
+    // negative.
+    assert!(mean("L", width) > mean("N", width) * 1.5, "{by_class:?}");
+    assert!(
+        mean("R", v1_width) > mean("N", v1_width) * 1.5,
+        "{by_class:?}"
+    );
+    assert!(mean("R", v1_terminal) > 0.2, "{}", mean("R", v1_terminal));
+    assert!(mean("L", v1_terminal) < -0.2, "{}", mean("L", v1_terminal));
 }

@@ -329,7 +329,8 @@ pub struct EcgTask {
     #[serde(default = "five")]
     pub folds: usize,
     /// Inputs joined to the pooled features before the fully connected layers: `rhythm` (six
-    /// RR ratios) and `signal` (each lead's beat window averaged down to `signal_points`).
+    /// RR ratios), `signal` (each lead's beat window averaged down to `signal_points`) and
+    /// `morphology` (seven measurements of each lead's beat).
     #[serde(default)]
     pub side_inputs: Vec<SideInput>,
     /// Points per lead of the `signal` side input.
@@ -466,6 +467,9 @@ pub enum SideInput {
     Rhythm,
     /// Each drawn lead's beat window averaged down to `signal_points` values (mV).
     Signal,
+    /// `medpath_ecg::lead_measurements` of each drawn lead: QRS peaks, net deflection and
+    /// width, terminal forces, T wave, P-wave activity.
+    Morphology,
 }
 
 impl EcgTask {
@@ -483,6 +487,11 @@ impl EcgTask {
                         (0..self.signal_points).map(move |p| format!("lead{l}[{p}]"))
                     }))
                 }
+                SideInput::Morphology => names.extend((0..leads).flat_map(|l| {
+                    medpath_ecg::MEASUREMENTS
+                        .iter()
+                        .map(move |m| format!("lead{l}.{m}"))
+                })),
             }
         }
         names

@@ -461,6 +461,7 @@ impl Predictor {
                             raw.extend_from_slice(&rhythm_features(&beat.timing, median_rr))
                         }
                         SideInput::Signal => raw.extend_from_slice(&beat.signal),
+                        SideInput::Morphology => raw.extend_from_slice(&beat.measurements),
                     }
                 }
                 scaling.apply(&raw, width)

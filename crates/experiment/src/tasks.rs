@@ -178,6 +178,7 @@ fn side_of(task: &EcgTask, beat: &ExportedBeat) -> Vec<f32> {
         match input {
             SideInput::Rhythm => side.extend_from_slice(&beat.rhythm),
             SideInput::Signal => side.extend_from_slice(&beat.signal),
+            SideInput::Morphology => side.extend_from_slice(&beat.measurements),
         }
     }
     side
