@@ -9,6 +9,19 @@ use medpath_ecg::{
 };
 use medpath_wfdb::{Record, RecordPath};
 
+/// `records` generated records of `duration_s` seconds written to `dir`.
+fn synthetic_records(dir: &Path, records: usize, duration_s: f64, seed: u64) -> Vec<RecordPath> {
+    write_synthetic_set(
+        dir,
+        &SynthOptions {
+            records,
+            duration_s,
+            seed,
+        },
+    )
+    .unwrap()
+}
+
 fn no_progress() -> impl FnMut(usize, usize, &str) {
     |_, _, _| {}
 }
@@ -164,15 +177,7 @@ fn beats_are_centred_cut_counted_and_skipped_at_edges() {
 #[test]
 fn export_is_byte_identical_across_runs_and_lists_every_image() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = write_synthetic_set(
-        &tmp.path().join("rec"),
-        &SynthOptions {
-            records: 3,
-            duration_s: 40.0,
-            seed: 9,
-        },
-    )
-    .unwrap();
+    let records = synthetic_records(&tmp.path().join("rec"), 3, 40.0, 9);
     let mut options = BeatOptions::paper();
     options.leads = parse_lead_list("MLII,V1").unwrap();
     options.context = 1;
@@ -265,15 +270,7 @@ fn real_records_give_the_inventory_counts_minus_edge_beats() {
 #[test]
 fn rhythm_features_and_signal_of_a_generated_record_match_a_hand_computation() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = write_synthetic_set(
-        &tmp.path().join("rec"),
-        &SynthOptions {
-            records: 1,
-            duration_s: 60.0,
-            seed: 4,
-        },
-    )
-    .unwrap();
+    let records = synthetic_records(&tmp.path().join("rec"), 1, 60.0, 4);
     let mut options = BeatOptions::paper();
     options.classes = vec!["N".into(), "A".into()];
     options.leads = parse_lead_list("MLII,V1|-").unwrap();
@@ -347,15 +344,7 @@ fn rhythm_features_and_signal_of_a_generated_record_match_a_hand_computation() {
 fn beat_measurements_are_read_off_each_lead_and_tell_the_bundle_branch_blocks_apart() {
     let tmp = tempfile::tempdir().unwrap();
     // Three records: normal conduction, LBBB, RBBB.
-    let records = write_synthetic_set(
-        &tmp.path().join("rec"),
-        &SynthOptions {
-            records: 3,
-            duration_s: 60.0,
-            seed: 9,
-        },
-    )
-    .unwrap();
+    let records = synthetic_records(&tmp.path().join("rec"), 3, 60.0, 9);
     let mut options = BeatOptions::paper();
     options.classes = vec!["N".into(), "L".into(), "R".into()];
     options.leads = parse_lead_list("MLII,V1").unwrap();
