@@ -1,8 +1,9 @@
 //! Measurements a cardiologist reads off one lead of a beat: the QRS complex's positive and
 //! negative peaks, its net deflection and width, the terminal forces after the R peak, the T
 //! wave, and the activity where a P wave would be. They describe the beat's shape in a few
-//! numbers that mean the same on every patient (bundle branch blocks widen the QRS and turn its
-//! terminal part positive in V1 for RBBB, negative for LBBB), unlike raw samples.
+//! numbers with a clinical meaning (bundle branch blocks widen the QRS and turn its terminal
+//! part positive in V1 for RBBB, negative for LBBB). Measured on MIT-BIH under record-kfold they
+//! did not transfer to unseen patients (README, "ECG beats of new patients").
 
 /// Names of [`lead_measurements`]' values, in order.
 pub const MEASUREMENTS: [&str; 7] = [
@@ -35,9 +36,9 @@ const P_WAVE_S: (f64, f64) = (0.25, 0.12);
 /// The [`MEASUREMENTS`] of one lead's beat window `window` (baseline removed), sampled at `fs`
 /// Hz with the annotated R peak at index `r`: the highest and lowest value within 80 ms of R,
 /// the mean over that span, the QRS width in seconds (from the first to the last sample within
-/// 150 ms of R whose slope over 10 ms each side is at least 30 % of the steepest), the mean 40-120 ms after R, the
-/// mean 200-400 ms after R, and the peak-to-peak range 250-120 ms before R. Spans are cut to
-/// the window; an empty span gives 0, and so does a flat (blank) lead.
+/// 150 ms of R whose slope over 10 ms each side is at least 30 % of the steepest), the mean
+/// 40-120 ms after R, the mean 200-400 ms after R, and the peak-to-peak range 250-120 ms before
+/// R. Spans are cut to the window; an empty span gives 0, and so does a flat (blank) lead.
 pub fn lead_measurements(window: &[f32], r: usize, fs: f64) -> [f32; 7] {
     let span = |from_s: f64, to_s: f64| -> &[f32] {
         let at = |s: f64| (r as i64 + (s * fs).round() as i64).clamp(0, window.len() as i64);
@@ -129,9 +130,9 @@ mod tests {
         // Net over R-80 ms .. R+80 ms inclusive (17 samples).
         let net: f32 = w[22..39].iter().sum::<f32>() / 17.0;
         assert!((m[2] - net).abs() < 1e-6, "net {} against {net}", m[2]);
-        // Slopes over one sample each side: the steepest is 0.75 mV (around 31-33); the first
-        // at least 30 % of it is around sample 27 (0.33), the last around 35 (0.25 + 0.25 of
-        // sample 34 to 36 is 0.25 ... 0.5): 27 to 36, 9 steps of 10 ms.
+        // Slopes over one sample each side (x[s + 1] - x[s - 1]): the steepest is 0.75 mV
+        // (samples 31-33); the first at least 30 % of it is at sample 27 (1/3), the last at
+        // sample 36 (0.25): 9 samples of 10 ms apart.
         assert!((m[3] - 0.09).abs() < 1e-6, "width {}", m[3]);
         // Terminal: R+40 .. R+120 ms = samples 34..42: -0.5, -0.25, then zeros.
         assert!((m[4] - (-0.75 / 8.0)).abs() < 1e-6, "terminal {}", m[4]);
