@@ -27,6 +27,11 @@ pub struct BeatAugment {
     /// Probability that each lead after the first is replaced by a flat line (a record whose
     /// second lead is missing or unlike any seen in training).
     pub lead_dropout: f32,
+    /// Probability that the first lead (MLII, a limb lead) is drawn upside down: a cardiac
+    /// axis or electrode placement unlike the training patients' (record 207's LBBB beats are
+    /// negative in MLII, record 109's positive). The other leads keep their polarity, since
+    /// V1's polarity is what tells RBBB from LBBB.
+    pub first_lead_inversion: f32,
 }
 
 impl Default for BeatAugment {
@@ -37,6 +42,7 @@ impl Default for BeatAugment {
             stretch: 0.1,
             noise_mv: 0.02,
             lead_dropout: 0.0,
+            first_lead_inversion: 0.0,
         }
     }
 }
@@ -48,6 +54,7 @@ impl BeatAugment {
             ("amplitude", self.amplitude),
             ("stretch", self.stretch),
             ("lead_dropout", self.lead_dropout),
+            ("first_lead_inversion", self.first_lead_inversion),
         ];
         for (name, v) in fractions {
             if !(0.0..1.0).contains(&v) {
@@ -81,6 +88,15 @@ impl BeatAugment {
                 let gain = 1.0 + rng.random_range(-1.0..=1.0) * self.amplitude;
                 let offset = rng.random_range(-1.0..=1.0) * self.baseline_mv;
                 let dropped = lead > 0 && rng.random::<f32>() < self.lead_dropout;
+                // Drawn only when asked for, so that views without it stay as they were.
+                let polarity = if lead == 0
+                    && self.first_lead_inversion > 0.0
+                    && rng.random::<f32>() < self.first_lead_inversion
+                {
+                    -1.0
+                } else {
+                    1.0
+                };
                 let stretched = stretch_about(trace, beat.r_index, stretch);
                 stretched
                     .into_iter()
@@ -93,7 +109,7 @@ impl BeatAugment {
                         if dropped {
                             0.0
                         } else {
-                            v * gain + offset + jitter
+                            polarity * v * gain + offset + jitter
                         }
                     })
                     .collect()
@@ -195,5 +211,35 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn inversion_flips_only_the_first_lead_in_about_the_asked_share_of_views() {
+        let b = beat();
+        let plain = BeatAugment {
+            amplitude: 0.0,
+            baseline_mv: 0.0,
+            stretch: 0.0,
+            noise_mv: 0.0,
+            ..BeatAugment::default()
+        };
+        let always = BeatAugment {
+            first_lead_inversion: 0.999,
+            ..plain
+        };
+        let t = always.traces(&b, 1, 1);
+        let negated: Vec<f32> = b.traces[0].iter().map(|v| -v).collect();
+        assert_eq!(t[0], negated);
+        assert_eq!(t[1], b.traces[1]);
+        // Nothing asked for: the beat itself.
+        assert_eq!(plain.traces(&b, 1, 1), b.traces);
+        let sometimes = BeatAugment {
+            first_lead_inversion: 0.5,
+            ..plain
+        };
+        let flipped = (1..200)
+            .filter(|&view| sometimes.traces(&b, 1, view)[0] == negated)
+            .count();
+        assert!((60..140).contains(&flipped), "{flipped} of 199 views flipped");
     }
 }
