@@ -240,6 +240,9 @@ mod tests {
         let flipped = (1..200)
             .filter(|&view| sometimes.traces(&b, 1, view)[0] == negated)
             .count();
-        assert!((60..140).contains(&flipped), "{flipped} of 199 views flipped");
+        assert!(
+            (60..140).contains(&flipped),
+            "{flipped} of 199 views flipped"
+        );
     }
 }
