@@ -35,6 +35,35 @@ fn log_loss(logits: &[f64], targets: &[f64], weights: &[f64]) -> f64 {
     total / weight.max(f64::MIN_POSITIVE)
 }
 
+/// Weight of every example (`labels`, `groups`: one per example) that evens out the groups
+/// within each class: an example whose group holds `n` examples of its class weighs
+/// `n^-power`, rescaled so that each class's weights add up to its count. `power` 0, or no
+/// groups given: every example weighs 1.
+pub fn group_weights(labels: &[usize], groups: &[usize], classes: usize, power: f64) -> Vec<f64> {
+    if power == 0.0 || groups.len() != labels.len() {
+        return vec![1.0; labels.len()];
+    }
+    let mut counts = std::collections::HashMap::new();
+    for (&y, &g) in labels.iter().zip(groups) {
+        *counts.entry((y, g)).or_insert(0usize) += 1;
+    }
+    let raw: Vec<f64> = labels
+        .iter()
+        .zip(groups)
+        .map(|(&y, &g)| (counts[&(y, g)] as f64).powf(-power))
+        .collect();
+    let (mut total, mut count) = (vec![0.0; classes], vec![0usize; classes]);
+    for (&y, w) in labels.iter().zip(&raw) {
+        total[y] += w;
+        count[y] += 1;
+    }
+    labels
+        .iter()
+        .zip(raw)
+        .map(|(&y, w)| w * count[y] as f64 / total[y])
+        .collect()
+}
+
 /// Fitted boosters, one per class.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BoostedReadout {
@@ -79,13 +108,16 @@ impl BoostedReadout {
             ClassWeights::None => vec![1.0; classes],
             ClassWeights::Balanced => balanced_class_weights(&data.train.labels, classes),
         };
-        let weights = |set: &FeatureSet| -> Vec<f64> {
-            set.labels
-                .iter()
-                .map(|&y| f64::from(class_weight[y]))
+        let power = f64::from(e.train.group_balance);
+        let weights = |set: &FeatureSet, groups: &[usize]| -> Vec<f64> {
+            group_weights(&set.labels, groups, classes, power)
+                .into_iter()
+                .zip(&set.labels)
+                .map(|(w, &y)| w * f64::from(class_weight[y]))
                 .collect()
         };
-        let (train_w, val_w) = (weights(&data.train), weights(&data.val));
+        let train_w = weights(&data.train, &data.train_groups);
+        let val_w = weights(&data.val, &data.val_groups);
         let mut boosters = Vec::with_capacity(classes);
         let mut depths = Vec::with_capacity(classes);
         for c in 0..classes {
@@ -285,6 +317,8 @@ mod tests {
             test: xor_set(sizes[2], seed + 2),
             val_views: Vec::new(),
             test_views: Vec::new(),
+            train_groups: Vec::new(),
+            val_groups: Vec::new(),
         };
         (e, data)
     }
@@ -307,6 +341,32 @@ mod tests {
             .filter(|(p, y)| usize::from(p[1] > p[0]) == **y)
             .count();
         assert!(right >= 180, "{right} of 200 right");
+    }
+
+    #[test]
+    fn group_weights_give_each_group_of_a_class_the_same_total_and_keep_class_totals() {
+        let labels = [0, 0, 0, 1, 1, 1, 1];
+        let groups = [0, 0, 1, 0, 1, 1, 1];
+        let w = group_weights(&labels, &groups, 2, 1.0);
+        let expected = [0.75, 0.75, 1.5, 2.0, 2.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0];
+        for (got, want) in w.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{w:?}");
+        }
+        // Half way: the larger group keeps more weight than the smaller, less than in count.
+        let half = group_weights(&labels, &groups, 2, 0.5);
+        let class_total = |w: &[f64], c: usize| -> f64 {
+            w.iter()
+                .zip(&labels)
+                .filter(|(_, y)| **y == c)
+                .map(|(w, _)| w)
+                .sum()
+        };
+        assert!((class_total(&half, 0) - 3.0).abs() < 1e-12);
+        assert!((class_total(&half, 1) - 4.0).abs() < 1e-12);
+        let (big, small) = (half[4] + half[5] + half[6], half[3]);
+        assert!(big > small && big < 3.0 * small, "{half:?}");
+        assert_eq!(group_weights(&labels, &groups, 2, 0.0), vec![1.0; 7]);
+        assert_eq!(group_weights(&labels, &[], 2, 1.0), vec![1.0; 7]);
     }
 
     #[test]

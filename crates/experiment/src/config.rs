@@ -184,6 +184,12 @@ pub struct TrainSection {
     pub dropout: f32,
     /// Decoupled weight decay of Adam (0: none).
     pub weight_decay: f32,
+    /// How far the boosted-tree readouts even out the groups of a class (ECG: records;
+    /// images: patients) in their loss and in their validation score: an example of a group
+    /// holding `n` examples of its class weighs `n^-group_balance`, rescaled so that each
+    /// class keeps its total weight. 0: every example weighs the same, so the patient with
+    /// the most beats of a class dominates it; 1: every group of a class weighs the same.
+    pub group_balance: f32,
 }
 
 impl Default for TrainSection {
@@ -196,6 +202,7 @@ impl Default for TrainSection {
             class_weights: ClassWeights::None,
             dropout: 0.0,
             weight_decay: 0.0,
+            group_balance: 0.0,
         }
     }
 }
@@ -825,6 +832,12 @@ impl Experiment {
             return bad(format!(
                 "train.weight_decay: {} (must be >= 0)",
                 self.train.weight_decay
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.train.group_balance) {
+            return bad(format!(
+                "train.group_balance: {} (a power in [0, 1])",
+                self.train.group_balance
             ));
         }
         Ok(())

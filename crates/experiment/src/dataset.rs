@@ -236,6 +236,8 @@ impl EncodedTask {
         let views = self.tta_views - 1;
         let mut chosen: Vec<Chosen> = (0..3 + 2 * views).map(|_| Chosen::default()).collect();
         let (mut test_rows, mut val_rows) = (Vec::new(), Vec::new());
+        let mut group_ids = std::collections::BTreeMap::new();
+        let (mut train_groups, mut val_groups) = (Vec::new(), Vec::new());
         for (i, ((example, pictures), role)) in
             task.examples.iter().zip(&self.rows).zip(roles).enumerate()
         {
@@ -243,10 +245,13 @@ impl EncodedTask {
                 continue;
             };
             let side = scaling.apply(&example.side, side_width);
+            let next_id = group_ids.len();
+            let group = *group_ids.entry(example.group.as_str()).or_insert(next_id);
             match role {
                 Role::Train => {
                     for &row in pictures {
                         chosen[0].add(row, example.label, &side);
+                        train_groups.push(group);
                     }
                 }
                 Role::Val | Role::Test => {
@@ -256,6 +261,9 @@ impl EncodedTask {
                         (2, &mut test_rows)
                     };
                     rows.push(i);
+                    if *role == Role::Val {
+                        val_groups.push(group);
+                    }
                     chosen[set].add(first, example.label, &side);
                     for v in 0..views {
                         let &row = pictures.get(1 + v).ok_or_else(|| {
@@ -292,6 +300,8 @@ impl EncodedTask {
             test,
             val_views,
             test_views,
+            train_groups,
+            val_groups,
         };
         Ok(Assembled {
             split,

@@ -39,6 +39,11 @@ pub struct Split {
     pub val_views: Vec<FeatureSet>,
     /// Augmented views of the test examples, each set in `test`'s row order.
     pub test_views: Vec<FeatureSet>,
+    /// The group (record or patient, numbered within the task) of every row of `train`
+    /// (empty: not known, every row its own).
+    pub train_groups: Vec<usize>,
+    /// The group of every row of `val`, numbered as `train_groups`.
+    pub val_groups: Vec<usize>,
 }
 
 impl Split {
@@ -50,6 +55,8 @@ impl Split {
             test: make()?,
             val_views: Vec::new(),
             test_views: Vec::new(),
+            train_groups: Vec::new(),
+            val_groups: Vec::new(),
         })
     }
 }
