@@ -478,7 +478,7 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
              [evaluation]\nboosted_trees = true\nbootstrap = 50\n\
              [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\nsize = 32\nleads = \"MLII,V1|-\"\ncontext = 1\n\
              protocol = \"record-kfold\"\nfolds = 3\nside_inputs = [\"rhythm\", \"signal\", \"morphology\"]\nsignal_points = 8\n\
-             augment_views = 2\n"
+             augment_views = 2\n[tasks.ecg.smooth]\nclasses = [\"L\", \"R\"]\nseconds = 60\n"
         ),
     )
     .unwrap();
@@ -580,6 +580,41 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
         doc["records"][0]["model_classes"],
         serde_json::json!(["A", "L", "R"])
     );
+    // The bundle smooths L and R over 60 s, as long as the record: every beat not answered A
+    // shares the record's L/R split, so all of them get the same class.
+    assert_eq!(
+        bundle["tasks"][0]["smoothing"],
+        serde_json::json!({"classes": [1, 2], "seconds": 60.0})
+    );
+    let blocks: std::collections::BTreeSet<&str> = beats
+        .iter()
+        .filter_map(|b| b["class"].as_str())
+        .filter(|c| *c != "A")
+        .collect();
+    assert!(blocks.len() <= 1, "{blocks:?}");
+    // Without the smoothing in the bundle, predict gives other probabilities: it applies it.
+    let model_json = out_dir.join("bundle/model.json");
+    let mut unsmoothed = bundle.clone();
+    unsmoothed["tasks"][0]["smoothing"] = Value::Null;
+    std::fs::write(&model_json, unsmoothed.to_string()).unwrap();
+    let plain: Value = serde_json::from_str(&ok(&medpath(&[
+        "predict",
+        "--model",
+        out,
+        record.to_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    let probability = |d: &Value| -> Vec<f64> {
+        d["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["probability"].as_f64())
+            .collect()
+    };
+    assert_ne!(probability(&plain), probability(&doc));
+    std::fs::write(&model_json, bundle.to_string()).unwrap();
     // The same record with its annotations removed: beats come from the QRS detector and still
     // get rhythm features.
     let bare = tmp.path().join("bare");
@@ -653,6 +688,16 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
             "tasks.ecg.ensemble=0",
             "tasks.ecg.ensemble",
             "at least 1 answer",
+        ),
+        (
+            "tasks.ecg.smooth={classes=[\"L\",\"X\"],seconds=60}",
+            "tasks.ecg.smooth.classes",
+            "`X` is not one of the classes",
+        ),
+        (
+            "tasks.ecg.smooth.classes=[\"L\",\"R\"]",
+            "tasks.ecg.smooth.seconds",
+            "a window of more than 0 seconds",
         ),
     ] {
         let started = Instant::now();

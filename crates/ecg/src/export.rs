@@ -39,6 +39,8 @@ pub struct ExportedBeat {
     pub record: String,
     /// Sample of the R peak.
     pub sample: i64,
+    /// Time of the R peak in seconds from the record's start.
+    pub seconds: f64,
     /// Annotation symbol.
     pub symbol: String,
     /// The picture, relative to the export folder.
@@ -233,6 +235,7 @@ pub fn export_beat_images(
                     summary.beats.push(ExportedBeat {
                         record: beat.record.clone(),
                         sample: beat.sample,
+                        seconds: beat.sample as f64 / record.fs(),
                         symbol: beat.symbol.clone(),
                         path: relative[0].clone(),
                         views: relative[1..].to_vec(),

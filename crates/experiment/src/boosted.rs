@@ -319,6 +319,8 @@ mod tests {
             test_views: Vec::new(),
             train_groups: Vec::new(),
             val_groups: Vec::new(),
+            val_places: Vec::new(),
+            test_places: Vec::new(),
         };
         (e, data)
     }

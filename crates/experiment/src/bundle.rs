@@ -17,6 +17,7 @@ use crate::encoding::EncoderReference;
 use crate::ensemble::member_file;
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
+use crate::smoothing::Smoothing;
 
 /// File of the novelty model in a bundle folder (absent: nothing is rejected).
 pub const NOVELTY_FILE: &str = "novelty.json";
@@ -71,6 +72,10 @@ pub struct BundleTask {
     /// probabilities of `path` and of these before `decision` (empty: `path` alone).
     #[serde(default)]
     pub members: Vec<Path>,
+    /// Classes pooled over a record's neighbouring beats before `decision` (ECG tasks; see
+    /// [`crate::smoothing`]).
+    #[serde(default)]
+    pub smoothing: Option<Smoothing>,
 }
 
 fn one() -> usize {

@@ -9,6 +9,7 @@ use medpath_pathnet::FitnessMetric;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::smoothing::Smoothing;
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -370,6 +371,10 @@ pub struct EcgTask {
     /// `readout = "boosted-trees"`: tree readouts fitted with their own seeds.
     #[serde(default = "one_answer")]
     pub ensemble: usize,
+    /// Classes whose shares are pooled over the neighbouring beats of the same record before
+    /// the answer (none by default; see [`crate::smoothing`]).
+    #[serde(default)]
+    pub smooth: SmoothSpec,
     /// Records whose beats are all test (inter-patient with your own records).
     #[serde(default)]
     pub test_mitdb: Option<PathBuf>,
@@ -379,6 +384,50 @@ pub struct EcgTask {
     /// Share of beats used for test under the intra-patient protocol.
     #[serde(default = "fraction_20")]
     pub test_fraction: f64,
+}
+
+/// Which classes of an ECG task are pooled over a record's neighbouring beats, and how far
+/// (`[tasks.NAME.smooth]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmoothSpec {
+    /// Class names pooled (empty: no smoothing; else at least two).
+    pub classes: Vec<String>,
+    /// Half-width of the window of neighbouring beats, in seconds.
+    pub seconds: f64,
+}
+
+impl SmoothSpec {
+    /// The smoothing with class names turned into indices of `classes`; `None` when no class
+    /// is pooled. Names that are not classes are an error naming them.
+    pub fn resolve(&self, classes: &[String]) -> std::result::Result<Option<Smoothing>, String> {
+        if self.classes.is_empty() {
+            return Ok(None);
+        }
+        if self.classes.len() < 2 {
+            return Err("smooth.classes: pool at least two classes".into());
+        }
+        if !(self.seconds.is_finite() && self.seconds > 0.0) {
+            return Err(format!(
+                "smooth.seconds: {} (a window of more than 0 seconds)",
+                self.seconds
+            ));
+        }
+        let mut indices = Vec::new();
+        for name in &self.classes {
+            let i = classes.iter().position(|c| c == name).ok_or_else(|| {
+                format!("smooth.classes: `{name}` is not one of the classes {classes:?}")
+            })?;
+            if indices.contains(&i) {
+                return Err(format!("smooth.classes: `{name}` is listed twice"));
+            }
+            indices.push(i);
+        }
+        Ok(Some(Smoothing {
+            classes: indices,
+            seconds: self.seconds,
+        }))
+    }
 }
 
 /// An image classification task.
@@ -815,6 +864,9 @@ impl Experiment {
             t.augment
                 .validate()
                 .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.augment: {e}")))?;
+            t.smooth
+                .resolve(&t.classes)
+                .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
         }
         if !(self.novelty.keep > 0.0 && self.novelty.keep <= 1.0) {
             return bad(format!(

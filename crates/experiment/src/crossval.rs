@@ -145,6 +145,7 @@ pub fn cross_validate(
                 positive: plan.positive,
                 readout: plan.readout,
                 ensemble: plan.ensemble,
+                smoothing: plan.smoothing.clone(),
             };
             learn_task(
                 e,

@@ -12,6 +12,7 @@ use crate::encoding::{Encoding, augmentation, no_augmentation};
 use crate::error::{Error, Result};
 use crate::learn::Split;
 use crate::progress::Reporter;
+use crate::smoothing::BeatPlace;
 use crate::tasks::{Example, PreparedTask};
 
 /// Mean and standard deviation of each side input over the training examples: side inputs are
@@ -238,6 +239,7 @@ impl EncodedTask {
         let (mut test_rows, mut val_rows) = (Vec::new(), Vec::new());
         let mut group_ids = std::collections::BTreeMap::new();
         let (mut train_groups, mut val_groups) = (Vec::new(), Vec::new());
+        let (mut val_places, mut test_places) = (Vec::new(), Vec::new());
         for (i, ((example, pictures), role)) in
             task.examples.iter().zip(&self.rows).zip(roles).enumerate()
         {
@@ -261,8 +263,15 @@ impl EncodedTask {
                         (2, &mut test_rows)
                     };
                     rows.push(i);
+                    let place = example.seconds.map(|seconds| BeatPlace {
+                        record: group,
+                        seconds,
+                    });
                     if *role == Role::Val {
                         val_groups.push(group);
+                        val_places.push(place);
+                    } else {
+                        test_places.push(place);
                     }
                     chosen[set].add(first, example.label, &side);
                     for v in 0..views {
@@ -302,6 +311,8 @@ impl EncodedTask {
             test_views,
             train_groups,
             val_groups,
+            val_places,
+            test_places,
         };
         Ok(Assembled {
             split,

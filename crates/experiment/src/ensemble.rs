@@ -67,6 +67,8 @@ pub fn train_members(
                 pooled: plan.pooled.clone(),
                 readout: Readout::Path,
                 ensemble: 1,
+                // Raw member probabilities: the ensemble's mean is smoothed, not each member.
+                smoothing: None,
                 ..*plan
             };
             let result = learn_task(e, &mut net, &member_plan, data, &member_dir, reporter)?;

@@ -25,6 +25,7 @@ use crate::ensemble::{ensemble_probs, train_members};
 use crate::error::{Error, Result};
 use crate::files::{write_atomic, write_json};
 use crate::progress::Reporter;
+use crate::smoothing::{BeatPlace, Smoothing};
 
 /// A task's features by role.
 pub struct Split {
@@ -44,6 +45,10 @@ pub struct Split {
     pub train_groups: Vec<usize>,
     /// The group of every row of `val`, numbered as `train_groups`.
     pub val_groups: Vec<usize>,
+    /// Where each row of `val` lies in its record (ECG beats; empty: not known).
+    pub val_places: Vec<Option<BeatPlace>>,
+    /// Where each row of `test` lies in its record (ECG beats; empty: not known).
+    pub test_places: Vec<Option<BeatPlace>>,
 }
 
 impl Split {
@@ -57,6 +62,8 @@ impl Split {
             test_views: Vec::new(),
             train_groups: Vec::new(),
             val_groups: Vec::new(),
+            val_places: Vec::new(),
+            test_places: Vec::new(),
         })
     }
 }
@@ -600,6 +607,17 @@ pub struct TaskPlan<'a> {
     pub readout: Readout,
     /// Paths the answer averages (1: the evolved path alone); see [`crate::ensemble`].
     pub ensemble: usize,
+    /// Classes pooled over a record's neighbouring beats in every answer's validation and test
+    /// probabilities (see [`crate::smoothing`]).
+    pub smoothing: Option<Smoothing>,
+}
+
+impl TaskPlan<'_> {
+    /// `probs` of the rows at `places` as the task's answers see them: smoothed over each
+    /// record's beats when the plan asks for it.
+    fn smoothed(&self, probs: Vec<f32>, places: &[Option<BeatPlace>]) -> Vec<f32> {
+        Smoothing::maybe(self.smoothing.as_ref(), probs, self.classes.len(), places)
+    }
 }
 
 /// File of a task's boosted-tree readout in its folder and in the bundle.
@@ -707,8 +725,11 @@ pub fn learn_task(
     net.freeze(&found.best);
     let val_probs = evaluate_views(net, head, &found.best, &data.val, &data.val_views)?;
     let k = plan.classes.len();
-    let decision = Decision::fit(&val_probs, k, &data.val.labels, plan.target, plan.positive);
+    let path_val = plan.smoothed(val_probs.clone(), &data.val_places);
+    let decision = Decision::fit(&path_val, k, &data.val.labels, plan.target, plan.positive);
     let budget = found.steps + outcome.steps;
+    // The evolved path's raw test probabilities, which an ensemble of paths averages.
+    let mut raw_test = Vec::new();
     let (test, ablation_results, random_path, test_probs, test_truth) = match &plan.pooled {
         Some(pooled) if data.test.is_empty() => (
             pooled.test.clone(),
@@ -725,7 +746,8 @@ pub fn learn_task(
             pooled.truth.clone(),
         ),
         _ => {
-            let probs = evaluate_views(net, head, &found.best, &data.test, &data.test_views)?;
+            raw_test = evaluate_views(net, head, &found.best, &data.test, &data.test_views)?;
+            let probs = plan.smoothed(raw_test.clone(), &data.test_places);
             let test = metrics_decided(
                 e,
                 plan.classes,
@@ -772,7 +794,7 @@ pub fn learn_task(
         Readout::Path if members.is_empty() => None,
         Readout::Path => Some((
             answer_name(plan.readout, plan.ensemble),
-            ensemble_probs((&val_probs, &test_probs), &members),
+            ensemble_probs((&val_probs, &raw_test), &members),
         )),
         Readout::BoostedTrees => {
             let (readout, val_b, test_b) =
@@ -781,7 +803,11 @@ pub fn learn_task(
             Some((answer_name(plan.readout, plan.ensemble), (val_b, test_b)))
         }
     };
-    let mut answer_val = val_probs.clone();
+    let other = other.map(|(what, (val_o, test_o))| {
+        let val_o = plan.smoothed(val_o, &data.val_places);
+        (what, (val_o, plan.smoothed(test_o, &data.test_places)))
+    });
+    let mut answer_val = path_val;
     let (mut path_test, mut path_probs) = (None, Vec::new());
     let (test, test_probs, decision) = match other {
         None => (test, test_probs, decision),
@@ -934,6 +960,8 @@ fn decided(
     (val, test): (Vec<f32>, Vec<f32>),
 ) -> (Metrics, Vec<f32>) {
     let k = plan.classes.len();
+    let val = plan.smoothed(val, &data.val_places);
+    let test = plan.smoothed(test, &data.test_places);
     let decision = Decision::fit(&val, k, &data.val.labels, plan.target, plan.positive);
     let metrics = metrics_decided(
         e,

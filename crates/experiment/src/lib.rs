@@ -30,6 +30,7 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod shard;
+pub mod smoothing;
 pub mod tasks;
 
 pub use config::Experiment;

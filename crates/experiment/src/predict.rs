@@ -28,6 +28,7 @@ use crate::files::write_json;
 use crate::learn::boosted_file;
 use crate::learn::evaluate_views;
 use crate::novelty::{NoveltyModel, Rejection};
+use crate::smoothing::{BeatPlace, Smoothing};
 use medpath_pathnet::argmax_rows;
 
 /// One classified input (an image, or one beat of a record).
@@ -248,6 +249,18 @@ impl Predictor {
         set: &FeatureSet,
         views: &[FeatureSet],
     ) -> Result<(Vec<usize>, Vec<f32>)> {
+        let raw = self.raw_probs(task, set, views)?;
+        Ok(decide(task, &raw))
+    }
+
+    /// `task`'s raw probabilities on `set`, averaged over the test-time `views` and over the
+    /// ensemble's members, before its decision.
+    fn raw_probs(
+        &self,
+        task: &BundleTask,
+        set: &FeatureSet,
+        views: &[FeatureSet],
+    ) -> Result<Vec<f32>> {
         let net = &self.bundle.net;
         let head = net
             .head_index(&task.name)
@@ -266,11 +279,7 @@ impl Predictor {
                 mean_probs(tables.iter().map(Vec::as_slice))
             }
         };
-        let k = task.classes.len();
-        Ok((
-            task.decision.classes_of(&raw, k),
-            task.decision.calibrated(&raw, k),
-        ))
+        Ok(raw)
     }
 
     /// Task probabilities (`[n, tasks]`) of `paths` from the router; `known` are features of
@@ -550,13 +559,33 @@ impl Predictor {
                 let centre = self.record_centre(task, &record, &annotations, &options, scratch)?;
                 set.map_examples(|example| subtract(example, &centre))?;
             }
-            let (answers, probs) = self.answer(task, &set)?;
             let route_probs = self.route(&files, Some((task.size, &route_set)))?;
             let routes = argmax_rows(&route_probs, b.tasks.len());
             let k = task.classes.len();
             let novel = self.novelty_checks(&files, Some((task.size, &route_set)))?;
+            let problems: Vec<Option<Rejection>> = beats
+                .beats
+                .iter()
+                .zip(novel)
+                .map(|(beat, novel)| signal_problem(beat, record.fs()).or(novel))
+                .collect();
+            // Rejected beats neither take nor give a share when the answers are smoothed.
+            let places: Vec<Option<BeatPlace>> = beats
+                .beats
+                .iter()
+                .zip(&problems)
+                .map(|(beat, problem)| {
+                    problem.is_none().then(|| BeatPlace {
+                        record: 0,
+                        seconds: beat.sample as f64 / record.fs(),
+                    })
+                })
+                .collect();
+            let raw = self.raw_probs(task, &set, &[])?;
+            let raw = Smoothing::maybe(task.smoothing.as_ref(), raw, k, &places);
+            let (answers, probs) = decide(task, &raw);
             for (i, beat) in beats.beats.iter().enumerate() {
-                if let Some(why) = signal_problem(beat, record.fs()).or_else(|| novel[i].clone()) {
+                if let Some(why) = problems[i].clone() {
                     summary.rejected += 1;
                     predictions.push(Prediction::rejected(
                         record_path.name.clone(),
@@ -598,6 +627,16 @@ impl Predictor {
         }
         Ok((predictions, summary))
     }
+}
+
+/// The decided class and the calibrated probabilities of every row of `task`'s raw
+/// probabilities.
+fn decide(task: &BundleTask, raw: &[f32]) -> (Vec<usize>, Vec<f32>) {
+    let k = task.classes.len();
+    (
+        task.decision.classes_of(raw, k),
+        task.decision.calibrated(raw, k),
+    )
 }
 
 /// Expands inputs: files as they are, folders into their images (sorted, recursive) or, when

@@ -733,6 +733,24 @@ fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> Result<Tas
         }
         _ => (OperatingTarget::Argmax, None),
     };
+    let smoothing = match &e.tasks[&task.name] {
+        TaskSpec::Ecg(t) => t
+            .smooth
+            .resolve(&task.classes)
+            .map_err(|m| Error::task(&task.name, m))?,
+        TaskSpec::Images(_) => None,
+    };
+    if smoothing.is_some() {
+        if let Some(x) = task.examples.iter().find(|x| x.seconds.is_none()) {
+            return Err(Error::task(
+                &task.name,
+                format!(
+                    "{}: no beat time, which smoothing needs (prepared by an older medpath: start a new run folder)",
+                    x.path.display()
+                ),
+            ));
+        }
+    }
     Ok(TaskPlan {
         name: &task.name,
         classes: &task.classes,
@@ -745,6 +763,7 @@ fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> Result<Tas
         positive,
         readout: e.tasks[&task.name].readout(),
         ensemble: e.tasks[&task.name].ensemble(),
+        smoothing,
     })
 }
 
@@ -1003,6 +1022,7 @@ fn router_stage(
             positive: None,
             readout: Readout::Path,
             ensemble: 1,
+            smoothing: None,
         };
         let result = learn_task(cx.e, net, &plan, &routed.split, &router_dir, reporter)?;
         save_network(&after_router, net)?;
@@ -1176,6 +1196,7 @@ fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encod
         augment: p.augment,
         readout: r.readout,
         members: r.members.clone(),
+        smoothing: ecg.and_then(|t| t.smooth.resolve(&p.classes).ok().flatten()),
     }
 }
 
@@ -1215,6 +1236,7 @@ fn bundle_stage(
             centre_beats: 0,
             readout: Readout::Path,
             members: Vec::new(),
+            smoothing: None,
         }),
     };
     let bundle_dir = cx.dir.join("bundle");

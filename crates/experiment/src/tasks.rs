@@ -43,6 +43,9 @@ pub struct Example {
     /// Its fold under the record-kfold protocol.
     #[serde(default)]
     pub fold: Option<usize>,
+    /// Time of the beat's R peak in its record, in seconds (ECG beats; none for images).
+    #[serde(default)]
+    pub seconds: Option<f64>,
 }
 
 /// A task ready to encode.
@@ -265,6 +268,7 @@ fn export(
                 side: side_of(task, beat),
                 views: beat.views.iter().map(|v| out.join(v)).collect(),
                 fold: None,
+                seconds: Some(beat.seconds),
             })
         })
         .collect();
@@ -288,6 +292,13 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
         notes.push(format!(
             "at most {cap} beats of each class per record (a seeded sample): {} beats kept",
             examples.len()
+        ));
+    }
+    if !task.smooth.classes.is_empty() {
+        notes.push(format!(
+            "answers share each beat's {} probability out as the beats of its record within {} s on either side do (no labels used; predict does the same on a record)",
+            task.smooth.classes.join("+"),
+            task.smooth.seconds
         ));
     }
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
@@ -471,6 +482,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
             side: Vec::new(),
             views: Vec::new(),
             fold: None,
+            seconds: None,
         })
         .filter(|e| task.test_dir.is_none() || e.role != Role::Test)
         .collect();
@@ -500,6 +512,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
                 side: Vec::new(),
                 views: Vec::new(),
                 fold: None,
+                seconds: None,
             });
         }
         format!(
