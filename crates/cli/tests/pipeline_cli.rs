@@ -520,6 +520,39 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
         );
     }
     assert!(out_dir.join("tasks/ecg/kfold/kfold_records.csv").exists());
+    // The folds' answers pool L and R over each record (60 s, as long as a record): every test
+    // beat of a record splits its L+R probability between L and R in the record's one ratio.
+    let read = |file: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join(file)).unwrap()).unwrap()
+    };
+    let (folds, prepared) = (
+        read("tasks/ecg/kfold/kfold.json"),
+        read("prepared/ecg/prepared.json"),
+    );
+    let probs: Vec<f64> = folds["probs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    let mut l_shares: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    for (i, row) in folds["rows"].as_array().unwrap().iter().enumerate() {
+        let (l, r) = (probs[i * 3 + 1], probs[i * 3 + 2]);
+        let record = prepared["examples"][row.as_u64().unwrap() as usize]["group"]
+            .as_str()
+            .unwrap();
+        l_shares.entry(record).or_default().push(l / (l + r));
+    }
+    assert_eq!(l_shares.len(), 6);
+    for (record, shares) in &l_shares {
+        let (lo, hi) = shares
+            .iter()
+            .fold((1.0f64, 0.0f64), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+        assert!(
+            hi - lo < 1e-4,
+            "record {record}: L shares from {lo} to {hi}"
+        );
+    }
     // The same run with the features kept on disk and read a batch at a time: the same numbers.
     let on_disk = tmp.path().join("run_disk");
     let on_disk = on_disk.to_str().unwrap();
