@@ -24,6 +24,15 @@ fn ok(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// The numbers of a JSON array.
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
 fn metrics(dir: &Path) -> Value {
     // The run folder appears in protocol descriptions; the two runs live in different folders.
     let text = std::fs::read_to_string(dir.join("metrics.json"))
@@ -238,12 +247,7 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
         x + window > lo_x && x < hi_x && y + window > lo_y && y < hi_y
     };
     let corners = map["corners"].as_array().unwrap();
-    let drops: Vec<f64> = map["drops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_f64().unwrap())
-        .collect();
+    let drops = floats(&map["drops"]);
     let hottest = (0..drops.len())
         .max_by(|&a, &b| drops[a].total_cmp(&drops[b]))
         .unwrap();
@@ -529,12 +533,7 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
         read("tasks/ecg/kfold/kfold.json"),
         read("prepared/ecg/prepared.json"),
     );
-    let probs: Vec<f64> = folds["probs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_f64().unwrap())
-        .collect();
+    let probs = floats(&folds["probs"]);
     let mut l_shares: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
     for (i, row) in folds["rows"].as_array().unwrap().iter().enumerate() {
         let (l, r) = (probs[i * 3 + 1], probs[i * 3 + 2]);
@@ -806,13 +805,6 @@ fn an_ensemble_of_paths_answers_alike_in_run_and_predict() {
         &std::fs::read_to_string(out.join("tasks/shapes/result.json")).unwrap(),
     )
     .unwrap();
-    let floats = |v: &Value| -> Vec<f64> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect()
-    };
     let (ensemble, single) = (floats(&result["test_probs"]), floats(&result["path_probs"]));
     let temperature = result["decision"]["temperature"].as_f64().unwrap();
     let calibrated = |row: &[f64], class: usize| {
