@@ -731,6 +731,11 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
             "tasks.ecg.smooth.seconds",
             "a window of more than 0 seconds",
         ),
+        (
+            "tasks.ecg.centre=site",
+            "tasks.ecg.centre",
+            "centres on none or record",
+        ),
     ] {
         let started = Instant::now();
         let err = medpath(&["run", file, "--set", setting, "--out", out_str]);
@@ -751,23 +756,35 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
     assert!(out.join("metrics.json").exists());
 }
 
+/// Writes `dir/NAME.toml`: a small, quick experiment of one image task `shapes` on
+/// `dir/shapes` (32 px, f32 cache in `dir/cache`, no novelty model) with `task_lines` added to
+/// the task.
+fn shapes_experiment(dir: &Path, name: &str, task_lines: &str) -> std::path::PathBuf {
+    let (shapes, cache) = (dir.join("shapes"), dir.join("cache"));
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"{name}\"\n[encoder]\ncache = {cache:?}\ncache_precision = \"f32\"\n\
+             [search]\npopulation = 4\ntournaments = 3\nsteps = 5\n[train]\nepochs = 3\n\
+             [novelty]\nenabled = false\n[tasks.shapes]\nkind = \"images\"\nroot = {shapes:?}\n\
+             size = 32\n{task_lines}"
+        ),
+    )
+    .unwrap();
+    file
+}
+
 #[test]
 fn an_ensemble_of_paths_answers_alike_in_run_and_predict() {
     let tmp = tempfile::tempdir().unwrap();
     let shapes = tmp.path().join("shapes");
     medpath_experiment::demo::write_shapes(&shapes, 40, 5).unwrap();
-    let file = tmp.path().join("ensemble.toml");
-    let cache = tmp.path().join("cache");
-    std::fs::write(
-        &file,
-        format!(
-            "name = \"ensemble\"\n[encoder]\ncache = {cache:?}\ncache_precision = \"f32\"\n\
-             [search]\npopulation = 4\ntournaments = 3\nsteps = 5\n[train]\nepochs = 3\n\
-             [novelty]\nenabled = false\n[tasks.shapes]\nkind = \"images\"\nroot = {shapes:?}\n\
-             size = 32\nensemble = 3\noperating_point = \"balanced-accuracy\"\n"
-        ),
-    )
-    .unwrap();
+    let file = shapes_experiment(
+        tmp.path(),
+        "ensemble",
+        "ensemble = 3\noperating_point = \"balanced-accuracy\"\n",
+    );
     let out = tmp.path().join("run");
     let stdout = ok(&medpath(&[
         "run",
@@ -781,36 +798,16 @@ fn an_ensemble_of_paths_answers_alike_in_run_and_predict() {
             .unwrap();
     assert_eq!(bundle["tasks"][0]["members"].as_array().unwrap().len(), 2);
     // The bundle answers every test image as the run did: the same confusion matrix.
-    let prepared: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("prepared/shapes/prepared.json")).unwrap(),
-    )
-    .unwrap();
     let classes = ["DISC", "RING"];
-    let test: Vec<(String, usize)> = prepared["examples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["role"] == "test")
-        .map(|e| {
-            let label = e["label"].as_u64().unwrap() as usize;
-            (e["path"].as_str().unwrap().to_string(), label)
-        })
-        .collect();
+    let test = examples_in_role(&out, "shapes", "test");
     let mut args = vec!["predict", "--model", out.to_str().unwrap(), "--json"];
     args.extend(test.iter().map(|(path, _)| path.as_str()));
     let doc: Value = serde_json::from_str(&ok(&medpath(&args))).unwrap();
     // The run's test probabilities of the ensemble (raw means) and of the evolved path alone;
     // predict prints the ensemble's, calibrated with the bundle's temperature.
-    let result: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("tasks/shapes/result.json")).unwrap(),
-    )
-    .unwrap();
+    let result = task_result(&out, "shapes");
     let (ensemble, single) = (floats(&result["test_probs"]), floats(&result["path_probs"]));
-    let temperature = result["decision"]["temperature"].as_f64().unwrap();
-    let calibrated = |row: &[f64], class: usize| {
-        let powered: Vec<f64> = row.iter().map(|p| p.powf(1.0 / temperature)).collect();
-        powered[class] / powered.iter().sum::<f64>()
-    };
+    let calibrated = calibration(&result);
     let mut confusion = vec![vec![0u64; 2]; 2];
     let mut members_matter = false;
     let predictions = doc["predictions"].as_array().unwrap();
@@ -839,6 +836,130 @@ fn an_ensemble_of_paths_answers_alike_in_run_and_predict() {
     assert!(!err.status.success());
     let message = String::from_utf8_lossy(&err.stderr).to_string();
     assert!(message.contains("member_shapes_2.safetensors"), "{message}");
+}
+
+/// The (path, label) of each example of `task` in `role`, in the run's order.
+fn examples_in_role(run: &Path, task: &str, role: &str) -> Vec<(String, usize)> {
+    let prepared: Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join(format!("prepared/{task}/prepared.json"))).unwrap(),
+    )
+    .unwrap();
+    prepared["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["role"] == role)
+        .map(|e| {
+            let label = e["label"].as_u64().unwrap() as usize;
+            (e["path"].as_str().unwrap().to_string(), label)
+        })
+        .collect()
+}
+
+/// A task's `result.json` of a run.
+fn task_result(run: &Path, task: &str) -> Value {
+    let file = run.join(format!("tasks/{task}/result.json"));
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+/// The calibrated probability of `class` in a row of raw probabilities, with the temperature
+/// of the task's decision in `result`.
+fn calibration(result: &Value) -> impl Fn(&[f64], usize) -> f64 {
+    let temperature = result["decision"]["temperature"].as_f64().unwrap();
+    move |row: &[f64], class: usize| {
+        let powered: Vec<f64> = row.iter().map(|p| p.powf(1.0 / temperature)).collect();
+        powered[class] / powered.iter().sum::<f64>()
+    }
+}
+
+#[test]
+fn a_site_centred_task_answers_alike_in_run_and_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (shapes, other_site) = (tmp.path().join("shapes"), tmp.path().join("other_site"));
+    medpath_experiment::demo::write_shapes(&shapes, 40, 5).unwrap();
+    // Another site: other shapes, every picture darker.
+    medpath_experiment::demo::write_shapes(&other_site, 16, 9).unwrap();
+    for class in ["DISC", "RING"] {
+        for entry in std::fs::read_dir(other_site.join(class)).unwrap() {
+            let path = entry.unwrap().path();
+            let mut picture = image::open(&path).unwrap().to_luma8();
+            picture
+                .pixels_mut()
+                .for_each(|p| p.0[0] = (p.0[0] as f32 * 0.6) as u8);
+            picture.save(&path).unwrap();
+        }
+    }
+    let task = format!("test_dir = {other_site:?}\ncentre = \"site\"\n");
+    let file = shapes_experiment(tmp.path(), "site", &task);
+    let out = tmp.path().join("run");
+    let model = out.to_str().unwrap();
+    ok(&medpath(&["run", file.to_str().unwrap(), "--out", model]));
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bundle/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(bundle["tasks"][0]["centre"], "site");
+    assert_eq!(
+        bundle["tasks"][0]["site_centre"].as_array().unwrap().len(),
+        512
+    );
+    let result = task_result(&out, "shapes");
+    let calibrated = calibration(&result);
+    let classes = ["DISC", "RING"];
+    let predicted = |inputs: &[&str]| -> Value {
+        let mut args = vec!["predict", "--model", model, "--json"];
+        args.extend(inputs);
+        serde_json::from_str(&ok(&medpath(&args))).unwrap()
+    };
+    let probability_of = |p: &Value| {
+        let class = classes.iter().position(|c| p["class"] == *c).unwrap();
+        (class, p["probability"].as_f64().unwrap())
+    };
+    // The other site's 32 images given together are centred on their own mean, as the run
+    // centred its test folder: the same probabilities.
+    let test = examples_in_role(&out, "shapes", "test");
+    assert_eq!(test.len(), 32);
+    let paths: Vec<&str> = test.iter().map(|(p, _)| p.as_str()).collect();
+    let together = predicted(&paths);
+    let notes = together["summary"]["notes"].to_string();
+    assert!(
+        notes.contains("32 images given together were centred on their own mean"),
+        "{notes}"
+    );
+    let test_probs = floats(&result["test_probs"]);
+    let mut alone_differs = false;
+    for (i, p) in together["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let (class, printed) = probability_of(p);
+        let expected = calibrated(&test_probs[2 * i..2 * i + 2], class);
+        assert!(
+            (printed - expected).abs() < 1e-3,
+            "test {i}: {printed} vs {expected}"
+        );
+        if i < 4 {
+            // One image alone is centred on the training site's mean instead.
+            let alone = predicted(&[paths[i]]);
+            let (alone_class, alone_printed) = probability_of(&alone["predictions"][0]);
+            alone_differs |= alone_class != class || (alone_printed - printed).abs() > 1e-3;
+            let notes = alone["summary"]["notes"].to_string();
+            assert!(
+                notes.contains("centred on the training site's mean"),
+                "{notes}"
+            );
+        }
+    }
+    assert!(alone_differs, "the site's own centre changes its answers");
+    // A validation image of the training site, given alone, is answered as the run did.
+    let (val_path, _) = &examples_in_role(&out, "shapes", "val")[0];
+    let (class, printed) = probability_of(&predicted(&[val_path])["predictions"][0]);
+    let expected = calibrated(&floats(&result["val_probs"])[..2], class);
+    assert!(
+        (printed - expected).abs() < 1e-3,
+        "validation: {printed} vs {expected}"
+    );
 }
 
 /// Entries in a feature cache, as `medpath cache stats --json` counts them.

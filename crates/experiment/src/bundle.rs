@@ -58,9 +58,14 @@ pub struct BundleTask {
     /// The augmentation the views come from.
     #[serde(default)]
     pub augment: AugmentSet,
-    /// Per-record feature centring (ECG tasks).
+    /// Feature centring: per record (ECG tasks) or per site (image tasks).
     #[serde(default)]
     pub centre: Centre,
+    /// With site centring, the training site's mean features: what `predict` subtracts when it
+    /// is given too few images together to centre them on their own mean
+    /// ([`crate::predict::SITE_MIN_IMAGES`]).
+    #[serde(default)]
+    pub site_centre: Vec<f32>,
     /// Beats of a record averaged for its centre.
     #[serde(default)]
     pub centre_beats: usize,

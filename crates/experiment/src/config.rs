@@ -455,6 +455,12 @@ pub struct ImageTask {
     /// (also shifts, contrast and gamma; zoom ±15 %, rotation ±10 degrees).
     #[serde(default)]
     pub augment: AugmentSet,
+    /// Per-site feature centring: `none`, or `site` (each image's encoder features minus the
+    /// mean features of its site's images, computed without labels: a test folder from
+    /// another hospital is centred on its own mean, so a shift common to all its images
+    /// cancels).
+    #[serde(default)]
+    pub centre: Centre,
     /// Test-time augmentation: each validation and test image is judged by the mean
     /// probabilities of this many of its views (view 0 and the first augmented ones; at most
     /// `augment_views`; 1: none).
@@ -503,15 +509,20 @@ pub enum Readout {
     BoostedTrees,
 }
 
-/// Whether beat features are centred per record.
+/// Whether encoder features are centred, and on what: an ECG beat on its record, an image on
+/// its site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Centre {
     /// Features as the encoder gives them.
     #[default]
     None,
-    /// Minus the record's mean features.
+    /// Minus the record's mean features (ECG tasks).
     Record,
+    /// Minus the mean features of the images of the same site (image tasks): the training
+    /// folder's training images for training and validation images, the test folder's images
+    /// for its test images, the images given together for `predict`.
+    Site,
 }
 
 /// A side input of ECG beats.
@@ -709,6 +720,11 @@ impl Experiment {
                 Err(format!("{key}: {} does not exist", path.display()))
             }
         }
+        fn bad_centre(key: &str, allowed: &str) -> std::result::Result<(), String> {
+            Err(format!(
+                "{key}: this kind of task centres on none or {allowed}"
+            ))
+        }
         fn input_size(key: &str, size: usize) -> std::result::Result<(), String> {
             if size >= 32 && size % 32 == 0 {
                 Ok(())
@@ -764,6 +780,9 @@ impl Experiment {
                     }
                     fraction(&key("val_fraction"), t.val_fraction)?;
                     fraction(&key("test_fraction"), t.test_fraction)?;
+                    if t.centre == Centre::Site {
+                        return bad_centre(&key("centre"), "record");
+                    }
                 }
                 TaskSpec::Images(t) => {
                     exists(&key("root"), &t.root)?;
@@ -776,6 +795,9 @@ impl Experiment {
                     }
                     at_least(&key("augment_views"), t.augment_views, 1)?;
                     at_least(&key("tta_views"), t.tta_views, 1)?;
+                    if t.centre == Centre::Record {
+                        return bad_centre(&key("centre"), "site");
+                    }
                 }
             }
         }

@@ -73,6 +73,10 @@ pub struct EncodedTask {
     /// Per example, the rows of its pictures in `pictures` (the example itself first, then its
     /// augmented views); empty when the input could not be read.
     rows: Vec<Vec<usize>>,
+    /// The mean features subtracted from each record's or site's pictures (empty without
+    /// centring), by [`crate::tasks::Example::centre_key`], in the feature sets' layout
+    /// (position-major).
+    pub centres: std::collections::BTreeMap<String, Vec<f32>>,
 }
 
 /// The feature sets of one role assignment.
@@ -133,8 +137,8 @@ pub fn task_augmentation(task: &PreparedTask) -> AugmentConfig {
     augmentation(task.augment, task.augment_views, 0)
 }
 
-/// The pictures whose mean features centre each record (empty without centring), record by
-/// record in the order of `task.centre_refs`.
+/// The pictures whose mean features centre each record or site (empty without centring), in
+/// the order of `task.centre_refs`.
 pub fn centre_requests(task: &PreparedTask) -> Vec<ViewRequest> {
     task.centre_refs
         .values()
@@ -157,7 +161,7 @@ impl EncodedTask {
         let centres = if task.centre_refs.is_empty() {
             Default::default()
         } else {
-            record_centres(enc, task, reporter)?
+            centres(enc, task, reporter)?
         };
         let (requests, owners) = task_requests(task);
         let label = format!("{} encode", task.name);
@@ -171,10 +175,11 @@ impl EncodedTask {
             &mut |i, mut values| {
                 let example = &task.examples[owners[i]];
                 if !task.centre_refs.is_empty() {
-                    let centre = centres.get(&example.group).ok_or_else(|| {
+                    let key = example.centre_key();
+                    let centre = centres.get(key).ok_or_else(|| {
                         Error::task(
                             &task.name,
-                            format!("record {} has no beats to centre on", example.group),
+                            format!("{key}: nothing to centre its features on"),
                         )
                     })?;
                     subtract(&mut values, centre);
@@ -209,10 +214,16 @@ impl EncodedTask {
                 mine.clear();
             }
         }
+        let centres = centres
+            .into_iter()
+            .map(|(key, chw)| Ok((key, in_layout(&pictures, &chw)?)))
+            .collect::<medpath_pathnet::Result<_>>()
+            .map_err(|e| Error::task(&task.name, format!("centres: {e}")))?;
         Ok(EncodedTask {
             tta_views: task.tta_views.max(1).min(task.augment_views),
             pictures,
             rows,
+            centres,
         })
     }
 
@@ -339,14 +350,15 @@ impl Chosen {
     }
 }
 
-/// The mean features of each record's reference beats (see [`PreparedTask::centre_refs`]).
-fn record_centres(
+/// The mean features of each record's reference beats, or of each site's reference images (see
+/// [`PreparedTask::centre_refs`]).
+fn centres(
     enc: &Encoding,
     task: &PreparedTask,
     reporter: &mut dyn Reporter,
 ) -> Result<std::collections::BTreeMap<String, Vec<f32>>> {
     let requests = centre_requests(task);
-    let label = format!("{} encode record centres", task.name);
+    let label = format!("{} encode centres", task.name);
     let total = requests.len();
     let (features, _) = enc.features(&requests, task.size, no_augmentation(), &mut |done| {
         reporter.progress(&label, done, total)
@@ -373,6 +385,14 @@ pub fn mean_of(rows: &[Vec<f32>]) -> Option<Vec<f32>> {
     }
     let n = rows.len() as f64;
     Some(mean.into_iter().map(|m| (m / n) as f32).collect())
+}
+
+/// `chw` (one picture's maps, channel-major, as the encoder gives them) in the layout of `like`'s
+/// examples.
+fn in_layout(like: &FeatureSet, chw: &[f32]) -> medpath_pathnet::Result<Vec<f32>> {
+    let mut one = FeatureSet::new(like.height, like.width, like.channels);
+    one.push_chw(chw, 0)?;
+    one.example(0)
 }
 
 /// `values -= centre`, element-wise.

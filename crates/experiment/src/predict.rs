@@ -97,6 +97,31 @@ pub struct RecordSummary {
     pub rejected: usize,
 }
 
+/// Fewest images of a site-centred task given together that `predict` centres on their own mean
+/// features; with fewer it subtracts the training site's mean (stored in the bundle).
+pub const SITE_MIN_IMAGES: usize = 30;
+
+/// For a task trained with site centring, what `predict` centred `images` of it on, in words
+/// (none for other tasks).
+pub fn site_centring_note(task: &BundleTask, images: usize) -> Option<String> {
+    (task.centre == Centre::Site).then(|| {
+        if images >= SITE_MIN_IMAGES {
+            format!(
+                "task `{}` centres features per site: the {images} images given together were \
+                 centred on their own mean (give a site's images in one call)",
+                task.name
+            )
+        } else {
+            format!(
+                "task `{}` centres features per site: {images} image(s) are fewer than \
+                 {SITE_MIN_IMAGES}, so they were centred on the training site's mean; give at \
+                 least {SITE_MIN_IMAGES} images of one site together to adapt to it",
+                task.name
+            )
+        }
+    })
+}
+
 /// A loaded model ready to predict.
 pub struct Predictor {
     bundle: LoadedBundle,
@@ -316,12 +341,13 @@ impl Predictor {
 
     /// Writes the occlusion map of picture `path` for class `class` of `task` into `out` (a PNG
     /// overlay and the map as JSON, both named after the picture and `tag`); `side` are the
-    /// picture's standardised side inputs (a beat's), zeros when none.
+    /// picture's standardised side inputs (a beat's), zeros when none; `centre` the mean features
+    /// its task subtracts (its record's or site's), if any.
     fn explain(
         &self,
         task: &BundleTask,
         path: &FilePath,
-        (class, side): (usize, Option<&[f32]>),
+        (class, side, centre): (usize, Option<&[f32]>, Option<&[f32]>),
         out: &FilePath,
         tag: &str,
     ) -> Result<PathBuf> {
@@ -336,6 +362,9 @@ impl Predictor {
             let mut set = Encoding::feature_set(task.size, width);
             for values in self.encoding.encode_images(batch, task.size)? {
                 set.push_with_side(&values, side, 0)?;
+            }
+            if let Some(centre) = centre {
+                set.map_examples(|example| subtract(example, centre))?;
             }
             let (_, probs) = self.answer(task, &set)?;
             Ok(probs.chunks_exact(k).map(|r| r[class]).collect())
@@ -389,19 +418,26 @@ impl Predictor {
             }
             let mine_paths: Vec<PathBuf> =
                 mine.iter().map(|&a| accepted_paths[a].clone()).collect();
-            let set = self.features(&mine_paths, task.size)?;
-            let views = (1..task.tta_views)
+            let mut set = self.features(&mine_paths, task.size)?;
+            let mut views = (1..task.tta_views)
                 .map(|view| {
                     let augment = augmentation(task.augment, task.tta_views, 0);
                     self.view_features(&mine_paths, task.size, augment, view)
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let centre = site_centre(task, &set)?;
+            if let Some(centre) = &centre {
+                for s in std::iter::once(&mut set).chain(views.iter_mut()) {
+                    s.map_examples(|example| subtract(example, centre))?;
+                }
+            }
             let (answers, probs) = self.answer_views(task, &set, &views)?;
             let k = task.classes.len();
             for (row, &a) in mine.iter().enumerate() {
                 let c = answers[row];
                 if let Some(dir) = explain {
-                    self.explain(task, &mine_paths[row], (c, None), dir, "")?;
+                    let picture = (c, None, centre.as_deref());
+                    self.explain(task, &mine_paths[row], picture, dir, "")?;
                 }
                 out[accepted[a]] = Some(Prediction {
                     input: mine_paths[row].display().to_string(),
@@ -443,9 +479,7 @@ impl Predictor {
             files.push(file);
         }
         let set = self.features(&files, task.size)?;
-        let mut rows: Vec<Vec<f32>> = Vec::with_capacity(set.len());
-        set.for_each_example(|_, row| rows.push(row.to_vec()))?;
-        mean_of(&rows).ok_or_else(|| {
+        mean_features(&set)?.ok_or_else(|| {
             Error::Config(format!(
                 "record {}: no beats to centre its features on",
                 record.path.name
@@ -555,9 +589,14 @@ impl Predictor {
             let mut set = route_set.clone();
             let side = self.side_inputs(task, &beats);
             set.side = side.concat();
-            if task.centre == Centre::Record {
-                let centre = self.record_centre(task, &record, &annotations, &options, scratch)?;
-                set.map_examples(|example| subtract(example, &centre))?;
+            let centre = match task.centre {
+                Centre::Record => {
+                    Some(self.record_centre(task, &record, &annotations, &options, scratch)?)
+                }
+                Centre::None | Centre::Site => None,
+            };
+            if let Some(centre) = &centre {
+                set.map_examples(|example| subtract(example, centre))?;
             }
             let route_probs = self.route(&files, Some((task.size, &route_set)))?;
             let routes = argmax_rows(&route_probs, b.tasks.len());
@@ -599,7 +638,8 @@ impl Predictor {
                 let class = task.classes[c].clone();
                 if let Some(dir) = explain {
                     if summary.predicted.get(&class).copied().unwrap_or(0) < EXPLAINED_BEATS {
-                        self.explain(task, &files[i], (c, Some(&side[i])), dir, "")?;
+                        let picture = (c, Some(side[i].as_slice()), centre.as_deref());
+                        self.explain(task, &files[i], picture, dir, "")?;
                     }
                 }
                 *summary.predicted.entry(class.clone()).or_default() += 1;
@@ -631,6 +671,34 @@ impl Predictor {
 
 /// The decided class and the calibrated probabilities of every row of `task`'s raw
 /// probabilities.
+/// The mean maps of the examples of `set` (none for an empty set).
+fn mean_features(set: &FeatureSet) -> Result<Option<Vec<f32>>> {
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(set.len());
+    set.for_each_example(|_, row| rows.push(row.to_vec()))?;
+    Ok(mean_of(&rows))
+}
+
+/// What the features of `set` (images of a site-centred `task` given together) are centred
+/// on: their own mean when there are at least [`SITE_MIN_IMAGES`], else the training site's.
+/// None for a task without site centring.
+fn site_centre(task: &BundleTask, set: &FeatureSet) -> Result<Option<Vec<f32>>> {
+    if task.centre != Centre::Site {
+        return Ok(None);
+    }
+    if set.len() >= SITE_MIN_IMAGES {
+        return mean_features(set);
+    }
+    if task.site_centre.len() != set.example_len() {
+        return Err(Error::Config(format!(
+            "bundle task `{}`: its training site's centre has {} values, the features {}",
+            task.name,
+            task.site_centre.len(),
+            set.example_len()
+        )));
+    }
+    Ok(Some(task.site_centre.clone()))
+}
+
 fn decide(task: &BundleTask, raw: &[f32]) -> (Vec<usize>, Vec<f32>) {
     let k = task.classes.len();
     (

@@ -31,7 +31,7 @@ use crate::learn::{Split, TaskPlan, TaskResult, evaluate_views, learn_task, netw
 use crate::novelty::{NoveltyModel, NoveltyReport};
 use crate::ood::write_ood_set;
 use crate::progress::Reporter;
-use crate::tasks::{PreparedTask, prepare};
+use crate::tasks::{PreparedTask, TRAINING_SITE, prepare};
 use medpath_metrics::OperatingTarget;
 
 /// Name of the router's readout and folder.
@@ -46,7 +46,7 @@ struct Encoded {
     val_rows: Vec<usize>,
     /// How its side inputs are standardised.
     scaling: SideScaling,
-    /// Every picture's features, for cross-validation.
+    /// Every picture's features, for cross-validation, and the centres subtracted from them.
     all: EncodedTask,
 }
 
@@ -1175,9 +1175,9 @@ fn metrics_json(
 
 /// A learned task as the bundle records it.
 fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encoded) -> BundleTask {
-    let ecg = match &e.tasks[&p.name] {
-        TaskSpec::Ecg(t) => Some(t),
-        TaskSpec::Images(_) => None,
+    let (ecg, centre) = match &e.tasks[&p.name] {
+        TaskSpec::Ecg(t) => (Some(t), t.centre),
+        TaskSpec::Images(t) => (None, t.centre),
     };
     BundleTask {
         name: p.name.clone(),
@@ -1188,8 +1188,17 @@ fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encod
         protocol: p.protocol.clone(),
         beat_options: p.beat_options.clone(),
         side_inputs: ecg.map_or_else(Vec::new, |t| t.side_inputs.clone()),
-        centre: ecg.map_or(Centre::None, |t| t.centre),
+        centre,
         centre_beats: ecg.map_or(0, |t| t.centre_beats),
+        site_centre: match centre {
+            Centre::Site => encoded
+                .all
+                .centres
+                .get(TRAINING_SITE)
+                .cloned()
+                .unwrap_or_default(),
+            Centre::None | Centre::Record => Vec::new(),
+        },
         side_scaling: (!p.side_names.is_empty()).then(|| encoded.scaling.clone()),
         decision: r.decision.clone(),
         tta_views: p.tta_views,
@@ -1234,6 +1243,7 @@ fn bundle_stage(
             augment: AugmentSet::Paper,
             centre: Centre::None,
             centre_beats: 0,
+            site_centre: Vec::new(),
             readout: Readout::Path,
             members: Vec::new(),
             smoothing: None,

@@ -56,7 +56,7 @@ pub fn encode_shard(
             augment: task_augmentation(&task),
         });
         batches.push(Batch {
-            label: format!("{name} encode record centres"),
+            label: format!("{name} encode centres"),
             requests: centre_requests(&task),
             size: task.size,
             augment: no_augmentation(),

@@ -46,7 +46,24 @@ pub struct Example {
     /// Time of the beat's R peak in its record, in seconds (ECG beats; none for images).
     #[serde(default)]
     pub seconds: Option<f64>,
+    /// Where the image comes from when its task centres on its site (`train` for the
+    /// training folder, `test` for a separate test folder); none otherwise.
+    #[serde(default)]
+    pub site: Option<String>,
 }
+
+impl Example {
+    /// The key of the centre its features are centred on: its site where it has one, else its
+    /// record.
+    pub fn centre_key(&self) -> &str {
+        self.site.as_deref().unwrap_or(&self.group)
+    }
+}
+
+/// Site of the images a task trains and validates on (see [`Example::site`]).
+pub const TRAINING_SITE: &str = "train";
+/// Site of a task's separate test images.
+pub const TEST_SITE: &str = "test";
 
 /// A task ready to encode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,8 +99,8 @@ pub struct PreparedTask {
     /// Folds of the record-kfold protocol (0: not cross-validated).
     #[serde(default)]
     pub folds: usize,
-    /// Per record, pictures of its own beats (of any kind) whose mean features are subtracted
-    /// from its examples' (empty: no centring).
+    /// Per record (ECG) or site (images, see [`Example::site`]), pictures of its own inputs (of
+    /// any kind) whose mean features are subtracted from its examples' (empty: no centring).
     #[serde(default)]
     pub centre_refs: std::collections::BTreeMap<String, Vec<PathBuf>>,
 }
@@ -269,6 +286,7 @@ fn export(
                 views: beat.views.iter().map(|v| out.join(v)).collect(),
                 fold: None,
                 seconds: Some(beat.seconds),
+                site: None,
             })
         })
         .collect();
@@ -401,7 +419,7 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
         side_names: task.side_names(),
         folds,
         centre_refs: match task.centre {
-            Centre::None => Default::default(),
+            Centre::None | Centre::Site => Default::default(),
             Centre::Record => {
                 let mut all = main.clone();
                 if let Some(dir) = &task.test_mitdb {
@@ -470,6 +488,16 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
     let hashes = content_hashes(&dataset)?;
     let assignment = assign_splits(&dataset, &hashes, &plan);
     notes.extend(assignment.notes.iter().cloned());
+    let site_of = |from_test_folder: bool| {
+        (task.centre == Centre::Site).then(|| {
+            if from_test_folder {
+                TEST_SITE
+            } else {
+                TRAINING_SITE
+            }
+            .to_string()
+        })
+    };
     let mut examples: Vec<Example> = dataset
         .entries
         .iter()
@@ -483,6 +511,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
             views: Vec::new(),
             fold: None,
             seconds: None,
+            site: site_of(e.given_split == Some(Role::Test)),
         })
         .filter(|e| task.test_dir.is_none() || e.role != Role::Test)
         .collect();
@@ -513,6 +542,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
                 views: Vec::new(),
                 fold: None,
                 seconds: None,
+                site: site_of(true),
             });
         }
         format!(
@@ -537,7 +567,6 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
         name: name.to_string(),
         kind: "images".into(),
         classes: dataset.classes.clone(),
-        examples,
         protocol,
         notes,
         size: task.size,
@@ -547,8 +576,26 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
         beat_options: None,
         side_names: Vec::new(),
         folds: 0,
-        centre_refs: Default::default(),
+        centre_refs: site_refs(&examples),
+        examples,
     })
+}
+
+/// The images whose mean features centre each site: a site's training images, or all its
+/// images where it has none (a test folder). Empty without site centring.
+fn site_refs(examples: &[Example]) -> std::collections::BTreeMap<String, Vec<PathBuf>> {
+    let sited = || examples.iter().filter_map(|e| Some((e.site.as_ref()?, e)));
+    let training_sites: std::collections::BTreeSet<&String> = sited()
+        .filter(|(_, e)| e.role == Role::Train)
+        .map(|(site, _)| site)
+        .collect();
+    let mut refs = std::collections::BTreeMap::<String, Vec<PathBuf>>::new();
+    for (site, e) in sited() {
+        if e.role == Role::Train || !training_sites.contains(site) {
+            refs.entry(site.clone()).or_default().push(e.path.clone());
+        }
+    }
+    refs
 }
 
 /// Prepares task `name` under `data_dir` (beat images go there), or reads the preparation a

@@ -4,7 +4,7 @@ use medpath_ecg::{SynthOptions, write_synthetic_set};
 use medpath_experiment::Experiment;
 use medpath_experiment::config::TaskSpec;
 use medpath_experiment::demo::write_shapes;
-use medpath_experiment::tasks::prepare;
+use medpath_experiment::tasks::{PreparedTask, prepare};
 use medpath_split::Role;
 
 /// An experiment of one ECG and one image task whose folders exist under `dir`
@@ -65,20 +65,69 @@ fn overrides_set_nested_keys_and_typos_are_refused() {
         missing.contains("tasks.img.test_dir") && missing.contains("does not exist"),
         "{missing}"
     );
+    let record_centre = Experiment::parse(&base, &["tasks.img.centre=record".into()], "base")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        record_centre.contains("tasks.img.centre") && record_centre.contains("none or site"),
+        "{record_centre}"
+    );
+}
+
+#[test]
+fn site_centring_centres_training_on_training_images_and_a_test_folder_on_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, task) = prepared_with_test_folder(tmp.path(), "centre = \"site\"\n");
+    let paths_of = |role: Role| -> Vec<_> {
+        let mut paths: Vec<_> = task
+            .with_role(role)
+            .into_iter()
+            .map(|i| task.examples[i].path.clone())
+            .collect();
+        paths.sort();
+        paths
+    };
+    for e in &task.examples {
+        let expected = if e.role == Role::Test {
+            "test"
+        } else {
+            "train"
+        };
+        assert_eq!(e.centre_key(), expected, "{e:?}");
+    }
+    let sorted = |site: &str| {
+        let mut paths = task.centre_refs[site].clone();
+        paths.sort();
+        paths
+    };
+    // Validation images are centred on the training images' mean but are not part of it.
+    assert_eq!(sorted("train"), paths_of(Role::Train));
+    assert_eq!(sorted("test"), paths_of(Role::Test));
+    assert_eq!(task.centre_refs.len(), 2);
+}
+
+/// An image task `img` on 60 generated training images under `dir/train` with 20 more in a
+/// separate test folder `dir/test` (`task_lines` added to the task), and its preparation.
+fn prepared_with_test_folder(
+    dir: &std::path::Path,
+    task_lines: &str,
+) -> (Experiment, PreparedTask) {
+    write_shapes(&dir.join("train"), 30, 1).unwrap();
+    write_shapes(&dir.join("test"), 10, 2).unwrap();
+    let text = format!(
+        "name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {:?}\ntest_dir = {:?}\n{task_lines}",
+        dir.join("train"),
+        dir.join("test")
+    );
+    let e = Experiment::parse(&text, &[], "t").unwrap();
+    let task = prepare("img", &e.tasks["img"], &dir.join("prepared"), 0).unwrap();
+    (e, task)
 }
 
 #[test]
 fn a_separate_test_folder_is_the_whole_test_set() {
     let tmp = tempfile::tempdir().unwrap();
-    write_shapes(&tmp.path().join("train"), 30, 1).unwrap();
-    write_shapes(&tmp.path().join("test"), 10, 2).unwrap();
-    let text = format!(
-        "name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {:?}\ntest_dir = {:?}\n",
-        tmp.path().join("train"),
-        tmp.path().join("test")
-    );
-    let e = Experiment::parse(&text, &[], "t").unwrap();
-    let task = prepare("img", &e.tasks["img"], &tmp.path().join("prepared"), 0).unwrap();
+    let (e, task) = prepared_with_test_folder(tmp.path(), "");
     let test = task.with_role(Role::Test);
     assert_eq!(test.len(), 20);
     assert!(

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use medpath_experiment::predict::{Prediction, Predictor, expand_inputs};
+use medpath_experiment::predict::{Prediction, Predictor, expand_inputs, site_centring_note};
 
 use crate::output::emit;
 
@@ -64,6 +64,24 @@ fn csv(predictions: &[Prediction]) -> String {
     out
 }
 
+/// What each site-centred task's classified images were centred on.
+fn centring_notes(predictor: &Predictor, predictions: &[Prediction]) -> Vec<String> {
+    predictor
+        .bundle()
+        .tasks
+        .iter()
+        .filter_map(|task| {
+            let images = predictions
+                .iter()
+                .filter(|p| p.sample.is_none() && p.task.as_deref() == Some(task.name.as_str()))
+                .count();
+            (images > 0)
+                .then(|| site_centring_note(task, images))
+                .flatten()
+        })
+        .collect()
+}
+
 /// Runs the predictions.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let predictor = Predictor::open(&args.model)?;
@@ -79,11 +97,12 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         summaries.push(summary);
     }
     let rejected = predictions.iter().filter(|p| p.rejected.is_some()).count();
+    let notes = centring_notes(&predictor, &predictions);
     if args.json {
         let doc = serde_json::json!({
             "predictions": predictions,
             "records": summaries,
-            "summary": {"inputs": predictions.len(), "rejected": rejected},
+            "summary": {"inputs": predictions.len(), "rejected": rejected, "notes": notes},
         });
         emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
     } else {
@@ -92,6 +111,9 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             "{} inputs, {rejected} rejected (not classified: unlike every task's inputs, or a flat or clipped beat)",
             predictions.len()
         );
+        for note in &notes {
+            eprintln!("{note}");
+        }
         for s in &summaries {
             eprintln!(
                 "record {}: {} beats (positions from {}); predicted {:?}",
