@@ -669,8 +669,6 @@ impl Predictor {
     }
 }
 
-/// The decided class and the calibrated probabilities of every row of `task`'s raw
-/// probabilities.
 /// The mean maps of the examples of `set` (none for an empty set).
 fn mean_features(set: &FeatureSet) -> Result<Option<Vec<f32>>> {
     let mut rows: Vec<Vec<f32>> = Vec::with_capacity(set.len());
@@ -699,6 +697,8 @@ fn site_centre(task: &BundleTask, set: &FeatureSet) -> Result<Option<Vec<f32>>> 
     Ok(Some(task.site_centre.clone()))
 }
 
+/// The decided class and the calibrated probabilities of every row of `task`'s raw
+/// probabilities.
 fn decide(task: &BundleTask, raw: &[f32]) -> (Vec<usize>, Vec<f32>) {
     let k = task.classes.len();
     (
