@@ -952,13 +952,26 @@ fn a_site_centred_task_answers_alike_in_run_and_predict() {
         }
     }
     assert!(alone_differs, "the site's own centre changes its answers");
-    // A validation image of the training site, given alone, is answered as the run did.
+    // A validation image of the training site, given alone, is answered as the run did, and
+    // its heat map starts from the same, centred, answer.
     let (val_path, _) = &examples_in_role(&out, "shapes", "val")[0];
-    let (class, printed) = probability_of(&predicted(&[val_path])["predictions"][0]);
+    let heat = tmp.path().join("heat");
+    let explained = predicted(&["--explain", heat.to_str().unwrap(), val_path]);
+    let (class, printed) = probability_of(&explained["predictions"][0]);
     let expected = calibrated(&floats(&result["val_probs"])[..2], class);
     assert!(
         (printed - expected).abs() < 1e-3,
         "validation: {printed} vs {expected}"
+    );
+    let stem = Path::new(val_path).file_stem().unwrap().to_str().unwrap();
+    let map: Value = serde_json::from_str(
+        &std::fs::read_to_string(heat.join(format!("{stem}_heat.json"))).unwrap(),
+    )
+    .unwrap();
+    let base = map["base"].as_f64().unwrap();
+    assert!(
+        (base - printed).abs() < 1e-3,
+        "heat map base {base} vs {printed}"
     );
 }
 
