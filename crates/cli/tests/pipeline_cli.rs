@@ -673,6 +673,149 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
 }
 
 #[test]
+fn first_lead_classes_answer_alike_in_run_and_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (records, unseen) = (tmp.path().join("records"), tmp.path().join("unseen"));
+    synth_records(&records, 6, 40);
+    // Two records (an L and an R one) become a folder of unseen patients.
+    std::fs::create_dir_all(&unseen).unwrap();
+    for name in ["s005", "s006"] {
+        for ext in ["hea", "dat", "atr"] {
+            let file = format!("{name}.{ext}");
+            std::fs::rename(records.join(&file), unseen.join(&file)).unwrap();
+        }
+    }
+    let (file, cache) = (tmp.path().join("first.toml"), tmp.path().join("cache"));
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"first lead\"\n[encoder]\ncache = {cache:?}\n\
+             [search]\npopulation = 4\ntournaments = 2\nsteps = 5\n[train]\nepochs = 2\n\
+             [novelty]\nenabled = false\n\
+             [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\ntest_mitdb = {unseen:?}\nsize = 32\n\
+             leads = \"MLII,V1|-\"\nside_inputs = [\"rhythm\"]\nfirst_lead_classes = [\"A\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let model = out.to_str().unwrap();
+    ok(&medpath(&["run", file.to_str().unwrap(), "--out", model]));
+    let model_json = out.join("bundle/model.json");
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(&model_json).unwrap()).unwrap();
+    assert_eq!(
+        bundle["tasks"][0]["view_rule"],
+        serde_json::json!({"first-lead": {"classes": [0]}})
+    );
+    // Every beat was also drawn with its first lead alone, beside its picture.
+    let test = examples_in_role(&out, "ecg", "test");
+    assert!(test.len() > 40, "{} test beats", test.len());
+    for (path, _) in &test {
+        let first = path.replace(".png", "_first.png");
+        assert!(Path::new(&first).exists(), "{first} missing");
+    }
+    // predict on an unseen record gives each beat the run's test probability.
+    let result = task_result(&out, "ecg");
+    let calibrated = calibration(&result);
+    let test_probs = floats(&result["test_probs"]);
+    let run_rows: std::collections::BTreeMap<i64, usize> = test
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (path, _))| {
+            let stem = Path::new(path).file_stem()?.to_str()?;
+            let sample = stem.strip_prefix("s006_")?;
+            Some((sample.parse().ok()?, i))
+        })
+        .collect();
+    let record = unseen.join("s006");
+    let predict = || predict_one(model, &record);
+    let classes = ["A", "L", "R"];
+    let probabilities = |doc: &Value| -> Vec<(i64, usize, f64)> {
+        doc["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let class = classes.iter().position(|c| p["class"] == *c).unwrap();
+                let sample = p["sample"].as_i64().unwrap();
+                (sample, class, p["probability"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    let answered = probabilities(&predict());
+    let mut compared = 0;
+    for &(sample, class, printed) in &answered {
+        let Some(&row) = run_rows.get(&sample) else {
+            continue;
+        };
+        let expected = calibrated(&test_probs[3 * row..3 * row + 3], class);
+        assert!(
+            (printed - expected).abs() < 1e-3,
+            "beat {sample}: {printed} vs {expected}"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, run_rows.len(), "every test beat of s006 compared");
+    // Heat maps start from the printed answer: an A beat's is drawn on its first-lead picture
+    // (where its probability comes from), an L or R beat's on its two-lead picture.
+    let heat = tmp.path().join("heat");
+    let args = [
+        "predict",
+        "--model",
+        model,
+        "--explain",
+        heat.to_str().unwrap(),
+        record.to_str().unwrap(),
+    ];
+    ok(&medpath(&args));
+    let mut explained = std::collections::BTreeSet::new();
+    let mut explained_a = Vec::new();
+    for &(sample, class, printed) in &answered {
+        let suffix = if class == 0 { "_first" } else { "" };
+        let file = heat.join(format!("s006_{sample}{suffix}_heat.json"));
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let base = serde_json::from_str::<Value>(&text).unwrap()["base"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (base - printed).abs() < 1e-5,
+            "{}: heat map base {base} vs {printed}",
+            file.display()
+        );
+        explained.insert(class);
+        if class == 0 {
+            explained_a.push((sample, printed));
+        }
+    }
+    let files: Vec<String> = std::fs::read_dir(&heat)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let a_answers = answered.iter().filter(|a| a.1 == 0).count();
+    assert!(
+        explained.contains(&0) && explained.len() >= 2,
+        "{explained:?}; {a_answers} A answers; {files:?}"
+    );
+    // The rule is the bundle's: without it predict answers from the two-lead picture alone.
+    let mut plain = bundle.clone();
+    plain["tasks"][0]["view_rule"] = serde_json::json!("mean");
+    std::fs::write(&model_json, plain.to_string()).unwrap();
+    let two_lead = probabilities(&predict());
+    assert_ne!(two_lead, answered);
+    // ... and the explained A beats' answers differ enough between the two pictures for the
+    // heat maps' check above to tell which picture they were drawn on.
+    for (sample, printed) in explained_a {
+        let &(_, class, own) = two_lead.iter().find(|b| b.0 == sample).unwrap();
+        assert!(
+            class != 0 || (own - printed).abs() > 1e-3,
+            "beat {sample}: A {printed} from the first-lead picture, {own} from the two-lead one"
+        );
+    }
+}
+
+#[test]
 fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let records = tmp.path().join("records");
@@ -735,6 +878,16 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
             "tasks.ecg.centre=site",
             "tasks.ecg.centre",
             "centres on none or record",
+        ),
+        (
+            "tasks.ecg.first_lead_classes=[\"A\"]",
+            "tasks.ecg.first_lead_classes",
+            "this needs a second one to leave out",
+        ),
+        (
+            "tasks.ecg.first_lead_classes=[\"X\"]",
+            "tasks.ecg.first_lead_classes",
+            "`X` is not one of the classes",
         ),
     ] {
         let started = Instant::now();

@@ -30,6 +30,9 @@ pub struct ViewPlan {
     pub augment: BeatAugment,
     /// Seed of the views.
     pub seed: u64,
+    /// Also draw each beat with its first lead alone (the later leads flat) as
+    /// `<record>_<sample>_first.png`: the picture a task's first-lead classes are read from.
+    pub first_lead: bool,
 }
 
 /// One beat written by an export.
@@ -47,6 +50,9 @@ pub struct ExportedBeat {
     pub path: String,
     /// Augmented views, relative to the export folder.
     pub views: Vec<String>,
+    /// The beat drawn with its first lead alone, relative to the export folder (when the plan
+    /// asks for it).
+    pub first_lead: Option<String>,
     /// [`rhythm_features`] of the beat.
     pub rhythm: [f32; 6],
     /// [`Beat::signal`].
@@ -149,6 +155,7 @@ fn prepare_out_dir(out: &Path) -> Result<()> {
             for view in 1..views {
                 let _ = std::fs::remove_file(view_path(&old, view));
             }
+            let _ = std::fs::remove_file(first_lead_path(&old));
             let _ = std::fs::remove_file(old);
         }
     } else if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
@@ -167,6 +174,30 @@ fn view_path(path: &Path, view: usize) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!("{stem}_v{view}.png"))
+}
+
+/// The file of the first-lead picture of the beat drawn at `path`.
+fn first_lead_path(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}_first.png"))
+}
+
+/// A beat's traces with every lead after the first flat (zero), as lead dropout draws them.
+pub fn first_lead_only(traces: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    traces
+        .iter()
+        .enumerate()
+        .map(|(lead, trace)| {
+            if lead == 0 {
+                trace.clone()
+            } else {
+                vec![0.0; trace.len()]
+            }
+        })
+        .collect()
 }
 
 /// Reads each record and its `atr` annotations, cuts the chosen beats, draws each as a
@@ -211,7 +242,7 @@ pub fn export_beat_images(
                 let leads = beats.lead_names.join(";");
                 let median_rr = beats.median_rr.unwrap_or(1.0);
                 for beat in &beats.beats {
-                    let relative = write_beat(beat, &style, plan, out)?;
+                    let (relative, first_lead) = write_beat(beat, &style, plan, out)?;
                     *summary
                         .written
                         .entry(class_folder(&beat.symbol))
@@ -239,6 +270,7 @@ pub fn export_beat_images(
                         symbol: beat.symbol.clone(),
                         path: relative[0].clone(),
                         views: relative[1..].to_vec(),
+                        first_lead,
                         rhythm: rhythm_features(t, median_rr),
                         signal: beat.signal.clone(),
                         measurements: beat.measurements.clone(),
@@ -263,9 +295,15 @@ pub fn export_beat_images(
     Ok(summary)
 }
 
-/// Draws one beat to `out/<class>/<record>_<sample>.png` and its augmented views beside it;
-/// returns the relative paths, the beat's first.
-fn write_beat(beat: &Beat, style: &TraceStyle, plan: &ViewPlan, out: &Path) -> Result<Vec<String>> {
+/// Draws one beat to `out/<class>/<record>_<sample>.png` and its augmented views (and its
+/// first-lead picture, when asked) beside it; returns the relative paths, the beat's first, and
+/// the first-lead picture's.
+fn write_beat(
+    beat: &Beat,
+    style: &TraceStyle,
+    plan: &ViewPlan,
+    out: &Path,
+) -> Result<(Vec<String>, Option<String>)> {
     let class = class_folder(&beat.symbol);
     let dir: PathBuf = out.join(&class);
     std::fs::create_dir_all(&dir).map_err(|e| EcgError::io(&dir, e))?;
@@ -278,5 +316,13 @@ fn write_beat(beat: &Beat, style: &TraceStyle, plan: &ViewPlan, out: &Path) -> R
         let name = path.file_name().expect("a file name").to_string_lossy();
         written.push(format!("{class}/{name}"));
     }
-    Ok(written)
+    let first_lead = if plan.first_lead {
+        let path = first_lead_path(&dir.join(&file));
+        render_traces(&first_lead_only(&beat.traces), style)?.save_png(&path)?;
+        let name = path.file_name().expect("a file name").to_string_lossy();
+        Some(format!("{class}/{name}"))
+    } else {
+        None
+    };
+    Ok((written, first_lead))
 }

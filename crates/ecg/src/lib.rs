@@ -19,7 +19,7 @@ pub use beats::{
     Beat, BeatOptions, Normalization, RecordBeats, bin_means, record_beats, reference_beats,
 };
 pub use error::{EcgError, Result};
-pub use export::{ExportSummary, ExportedBeat, ViewPlan, export_beat_images};
+pub use export::{ExportSummary, ExportedBeat, ViewPlan, export_beat_images, first_lead_only};
 pub use leads::{LeadChoice, LeadSource, parse_lead_list};
 pub use morphology::{MEASUREMENTS, lead_measurements};
 pub use qrs::{detect_qrs, match_beats};

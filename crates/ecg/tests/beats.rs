@@ -188,6 +188,7 @@ fn export_is_byte_identical_across_runs_and_lists_every_image() {
             64,
             &ViewPlan {
                 views: 2,
+                first_lead: true,
                 ..ViewPlan::default()
             },
             &tmp.path().join(folder),
@@ -217,13 +218,43 @@ fn export_is_byte_identical_across_runs_and_lists_every_image() {
     }
     assert_eq!(a.beats.len(), a.total());
     assert!(a.beats.iter().all(|b| b.views.len() == 1));
+    // The first-lead picture keeps the beat's first lead (red) and draws the second (green)
+    // flat: the same green channel for every beat, unlike the beat's own.
+    let channels = |rel: &str| -> [Vec<u8>; 2] {
+        let decoder = png::Decoder::new(std::io::Cursor::new(tree_a[rel].clone()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let px = info.color_type.samples();
+        let pick = |c: usize| {
+            buf[..info.buffer_size()]
+                .iter()
+                .skip(c)
+                .step_by(px)
+                .copied()
+                .collect()
+        };
+        [pick(0), pick(1)]
+    };
+    let mut flat_green = None;
+    for beat in &a.beats {
+        let first = beat
+            .first_lead
+            .as_deref()
+            .expect("first-lead picture listed");
+        let [red, green] = channels(first);
+        let [own_red, own_green] = channels(&beat.path);
+        assert_eq!(red, own_red, "{first}: first lead redrawn differently");
+        assert_ne!(green, own_green, "{first}: second lead not flat");
+        assert_eq!(flat_green.get_or_insert(green.clone()), &green);
+    }
     // Exporting again into the same folder replaces the earlier images and their views, even
     // with fewer classes.
     options.classes = vec!["L".into()];
     let again = export(&options, "a").unwrap();
     let tree = read_tree(&tmp.path().join("a"));
     let pngs = tree.keys().filter(|k| k.ends_with(".png")).count();
-    assert_eq!(pngs, 2 * again.total());
+    assert_eq!(pngs, 3 * again.total());
     // A folder with someone else's files is refused.
     std::fs::write(tmp.path().join("rec").join("notes.txt"), "mine").unwrap();
     let err = export_beat_images(

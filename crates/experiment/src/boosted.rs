@@ -14,6 +14,7 @@ use crate::config::{ClassWeights, Experiment};
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
 use crate::learn::Split;
+use crate::views::answer_views;
 
 /// Boosting rounds at most (early stopping usually ends sooner).
 const ROUNDS: usize = 200;
@@ -248,23 +249,6 @@ impl BoostedReadout {
     }
 }
 
-/// `predict`'s probabilities on `set` averaged with those on its test-time `views`.
-pub fn average_views(
-    set: &FeatureSet,
-    views: &[FeatureSet],
-    predict: impl Fn(&FeatureSet) -> Result<Vec<f32>>,
-) -> Result<Vec<f32>> {
-    let mut probs = predict(set)?;
-    for view in views {
-        for (p, q) in probs.iter_mut().zip(predict(view)?) {
-            *p += q;
-        }
-    }
-    let n = (1 + views.len()) as f32;
-    probs.iter_mut().for_each(|p| *p /= n);
-    Ok(probs)
-}
-
 /// Trains `bags` readouts of boosters on `data` (see [`BoostedReadout::fit_bagged`]) and
 /// returns the class probabilities of `data.val` and `data.test`, row per example, with them.
 pub fn train_and_predict(
@@ -275,8 +259,9 @@ pub fn train_and_predict(
     bags: usize,
 ) -> Result<(BoostedReadout, Vec<f32>, Vec<f32>)> {
     let readout = BoostedReadout::fit_bagged(e, classes, data, seed, bags)?;
-    let val = average_views(&data.val, &data.val_views, |s| readout.predict(s))?;
-    let test = average_views(&data.test, &data.test_views, |s| readout.predict(s))?;
+    let rule = &data.view_rule;
+    let val = answer_views(&data.val, &data.val_views, rule, |s| readout.predict(s))?;
+    let test = answer_views(&data.test, &data.test_views, rule, |s| readout.predict(s))?;
     Ok((readout, val, test))
 }
 
@@ -317,6 +302,7 @@ mod tests {
             test: xor_set(sizes[2], seed + 2),
             val_views: Vec::new(),
             test_views: Vec::new(),
+            view_rule: crate::views::ViewRule::Mean,
             train_groups: Vec::new(),
             val_groups: Vec::new(),
             val_places: Vec::new(),

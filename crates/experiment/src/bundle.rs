@@ -18,6 +18,7 @@ use crate::ensemble::member_file;
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
 use crate::smoothing::Smoothing;
+use crate::views::ViewRule;
 
 /// File of the novelty model in a bundle folder (absent: nothing is rejected).
 pub const NOVELTY_FILE: &str = "novelty.json";
@@ -55,6 +56,10 @@ pub struct BundleTask {
     /// Views of each image whose probabilities are averaged (1: none).
     #[serde(default = "one")]
     pub tta_views: usize,
+    /// How the answer joins each input's picture with its test-time pictures (ECG tasks with
+    /// first-lead classes read those from the beat drawn with its first lead alone).
+    #[serde(default)]
+    pub view_rule: ViewRule,
     /// The augmentation the views come from.
     #[serde(default)]
     pub augment: AugmentSet,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::smoothing::Smoothing;
+use crate::views::ViewRule;
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -375,6 +376,11 @@ pub struct EcgTask {
     /// the answer (none by default; see [`crate::smoothing`]).
     #[serde(default)]
     pub smooth: SmoothSpec,
+    /// Classes whose probability is read from the beat drawn with its first lead alone (the
+    /// later leads flat); the other classes share the rest as the full picture shares it (none
+    /// by default; see [`crate::views`]).
+    #[serde(default)]
+    pub first_lead_classes: Vec<String>,
     /// Records whose beats are all test (inter-patient with your own records).
     #[serde(default)]
     pub test_mitdb: Option<PathBuf>,
@@ -413,20 +419,59 @@ impl SmoothSpec {
                 self.seconds
             ));
         }
-        let mut indices = Vec::new();
-        for name in &self.classes {
-            let i = classes.iter().position(|c| c == name).ok_or_else(|| {
-                format!("smooth.classes: `{name}` is not one of the classes {classes:?}")
-            })?;
-            if indices.contains(&i) {
-                return Err(format!("smooth.classes: `{name}` is listed twice"));
-            }
-            indices.push(i);
-        }
         Ok(Some(Smoothing {
-            classes: indices,
+            classes: class_indices("smooth.classes", &self.classes, classes)?,
             seconds: self.seconds,
         }))
+    }
+}
+
+/// The indices in `classes` of `names` (the option `key`); a name that is not a class, or is
+/// listed twice, is an error naming it.
+fn class_indices(
+    key: &str,
+    names: &[String],
+    classes: &[String],
+) -> std::result::Result<Vec<usize>, String> {
+    let mut indices = Vec::new();
+    for name in names {
+        let i = classes
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("{key}: `{name}` is not one of the classes {classes:?}"))?;
+        if indices.contains(&i) {
+            return Err(format!("{key}: `{name}` is listed twice"));
+        }
+        indices.push(i);
+    }
+    Ok(indices)
+}
+
+impl EcgTask {
+    /// How the task's answer joins each beat's picture with its test-time pictures: the mean
+    /// (none), or `first_lead_classes` read from the beat drawn with its first lead alone. The
+    /// rule needs a second lead and at least one class left to the full picture.
+    pub fn view_rule(&self) -> std::result::Result<ViewRule, String> {
+        if self.first_lead_classes.is_empty() {
+            return Ok(ViewRule::Mean);
+        }
+        let key = "first_lead_classes";
+        let classes = class_indices(key, &self.first_lead_classes, &self.classes)?;
+        if classes.len() == self.classes.len() {
+            return Err(format!(
+                "{key}: every class is listed; leave at least one to the full picture"
+            ));
+        }
+        let leads = medpath_ecg::parse_lead_list(&self.leads)
+            .map(|l| l.len())
+            .unwrap_or(0);
+        if leads < 2 {
+            return Err(format!(
+                "{key}: the beat has one lead (leads = \"{}\"); this needs a second one to leave out",
+                self.leads
+            ));
+        }
+        Ok(ViewRule::FirstLead { classes })
     }
 }
 
@@ -888,6 +933,8 @@ impl Experiment {
                 .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.augment: {e}")))?;
             t.smooth
                 .resolve(&t.classes)
+                .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
+            t.view_rule()
                 .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
         }
         if !(self.novelty.keep > 0.0 && self.novelty.keep <= 1.0) {

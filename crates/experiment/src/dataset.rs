@@ -14,6 +14,7 @@ use crate::learn::Split;
 use crate::progress::Reporter;
 use crate::smoothing::BeatPlace;
 use crate::tasks::{Example, PreparedTask};
+use crate::views::ViewRule;
 
 /// Mean and standard deviation of each side input over the training examples: side inputs are
 /// fed to the network as `(value - mean) / std`.
@@ -73,6 +74,9 @@ pub struct EncodedTask {
     /// Per example, the rows of its pictures in `pictures` (the example itself first, then its
     /// augmented views); empty when the input could not be read.
     rows: Vec<Vec<usize>>,
+    /// Per example, the row of its first-lead picture (ECG tasks with first-lead classes),
+    /// which only validation and test answers read.
+    first_lead_rows: Vec<Option<usize>>,
     /// The mean features subtracted from each record's or site's pictures (empty without
     /// centring), by [`crate::tasks::Example::centre_key`], in the feature sets' layout
     /// (position-major).
@@ -91,7 +95,8 @@ pub struct Assembled {
     pub scaling: SideScaling,
 }
 
-/// The pictures encoded for `example`: itself, then (when `views`) its augmented views.
+/// The pictures encoded for `example`: itself, then (when `views`) its augmented views, then its
+/// first-lead picture where it has one.
 fn requests_of(example: &Example, augment_views: usize, views: bool) -> Vec<ViewRequest> {
     let mut requests = vec![ViewRequest {
         path: example.path.clone(),
@@ -107,6 +112,10 @@ fn requests_of(example: &Example, augment_views: usize, views: bool) -> Vec<View
             view: 0,
         }));
     }
+    requests.extend(example.first_lead.iter().map(|p| ViewRequest {
+        path: p.clone(),
+        view: 0,
+    }));
     requests
 }
 
@@ -201,9 +210,12 @@ impl EncodedTask {
             ));
         }
         let mut rows: Vec<Vec<usize>> = vec![Vec::new(); task.examples.len()];
+        let mut first_lead_rows = vec![None; task.examples.len()];
         let mut unreadable = vec![false; task.examples.len()];
-        for (row, &owner) in row_of.into_iter().zip(&owners) {
+        for ((row, &owner), request) in row_of.into_iter().zip(&owners).zip(&requests) {
+            let first_lead = task.examples[owner].first_lead.as_ref() == Some(&request.path);
             match row {
+                Some(r) if first_lead => first_lead_rows[owner] = Some(r),
                 Some(r) => rows[owner].push(r),
                 None => unreadable[owner] = true,
             }
@@ -223,6 +235,7 @@ impl EncodedTask {
             tta_views: task.tta_views.max(1).min(task.augment_views),
             pictures,
             rows,
+            first_lead_rows,
             centres,
         })
     }
@@ -244,8 +257,10 @@ impl EncodedTask {
             task.side_names.len(),
         );
         // Per set (training, validation, test, then each test-time view of validation and
-        // of test): the pictures' rows, labels and side inputs.
-        let views = self.tta_views - 1;
+        // of test): the pictures' rows, labels and side inputs. With first-lead classes the
+        // one test-time view is the first-lead picture.
+        let first_lead = matches!(task.view_rule, ViewRule::FirstLead { .. });
+        let views = if first_lead { 1 } else { self.tta_views - 1 };
         let mut chosen: Vec<Chosen> = (0..3 + 2 * views).map(|_| Chosen::default()).collect();
         let (mut test_rows, mut val_rows) = (Vec::new(), Vec::new());
         let mut group_ids = std::collections::BTreeMap::new();
@@ -286,7 +301,12 @@ impl EncodedTask {
                     }
                     chosen[set].add(first, example.label, &side);
                     for v in 0..views {
-                        let &row = pictures.get(1 + v).ok_or_else(|| {
+                        let view_row = if first_lead {
+                            self.first_lead_rows[i]
+                        } else {
+                            pictures.get(1 + v).copied()
+                        };
+                        let row = view_row.ok_or_else(|| {
                             Error::task(
                                 &task.name,
                                 format!(
@@ -320,6 +340,7 @@ impl EncodedTask {
             test,
             val_views,
             test_views,
+            view_rule: task.view_rule.clone(),
             train_groups,
             val_groups,
             val_places,

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::files::{write_atomic, write_json};
 use crate::progress::Reporter;
 use crate::smoothing::{BeatPlace, Smoothing};
+use crate::views::{ViewRule, answer_views};
 
 /// A task's features by role.
 pub struct Split {
@@ -40,6 +41,8 @@ pub struct Split {
     pub val_views: Vec<FeatureSet>,
     /// Augmented views of the test examples, each set in `test`'s row order.
     pub test_views: Vec<FeatureSet>,
+    /// How the probabilities on the views join those on the examples' own pictures.
+    pub view_rule: ViewRule,
     /// The group (record or patient, numbered within the task) of every row of `train`
     /// (empty: not known, every row its own).
     pub train_groups: Vec<usize>,
@@ -60,6 +63,7 @@ impl Split {
             test: make()?,
             val_views: Vec::new(),
             test_views: Vec::new(),
+            view_rule: ViewRule::Mean,
             train_groups: Vec::new(),
             val_groups: Vec::new(),
             val_places: Vec::new(),
@@ -68,27 +72,22 @@ impl Split {
     }
 }
 
-/// Probabilities of `path` on `set`, averaged with those on its augmented `views` (test-time
-/// augmentation; no views: the set's own).
+/// Probabilities of `path` on `set`, joined with those on its test-time `views` by `rule`
+/// (no views: the set's own).
 pub fn evaluate_views(
     net: &SuperNet,
     head: usize,
     path: &Path,
     set: &FeatureSet,
     views: &[FeatureSet],
+    rule: &ViewRule,
 ) -> Result<Vec<f32>> {
-    let mut probs = evaluate(net, head, path, set)?.probs;
-    for view in views {
-        for (p, q) in probs.iter_mut().zip(evaluate(net, head, path, view)?.probs) {
-            *p += q;
-        }
-    }
-    let n = (1 + views.len()) as f32;
-    if views.is_empty() {
-        return Ok(probs);
-    }
-    probs.iter_mut().for_each(|p| *p /= n);
-    Ok(probs)
+    answer_views(
+        set,
+        views,
+        rule,
+        |s| Ok(evaluate(net, head, path, s)?.probs),
+    )
 }
 
 /// Everything learned and measured for one task.
@@ -568,8 +567,22 @@ fn ablation(
         &mut quiet,
     )?;
     Ok((
-        evaluate_views(&net, head, path, &data.val, &data.val_views)?,
-        evaluate_views(&net, head, path, &data.test, &data.test_views)?,
+        evaluate_views(
+            &net,
+            head,
+            path,
+            &data.val,
+            &data.val_views,
+            &data.view_rule,
+        )?,
+        evaluate_views(
+            &net,
+            head,
+            path,
+            &data.test,
+            &data.test_views,
+            &data.view_rule,
+        )?,
     ))
 }
 
@@ -723,7 +736,14 @@ pub fn learn_task(
     reporter.progress(&label, epochs, epochs);
     write_fit_log(dir, &outcome.log, plan.name)?;
     net.freeze(&found.best);
-    let val_probs = evaluate_views(net, head, &found.best, &data.val, &data.val_views)?;
+    let val_probs = evaluate_views(
+        net,
+        head,
+        &found.best,
+        &data.val,
+        &data.val_views,
+        &data.view_rule,
+    )?;
     let k = plan.classes.len();
     let path_val = plan.smoothed(val_probs.clone(), &data.val_places);
     let decision = Decision::fit(&path_val, k, &data.val.labels, plan.target, plan.positive);
@@ -746,7 +766,14 @@ pub fn learn_task(
             pooled.truth.clone(),
         ),
         _ => {
-            raw_test = evaluate_views(net, head, &found.best, &data.test, &data.test_views)?;
+            raw_test = evaluate_views(
+                net,
+                head,
+                &found.best,
+                &data.test,
+                &data.test_views,
+                &data.view_rule,
+            )?;
             let probs = plan.smoothed(raw_test.clone(), &data.test_places);
             let test = metrics_decided(
                 e,

@@ -8,6 +8,7 @@
 //! - [`bundle`]: the saved model for `predict`.
 //! - [`predict`]: new images and WFDB records through a saved model.
 //! - [`report`]: the self-contained HTML report.
+//! - [`views`]: how an answer joins an example's own picture with its test-time pictures.
 //! - [`demo`]: the built-in demo experiment on generated data.
 
 pub mod boosted;
@@ -32,6 +33,7 @@ pub mod run;
 pub mod shard;
 pub mod smoothing;
 pub mod tasks;
+pub mod views;
 
 pub use config::Experiment;
 pub use error::{Error, Result};

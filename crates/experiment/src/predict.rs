@@ -7,15 +7,15 @@ use std::path::{Path as FilePath, PathBuf};
 
 use medpath_data::folder::is_image_file;
 use medpath_ecg::{
-    BeatOptions, TraceStyle, detect_qrs, record_beats, reference_beats, render_traces,
-    rhythm_features,
+    BeatOptions, TraceStyle, detect_qrs, first_lead_only, record_beats, reference_beats,
+    render_traces, rhythm_features,
 };
 use medpath_model::ViewRequest;
 use medpath_pathnet::FeatureSet;
 use medpath_wfdb::{Annotation, Record, RecordPath, code_of};
 use serde::Serialize;
 
-use crate::boosted::{BoostedReadout, average_views};
+use crate::boosted::BoostedReadout;
 use crate::bundle::{Bundle, BundleTask, LoadedBundle, NOVELTY_FILE};
 use crate::config::Readout;
 use crate::config::{Centre, SideInput};
@@ -29,6 +29,7 @@ use crate::learn::boosted_file;
 use crate::learn::evaluate_views;
 use crate::novelty::{NoveltyModel, Rejection};
 use crate::smoothing::{BeatPlace, Smoothing};
+use crate::views::{ViewRule, answer_views};
 use medpath_pathnet::argmax_rows;
 
 /// One classified input (an image, or one beat of a record).
@@ -278,8 +279,8 @@ impl Predictor {
         Ok(decide(task, &raw))
     }
 
-    /// `task`'s raw probabilities on `set`, averaged over the test-time `views` and over the
-    /// ensemble's members, before its decision.
+    /// `task`'s raw probabilities on `set`, joined with those on the test-time `views` by the
+    /// task's rule and averaged over the ensemble's members, before its decision.
     fn raw_probs(
         &self,
         task: &BundleTask,
@@ -291,15 +292,16 @@ impl Predictor {
             .head_index(&task.name)
             .expect("checked when the bundle was loaded");
         let raw = match self.boosted.get(&task.name) {
-            Some(trees) => average_views(set, views, |s| trees.predict(s))?,
+            Some(trees) => answer_views(set, views, &task.view_rule, |s| trees.predict(s))?,
             None => {
-                let mut tables = vec![evaluate_views(net, head, &task.path, set, views)?];
+                let rule = &task.view_rule;
+                let mut tables = vec![evaluate_views(net, head, &task.path, set, views, rule)?];
                 let members = self.bundle.members.get(&task.name).into_iter().flatten();
                 for (member, path) in members.zip(&task.members) {
                     let head = member
                         .head_index(&task.name)
                         .expect("checked when the bundle was loaded");
-                    tables.push(evaluate_views(member, head, path, set, views)?);
+                    tables.push(evaluate_views(member, head, path, set, views, rule)?);
                 }
                 mean_probs(tables.iter().map(Vec::as_slice))
             }
@@ -342,18 +344,38 @@ impl Predictor {
     /// Writes the occlusion map of picture `path` for class `class` of `task` into `out` (a PNG
     /// overlay and the map as JSON, both named after the picture and `tag`); `side` are the
     /// picture's standardised side inputs (a beat's), zeros when none; `centre` the mean features
-    /// its task subtracts (its record's or site's), if any.
+    /// its task subtracts (its record's or site's), if any. For a task with first-lead classes,
+    /// `first_lead` is the beat's first-lead picture: the map is drawn on the picture the class
+    /// is read from (the first-lead one for first-lead classes), the other held as it is.
     fn explain(
         &self,
         task: &BundleTask,
-        path: &FilePath,
+        (path, first_lead): (&FilePath, Option<&FilePath>),
         (class, side, centre): (usize, Option<&[f32]>, Option<&[f32]>),
         out: &FilePath,
         tag: &str,
     ) -> Result<PathBuf> {
-        let (image, _) = medpath_data::load_rgb(path)
-            .map_err(|e| Error::run(path, format!("cannot read it to explain: {e}")))?;
+        let from_first_lead =
+            matches!(&task.view_rule, ViewRule::FirstLead { classes } if classes.contains(&class));
+        let (shown, held) = match first_lead {
+            Some(first) if from_first_lead => (first, Some(path)),
+            other => (path, other),
+        };
+        let (image, _) = medpath_data::load_rgb(shown)
+            .map_err(|e| Error::run(shown, format!("cannot read it to explain: {e}")))?;
         let fitted = self.encoding.preprocess(task.size).fit(&image);
+        let held = match held {
+            Some(held) => {
+                let (picture, _) = medpath_data::load_rgb(held)
+                    .map_err(|e| Error::run(held, format!("cannot read it to explain: {e}")))?;
+                let picture = self.encoding.preprocess(task.size).fit(&picture);
+                self.encoding
+                    .encode_images(&[picture], task.size)?
+                    .into_iter()
+                    .next()
+            }
+            None => None,
+        };
         let width = self.bundle.net.config.side_width;
         let zeros = vec![0.0; width];
         let side = side.unwrap_or(&zeros);
@@ -363,15 +385,29 @@ impl Predictor {
             for values in self.encoding.encode_images(batch, task.size)? {
                 set.push_with_side(&values, side, 0)?;
             }
-            if let Some(centre) = centre {
-                set.map_examples(|example| subtract(example, centre))?;
+            let mut views = Vec::new();
+            if let Some(held) = &held {
+                let mut same = Encoding::feature_set(task.size, width);
+                for _ in batch {
+                    same.push_with_side(held, side, 0)?;
+                }
+                views.push(same);
             }
-            let (_, probs) = self.answer(task, &set)?;
+            for s in std::iter::once(&mut set).chain(views.iter_mut()) {
+                if let Some(centre) = centre {
+                    s.map_examples(|example| subtract(example, centre))?;
+                }
+            }
+            // The first-lead picture is the view; the two-lead picture the set.
+            if from_first_lead && first_lead.is_some() {
+                std::mem::swap(&mut set, &mut views[0]);
+            }
+            let (_, probs) = self.answer_views(task, &set, &views)?;
             Ok(probs.chunks_exact(k).map(|r| r[class]).collect())
         };
         let map = occlusion_map(&fitted, &mut score)?;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        let stem = path
+        let stem = shown
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -437,7 +473,7 @@ impl Predictor {
                 let c = answers[row];
                 if let Some(dir) = explain {
                     let picture = (c, None, centre.as_deref());
-                    self.explain(task, &mine_paths[row], picture, dir, "")?;
+                    self.explain(task, (&mine_paths[row], None), picture, dir, "")?;
                 }
                 out[accepted[a]] = Some(Prediction {
                     input: mine_paths[row].display().to_string(),
@@ -568,11 +604,17 @@ impl Predictor {
         })?;
         let style = TraceStyle::for_size(task.size as u32);
         std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
-        let mut files = Vec::new();
+        let first_lead = matches!(task.view_rule, ViewRule::FirstLead { .. });
+        let (mut files, mut first_lead_files) = (Vec::new(), Vec::new());
         for beat in &beats.beats {
             let file = scratch.join(format!("{}_{}.png", beat.record, beat.sample));
             render_traces(&beat.traces, &style)?.save_png(&file)?;
             files.push(file);
+            if first_lead {
+                let file = scratch.join(format!("{}_{}_first.png", beat.record, beat.sample));
+                render_traces(&first_lead_only(&beat.traces), &style)?.save_png(&file)?;
+                first_lead_files.push(file);
+            }
         }
         let mut predictions = Vec::new();
         let mut summary = RecordSummary {
@@ -595,8 +637,16 @@ impl Predictor {
                 }
                 Centre::None | Centre::Site => None,
             };
+            let mut views = Vec::new();
+            if first_lead {
+                let mut flat = self.features(&first_lead_files, task.size)?;
+                flat.side = set.side.clone();
+                views.push(flat);
+            }
             if let Some(centre) = &centre {
-                set.map_examples(|example| subtract(example, centre))?;
+                for s in std::iter::once(&mut set).chain(views.iter_mut()) {
+                    s.map_examples(|example| subtract(example, centre))?;
+                }
             }
             let route_probs = self.route(&files, Some((task.size, &route_set)))?;
             let routes = argmax_rows(&route_probs, b.tasks.len());
@@ -620,7 +670,7 @@ impl Predictor {
                     })
                 })
                 .collect();
-            let raw = self.raw_probs(task, &set, &[])?;
+            let raw = self.raw_probs(task, &set, &views)?;
             let raw = Smoothing::maybe(task.smoothing.as_ref(), raw, k, &places);
             let (answers, probs) = decide(task, &raw);
             for (i, beat) in beats.beats.iter().enumerate() {
@@ -639,7 +689,11 @@ impl Predictor {
                 if let Some(dir) = explain {
                     if summary.predicted.get(&class).copied().unwrap_or(0) < EXPLAINED_BEATS {
                         let picture = (c, Some(side[i].as_slice()), centre.as_deref());
-                        self.explain(task, &files[i], picture, dir, "")?;
+                        let pictures = (
+                            files[i].as_path(),
+                            first_lead_files.get(i).map(PathBuf::as_path),
+                        );
+                        self.explain(task, pictures, picture, dir, "")?;
                     }
                 }
                 *summary.predicted.entry(class.clone()).or_default() += 1;
@@ -662,7 +716,7 @@ impl Predictor {
                 });
             }
         }
-        for file in &files {
+        for file in files.iter().chain(&first_lead_files) {
             let _ = std::fs::remove_file(file);
         }
         Ok((predictions, summary))

@@ -32,6 +32,7 @@ use crate::novelty::{NoveltyModel, NoveltyReport};
 use crate::ood::write_ood_set;
 use crate::progress::Reporter;
 use crate::tasks::{PreparedTask, TRAINING_SITE, prepare};
+use crate::views::ViewRule;
 use medpath_metrics::OperatingTarget;
 
 /// Name of the router's readout and folder.
@@ -1049,6 +1050,7 @@ fn check_no_forgetting(
             &result.path,
             &encoded.split.val,
             &encoded.split.val_views,
+            &encoded.split.view_rule,
         )?;
         if now != result.val_probs {
             let changed = now
@@ -1202,6 +1204,7 @@ fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encod
         side_scaling: (!p.side_names.is_empty()).then(|| encoded.scaling.clone()),
         decision: r.decision.clone(),
         tta_views: p.tta_views,
+        view_rule: p.view_rule.clone(),
         augment: p.augment,
         readout: r.readout,
         members: r.members.clone(),
@@ -1240,6 +1243,7 @@ fn bundle_stage(
             side_scaling: None,
             decision: r.decision.clone(),
             tta_views: 1,
+            view_rule: ViewRule::Mean,
             augment: AugmentSet::Paper,
             centre: Centre::None,
             centre_beats: 0,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AugmentSet, Centre, EcgTask, ImageTask, SideInput, TaskSpec};
 use crate::error::{Error, Result};
+use crate::views::ViewRule;
 
 /// One input of a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,10 @@ pub struct Example {
     /// Augmented pictures of the same input, used while it trains (ECG beats).
     #[serde(default)]
     pub views: Vec<PathBuf>,
+    /// The beat drawn with its first lead alone, which the task's first-lead classes are read
+    /// from (ECG beats of a task with `first_lead_classes`; see [`crate::views`]).
+    #[serde(default)]
+    pub first_lead: Option<PathBuf>,
     /// Its fold under the record-kfold protocol.
     #[serde(default)]
     pub fold: Option<usize>,
@@ -91,6 +96,9 @@ pub struct PreparedTask {
     /// augmentation; at most `augment_views`; 1: none).
     #[serde(default = "one")]
     pub tta_views: usize,
+    /// How the answer joins each example's picture with its test-time pictures.
+    #[serde(default)]
+    pub view_rule: ViewRule,
     /// How beats were cut (ECG tasks).
     pub beat_options: Option<serde_json::Value>,
     /// Names of the side inputs each example carries.
@@ -243,6 +251,7 @@ fn view_plan(task: &EcgTask, views: usize, seed: u64) -> ViewPlan {
         views,
         augment: task.augment,
         seed,
+        first_lead: !task.first_lead_classes.is_empty(),
     }
 }
 
@@ -284,6 +293,7 @@ fn export(
                 role,
                 side: side_of(task, beat),
                 views: beat.views.iter().map(|v| out.join(v)).collect(),
+                first_lead: beat.first_lead.as_ref().map(|p| out.join(p)),
                 fold: None,
                 seconds: Some(beat.seconds),
                 site: None,
@@ -415,6 +425,7 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
         augment_views: 1,
         augment: AugmentSet::Paper,
         tta_views: 1,
+        view_rule: task.view_rule().map_err(|e| Error::task(name, e))?,
         beat_options: Some(serde_json::to_value(&options).expect("plain data serialises")),
         side_names: task.side_names(),
         folds,
@@ -509,6 +520,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
             role,
             side: Vec::new(),
             views: Vec::new(),
+            first_lead: None,
             fold: None,
             seconds: None,
             site: site_of(e.given_split == Some(Role::Test)),
@@ -540,6 +552,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
                 role: Role::Test,
                 side: Vec::new(),
                 views: Vec::new(),
+                first_lead: None,
                 fold: None,
                 seconds: None,
                 site: site_of(true),
@@ -573,6 +586,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
         augment_views: task.augment_views.max(1),
         augment: task.augment,
         tta_views: task.tta_views.max(1),
+        view_rule: ViewRule::Mean,
         beat_options: None,
         side_names: Vec::new(),
         folds: 0,

@@ -315,6 +315,7 @@ fn beats(args: BeatsArgs) -> Result<ExitCode> {
         views: args.views,
         augment: BeatAugment::default(),
         seed: args.view_seed,
+        first_lead: false,
     };
     let summary = export_beat_images(
         &records,
