@@ -341,6 +341,13 @@ impl Predictor {
         Ok(scores.into_iter().map(|s| model.judge(s)).collect())
     }
 
+    /// The picture at `path` read and fitted to `size` as the encoder sees it, for a heat map.
+    fn fitted_picture(&self, path: &FilePath, size: usize) -> Result<medpath_data::RgbImage> {
+        let (image, _) = medpath_data::load_rgb(path)
+            .map_err(|e| Error::run(path, format!("cannot read it to explain: {e}")))?;
+        Ok(self.encoding.preprocess(size).fit(&image))
+    }
+
     /// Writes the occlusion map of picture `path` for class `class` of `task` into `out` (a PNG
     /// overlay and the map as JSON, both named after the picture and `tag`); `side` are the
     /// picture's standardised side inputs (a beat's), zeros when none; `centre` the mean features
@@ -361,14 +368,10 @@ impl Predictor {
             Some(first) if from_first_lead => (first, Some(path)),
             other => (path, other),
         };
-        let (image, _) = medpath_data::load_rgb(shown)
-            .map_err(|e| Error::run(shown, format!("cannot read it to explain: {e}")))?;
-        let fitted = self.encoding.preprocess(task.size).fit(&image);
+        let fitted = self.fitted_picture(shown, task.size)?;
         let held = match held {
             Some(held) => {
-                let (picture, _) = medpath_data::load_rgb(held)
-                    .map_err(|e| Error::run(held, format!("cannot read it to explain: {e}")))?;
-                let picture = self.encoding.preprocess(task.size).fit(&picture);
+                let picture = self.fitted_picture(held, task.size)?;
                 self.encoding
                     .encode_images(&[picture], task.size)?
                     .into_iter()
