@@ -167,22 +167,23 @@ fn prepare_out_dir(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| EcgError::io(out, e))
 }
 
-/// The file of augmented view `view` of the beat drawn at `path`.
-fn view_path(path: &Path, view: usize) -> PathBuf {
+/// The PNG beside the beat drawn at `path` whose name adds `suffix` to the beat's.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!("{stem}_v{view}.png"))
+    path.with_file_name(format!("{stem}_{suffix}.png"))
+}
+
+/// The file of augmented view `view` of the beat drawn at `path`.
+fn view_path(path: &Path, view: usize) -> PathBuf {
+    beside(path, &format!("v{view}"))
 }
 
 /// The file of the first-lead picture of the beat drawn at `path`.
 fn first_lead_path(path: &Path) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!("{stem}_first.png"))
+    beside(path, "first")
 }
 
 /// A beat's traces with every lead after the first flat (zero), as lead dropout draws them.
