@@ -693,7 +693,8 @@ fn first_lead_classes_answer_alike_in_run_and_predict() {
              [search]\npopulation = 4\ntournaments = 2\nsteps = 5\n[train]\nepochs = 2\n\
              [novelty]\nenabled = false\n\
              [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\ntest_mitdb = {unseen:?}\nsize = 32\n\
-             leads = \"MLII,V1|-\"\nside_inputs = [\"rhythm\"]\nfirst_lead_classes = [\"A\"]\n"
+             leads = \"MLII,V1|-\"\nside_inputs = [\"rhythm\"]\nfirst_lead_classes = [\"A\"]\n\
+             first_lead_weight = 0.75\n"
         ),
     )
     .unwrap();
@@ -705,7 +706,7 @@ fn first_lead_classes_answer_alike_in_run_and_predict() {
         serde_json::from_str(&std::fs::read_to_string(&model_json).unwrap()).unwrap();
     assert_eq!(
         bundle["tasks"][0]["view_rule"],
-        serde_json::json!({"first-lead": {"classes": [0]}})
+        serde_json::json!({"first-lead": {"classes": [0], "weight": 0.75}})
     );
     // Every beat was also drawn with its first lead alone, beside its picture.
     let test = examples_in_role(&out, "ecg", "test");
@@ -888,6 +889,11 @@ fn wrong_settings_are_refused_at_once_and_leave_no_run_folder() {
             "tasks.ecg.first_lead_classes=[\"X\"]",
             "tasks.ecg.first_lead_classes",
             "`X` is not one of the classes",
+        ),
+        (
+            "tasks.ecg.first_lead_weight=0",
+            "tasks.ecg.first_lead_weight",
+            "more than 0 and at most 1",
         ),
     ] {
         let started = Instant::now();

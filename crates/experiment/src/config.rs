@@ -381,6 +381,11 @@ pub struct EcgTask {
     /// by default; see [`crate::views`]).
     #[serde(default)]
     pub first_lead_classes: Vec<String>,
+    /// The first-lead picture's share of a `first_lead_classes` probability, in (0, 1]; the
+    /// beat's full picture gives the rest (1 by default: the first-lead picture alone; not
+    /// used without `first_lead_classes`).
+    #[serde(default = "whole_share")]
+    pub first_lead_weight: f64,
     /// Records whose beats are all test (inter-patient with your own records).
     #[serde(default)]
     pub test_mitdb: Option<PathBuf>,
@@ -450,8 +455,15 @@ fn class_indices(
 impl EcgTask {
     /// How the task's answer joins each beat's picture with its test-time pictures: the mean
     /// (none), or `first_lead_classes` read from the beat drawn with its first lead alone. The
-    /// rule needs a second lead and at least one class left to the full picture.
+    /// rule needs a second lead and at least one class left to the full picture;
+    /// `first_lead_weight` must lie in (0, 1] even where no class is listed.
     pub fn view_rule(&self) -> std::result::Result<ViewRule, String> {
+        let weight = self.first_lead_weight;
+        if !(weight > 0.0 && weight <= 1.0) {
+            return Err(format!(
+                "first_lead_weight: {weight} (the first-lead picture's share, more than 0 and at most 1)"
+            ));
+        }
         if self.first_lead_classes.is_empty() {
             return Ok(ViewRule::Mean);
         }
@@ -471,7 +483,10 @@ impl EcgTask {
                 self.leads
             ));
         }
-        Ok(ViewRule::FirstLead { classes })
+        Ok(ViewRule::FirstLead {
+            classes,
+            weight: weight as f32,
+        })
     }
 }
 
@@ -669,6 +684,9 @@ fn intra() -> String {
 }
 fn fraction_20() -> f64 {
     0.2
+}
+fn whole_share() -> f64 {
+    1.0
 }
 fn fraction_15() -> f64 {
     0.15

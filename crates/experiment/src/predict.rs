@@ -353,7 +353,8 @@ impl Predictor {
     /// picture's standardised side inputs (a beat's), zeros when none; `centre` the mean features
     /// its task subtracts (its record's or site's), if any. For a task with first-lead classes,
     /// `first_lead` is the beat's first-lead picture: the map is drawn on the picture the class
-    /// is read from (the first-lead one for first-lead classes), the other held as it is.
+    /// is (mostly) read from (the first-lead one for first-lead classes), the other held as it
+    /// is.
     fn explain(
         &self,
         task: &BundleTask,
@@ -362,8 +363,7 @@ impl Predictor {
         out: &FilePath,
         tag: &str,
     ) -> Result<PathBuf> {
-        let from_first_lead =
-            matches!(&task.view_rule, ViewRule::FirstLead { classes } if classes.contains(&class));
+        let from_first_lead = matches!(&task.view_rule, ViewRule::FirstLead { classes, .. } if classes.contains(&class));
         let (shown, held) = match first_lead {
             Some(first) if from_first_lead => (first, Some(path)),
             other => (path, other),

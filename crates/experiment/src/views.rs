@@ -21,12 +21,21 @@ pub enum ViewRule {
     #[default]
     Mean,
     /// One view, the beat drawn with its first lead alone: the classes listed (indices) take
-    /// their probabilities from it; the other classes share the rest in the proportions the
-    /// beat's own picture gives them.
+    /// their probabilities from it (`weight` of it, the rest from the beat's own picture); the
+    /// other classes share what is left in the proportions the beat's own picture gives them.
     FirstLead {
         /// Indices of the classes read from the first-lead picture.
         classes: Vec<usize>,
+        /// The first-lead picture's share of a listed class's probability, in (0, 1]; the
+        /// beat's own picture gives the rest (1 in bundles written before the option existed).
+        #[serde(default = "whole")]
+        weight: f32,
     },
+}
+
+/// A listed class read from the first-lead picture alone.
+fn whole() -> f32 {
+    1.0
 }
 
 impl ViewRule {
@@ -48,31 +57,37 @@ impl ViewRule {
                 sum.iter_mut().for_each(|p| *p /= n);
                 Ok(sum)
             }
-            ViewRule::FirstLead { classes } => {
+            ViewRule::FirstLead { classes, weight } => {
                 let [first] = views else {
                     return Err(Error::Config(format!(
                         "the first-lead rule needs exactly one view, the first-lead picture; got {}",
                         views.len()
                     )));
                 };
-                Ok(first_lead_rows(&own, first, classes, k))
+                Ok(first_lead_rows(&own, first, (classes, *weight), k))
             }
         }
     }
 }
 
-/// [`ViewRule::FirstLead`] row by row.
-fn first_lead_rows(own: &[f32], first: &[f32], classes: &[usize], k: usize) -> Vec<f32> {
+/// [`ViewRule::FirstLead`] row by row: `classes` with the first-lead picture's `weight`.
+fn first_lead_rows(
+    own: &[f32],
+    first: &[f32],
+    (classes, weight): (&[usize], f32),
+    k: usize,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(own.len());
     for (mine, flat) in own.chunks_exact(k).zip(first.chunks_exact(k)) {
         let listed = |c: usize| classes.contains(&c);
-        let from_first: f32 = (0..k).filter(|&c| listed(c)).map(|c| flat[c]).sum();
+        let blended = |c: usize| weight * flat[c] + (1.0 - weight) * mine[c];
+        let from_first: f32 = (0..k).filter(|&c| listed(c)).map(blended).sum();
         let rest = (1.0 - from_first).max(0.0);
         let others: f32 = (0..k).filter(|&c| !listed(c)).map(|c| mine[c]).sum();
         let unlisted = (0..k).filter(|&c| !listed(c)).count().max(1) as f32;
         out.extend((0..k).map(|c| {
             if listed(c) {
-                flat[c]
+                blended(c)
             } else if others > 0.0 {
                 rest * mine[c] / others
             } else {
@@ -119,7 +134,10 @@ mod tests {
 
     #[test]
     fn first_lead_classes_come_from_the_view_and_the_rest_keeps_the_pictures_proportions() {
-        let rule = ViewRule::FirstLead { classes: vec![0] };
+        let rule = ViewRule::FirstLead {
+            classes: vec![0],
+            weight: 1.0,
+        };
         // Own picture: A 0.1, L 0.6, R 0.3 (L twice R). First-lead picture: A 0.7, L 0.0, R 0.3.
         let out = rule
             .combine(vec![0.1, 0.6, 0.3], &[vec![0.7, 0.0, 0.3]], 3)
@@ -134,5 +152,33 @@ mod tests {
         assert_eq!(even, vec![0.5, 0.25, 0.25]);
         let err = rule.combine(vec![1.0, 0.0, 0.0], &[], 3).unwrap_err();
         assert!(err.to_string().contains("exactly one view"), "{err}");
+    }
+
+    #[test]
+    fn a_weight_under_one_blends_the_listed_classes_with_the_own_picture() {
+        let rule = ViewRule::FirstLead {
+            classes: vec![0],
+            weight: 0.75,
+        };
+        // A: 0.75 * 0.7 + 0.25 * 0.1 = 0.55; L and R share 0.45 two to one, as the own picture.
+        let out = rule
+            .combine(vec![0.1, 0.6, 0.3], &[vec![0.7, 0.0, 0.3]], 3)
+            .unwrap();
+        for (a, b) in out.iter().zip([0.55, 0.3, 0.15]) {
+            assert!((a - b).abs() < 1e-6, "{out:?}");
+        }
+        assert!((out.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_bundle_without_a_weight_reads_the_first_lead_picture_alone() {
+        let rule: ViewRule = serde_json::from_str(r#"{"first-lead":{"classes":[0]}}"#).unwrap();
+        assert_eq!(
+            rule,
+            ViewRule::FirstLead {
+                classes: vec![0],
+                weight: 1.0
+            }
+        );
     }
 }
