@@ -363,7 +363,10 @@ impl Predictor {
         out: &FilePath,
         tag: &str,
     ) -> Result<PathBuf> {
-        let from_first_lead = matches!(&task.view_rule, ViewRule::FirstLead { classes, .. } if classes.contains(&class));
+        let from_first_lead = matches!(
+            &task.view_rule,
+            ViewRule::FirstLead { classes, .. } if classes.contains(&class)
+        );
         let (shown, held) = match first_lead {
             Some(first) if from_first_lead => (first, Some(path)),
             other => (path, other),

@@ -132,19 +132,30 @@ mod tests {
         }
     }
 
+    /// The first-lead rule with A listed at `weight`, on one beat whose own picture says A 0.1,
+    /// L 0.6, R 0.3 (L twice R) and whose first-lead picture says A 0.7, L 0.0, R 0.3.
+    fn one_beat(weight: f32) -> Vec<f32> {
+        let rule = ViewRule::FirstLead {
+            classes: vec![0],
+            weight,
+        };
+        rule.combine(vec![0.1, 0.6, 0.3], &[vec![0.7, 0.0, 0.3]], 3)
+            .unwrap()
+    }
+
+    fn assert_close(out: &[f32], expected: [f32; 3]) {
+        for (a, b) in out.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{out:?}, expected {expected:?}");
+        }
+    }
+
     #[test]
     fn first_lead_classes_come_from_the_view_and_the_rest_keeps_the_pictures_proportions() {
+        assert_close(&one_beat(1.0), [0.7, 0.2, 0.1]);
         let rule = ViewRule::FirstLead {
             classes: vec![0],
             weight: 1.0,
         };
-        // Own picture: A 0.1, L 0.6, R 0.3 (L twice R). First-lead picture: A 0.7, L 0.0, R 0.3.
-        let out = rule
-            .combine(vec![0.1, 0.6, 0.3], &[vec![0.7, 0.0, 0.3]], 3)
-            .unwrap();
-        for (a, b) in out.iter().zip([0.7, 0.2, 0.1]) {
-            assert!((a - b).abs() < 1e-6, "{out:?}");
-        }
         // When the own picture gives the other classes nothing, they split the rest evenly.
         let even = rule
             .combine(vec![1.0, 0.0, 0.0], &[vec![0.5, 0.25, 0.25]], 3)
@@ -156,17 +167,9 @@ mod tests {
 
     #[test]
     fn a_weight_under_one_blends_the_listed_classes_with_the_own_picture() {
-        let rule = ViewRule::FirstLead {
-            classes: vec![0],
-            weight: 0.75,
-        };
         // A: 0.75 * 0.7 + 0.25 * 0.1 = 0.55; L and R share 0.45 two to one, as the own picture.
-        let out = rule
-            .combine(vec![0.1, 0.6, 0.3], &[vec![0.7, 0.0, 0.3]], 3)
-            .unwrap();
-        for (a, b) in out.iter().zip([0.55, 0.3, 0.15]) {
-            assert!((a - b).abs() < 1e-6, "{out:?}");
-        }
+        let out = one_beat(0.75);
+        assert_close(&out, [0.55, 0.3, 0.15]);
         assert!((out.iter().sum::<f32>() - 1.0).abs() < 1e-6);
     }
 
