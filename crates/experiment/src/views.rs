@@ -64,7 +64,7 @@ impl ViewRule {
                         views.len()
                     )));
                 };
-                Ok(first_lead_rows(&own, first, (classes, *weight), k))
+                Ok(first_lead_rows(&own, first, classes, *weight, k))
             }
         }
     }
@@ -74,7 +74,8 @@ impl ViewRule {
 fn first_lead_rows(
     own: &[f32],
     first: &[f32],
-    (classes, weight): (&[usize], f32),
+    classes: &[usize],
+    weight: f32,
     k: usize,
 ) -> Vec<f32> {
     let mut out = Vec::with_capacity(own.len());
