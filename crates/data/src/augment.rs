@@ -1,6 +1,7 @@
 //! Training-time augmentation: the paper's horizontal flip, zoom and small rotation, and
 //! optionally translation, contrast and gamma changes (a stronger set that mimics differences
-//! between scanners and exposures).
+//! between scanners and exposures) and changes of aspect ratio (for images squashed to a square
+//! from originals of different shapes).
 //!
 //! Each image gets a fixed number of views; view 0 is the image itself and views 1.. are random
 //! transforms drawn from a generator seeded by (seed, image key, view), so the same view of the
@@ -36,6 +37,11 @@ pub struct AugmentConfig {
     /// [-ln(1 + gamma), +ln(1 + gamma)].
     #[serde(default)]
     pub gamma: f32,
+    /// Aspect-ratio range: the content is widened by a factor `a` with `ln a` drawn from
+    /// [-ln(1 + aspect), +ln(1 + aspect)]; `a` above 1 stretches the width by `a`, below 1 the
+    /// height by `1 / a`, so the picture stays filled (the stretched side is cropped).
+    #[serde(default)]
+    pub aspect: f32,
 }
 
 impl Default for AugmentConfig {
@@ -50,6 +56,7 @@ impl Default for AugmentConfig {
             translate: 0.0,
             contrast: 0.0,
             gamma: 0.0,
+            aspect: 0.0,
         }
     }
 }
@@ -67,6 +74,17 @@ impl AugmentConfig {
             translate: 0.08,
             contrast: 0.2,
             gamma: 0.2,
+            aspect: 0.0,
+        }
+    }
+
+    /// The strong set plus aspect-ratio changes up to 1.3x either way. For images squashed to a
+    /// square from originals whose shape differs by class (the Kermany copies: NORMAL originals
+    /// have a median width/height of 1.22, PNEUMONIA ones 1.48), so that the squash is no cue.
+    pub fn strong_aspect(views: usize, seed: u64) -> AugmentConfig {
+        AugmentConfig {
+            aspect: 0.3,
+            ..AugmentConfig::strong(views, seed)
         }
     }
 
@@ -91,6 +109,8 @@ pub struct ViewTransform {
     pub contrast: f32,
     /// Gamma exponent (1: unchanged).
     pub gamma: f32,
+    /// Widening of the content (1: unchanged; below 1 the content is made taller).
+    pub aspect: f32,
 }
 
 impl ViewTransform {
@@ -102,6 +122,7 @@ impl ViewTransform {
         shift: (0.0, 0.0),
         contrast: 1.0,
         gamma: 1.0,
+        aspect: 1.0,
     };
 
     /// A purely geometric transform of the paper's kind.
@@ -157,6 +178,10 @@ impl AugmentConfig {
             let range = (1.0 + self.gamma).ln();
             t.gamma = rng.random_range(-range..=range).exp();
         }
+        if self.aspect > 0.0 {
+            let range = (1.0 + self.aspect).ln();
+            t.aspect = rng.random_range(-range..=range).exp();
+        }
         t
     }
 }
@@ -189,6 +214,8 @@ pub fn apply_transform(image: &RgbImage, t: &ViewTransform) -> RgbImage {
         t.shift.0 * image.width as f32,
         t.shift.1 * image.height as f32,
     );
+    // Stretch along one axis only, never shrink, so no border is filled in.
+    let (stretch_x, stretch_y) = (t.aspect.max(1.0), (1.0 / t.aspect).max(1.0));
     let mut out = RgbImage::filled(image.width, image.height, 0.0);
     for y in 0..image.height {
         for x in 0..image.width {
@@ -198,8 +225,8 @@ pub fn apply_transform(image: &RgbImage, t: &ViewTransform) -> RgbImage {
             if t.flip {
                 dx = -dx;
             }
-            let sx = (cos * dx - sin * dy) / t.scale + cx;
-            let sy = (sin * dx + cos * dy) / t.scale + cy;
+            let sx = (cos * dx - sin * dy) / (t.scale * stretch_x) + cx;
+            let sy = (sin * dx + cos * dy) / (t.scale * stretch_y) + cy;
             for c in 0..3 {
                 out.pixels[(y * image.width + x) * 3 + c] = sample(image, sx, sy, c);
             }
@@ -314,5 +341,45 @@ mod tests {
             },
         );
         assert!(brighter.at(3, 3, 0) > img.at(3, 3, 0));
+    }
+
+    #[test]
+    fn aspect_views_keep_the_strong_draws_and_stretch_one_axis() {
+        let cfg = AugmentConfig::strong_aspect(4, 3);
+        let strong = AugmentConfig::strong(4, 3);
+        let mut widened = 0;
+        for view in 1..60 {
+            let t = cfg.transform(9, view);
+            assert_eq!(
+                ViewTransform { aspect: 1.0, ..t },
+                strong.transform(9, view)
+            );
+            assert!(
+                t.aspect >= 1.0 / 1.3 - 1e-6 && t.aspect <= 1.3 + 1e-6,
+                "{t:?}"
+            );
+            widened += usize::from(t.aspect > 1.0);
+        }
+        assert!((15..=45).contains(&widened), "{widened} of 59 widened");
+        let img = gradient(20, 20);
+        let wide = apply_transform(
+            &img,
+            &ViewTransform {
+                aspect: 2.0,
+                ..ViewTransform::IDENTITY
+            },
+        );
+        // Widened twofold: the horizontal step of 10 per pixel halves, the vertical one stays 1.
+        assert!((wide.at(11, 10, 0) - wide.at(10, 10, 0) - 5.0).abs() < 1e-3);
+        assert!((wide.at(10, 11, 0) - wide.at(10, 10, 0) - 1.0).abs() < 1e-3);
+        let tall = apply_transform(
+            &img,
+            &ViewTransform {
+                aspect: 0.5,
+                ..ViewTransform::IDENTITY
+            },
+        );
+        assert!((tall.at(11, 10, 0) - tall.at(10, 10, 0) - 10.0).abs() < 1e-3);
+        assert!((tall.at(10, 11, 0) - tall.at(10, 10, 0) - 0.5).abs() < 1e-3);
     }
 }

@@ -511,8 +511,9 @@ pub struct ImageTask {
     /// Views per training image (1 = no augmentation; view 0 is the image itself).
     #[serde(default = "one")]
     pub augment_views: usize,
-    /// Which augmented views: `paper` (flip, zoom ±10 %, rotation ±5 degrees) or `strong`
-    /// (also shifts, contrast and gamma; zoom ±15 %, rotation ±10 degrees).
+    /// Which augmented views: `paper` (flip, zoom ±10 %, rotation ±5 degrees), `strong`
+    /// (also shifts, contrast and gamma; zoom ±15 %, rotation ±10 degrees) or `strong-aspect`
+    /// (`strong` with the aspect ratio changed up to 1.3x either way).
     #[serde(default)]
     pub augment: AugmentSet,
     /// Per-site feature centring: `none`, or `site` (each image's encoder features minus the
@@ -526,6 +527,12 @@ pub struct ImageTask {
     /// `augment_views`; 1: none).
     #[serde(default = "one")]
     pub tta_views: usize,
+    /// Whether each training image itself (view 0) is among the training pictures; `false`
+    /// trains on its augmented views only (needs `augment_views` of at least 2), for images
+    /// whose originals carry a cue the views are there to blur (a squash to a square whose
+    /// amount differs by class). Validation and test answers always read view 0.
+    #[serde(default = "yes")]
+    pub train_original: bool,
     /// How a two-class task answers: `argmax` (the most probable class), `balanced-accuracy`
     /// or `sensitivity=S` (a threshold on the positive class's calibrated probability, chosen
     /// on validation for that target).
@@ -555,6 +562,10 @@ pub enum AugmentSet {
     /// Flip, zoom ±15 %, rotation ±10 degrees, shifts up to 8 %, contrast ±20 %, gamma up to
     /// 1.2x either way.
     Strong,
+    /// `strong` plus aspect-ratio changes up to 1.3x either way (`strong-aspect`): for images
+    /// squashed to a square from originals whose shape differs by class.
+    #[serde(rename = "strong-aspect")]
+    StrongAspect,
 }
 
 /// What a task answers with.
@@ -693,6 +704,9 @@ fn fraction_15() -> f64 {
 }
 fn one() -> usize {
     1
+}
+fn yes() -> bool {
+    true
 }
 
 /// Sets `dotted.key` in a TOML table to `value` (parsed as TOML, else taken as a string).
@@ -858,6 +872,10 @@ impl Experiment {
                     }
                     at_least(&key("augment_views"), t.augment_views, 1)?;
                     at_least(&key("tta_views"), t.tta_views, 1)?;
+                    if !t.train_original {
+                        // Without the image itself, training needs at least one augmented view.
+                        at_least(&key("augment_views"), t.augment_views, 2)?;
+                    }
                     if t.centre == Centre::Record {
                         return bad_centre(&key("centre"), "site");
                     }

@@ -277,7 +277,8 @@ impl EncodedTask {
             let group = *group_ids.entry(example.group.as_str()).or_insert(next_id);
             match role {
                 Role::Train => {
-                    for &row in pictures {
+                    let skip = usize::from(!task.train_original && pictures.len() > 1);
+                    for &row in &pictures[skip..] {
                         chosen[0].add(row, example.label, &side);
                         train_groups.push(group);
                     }

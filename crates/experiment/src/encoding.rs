@@ -308,6 +308,7 @@ pub fn augmentation(set: AugmentSet, views: usize, seed: u64) -> AugmentConfig {
             ..AugmentConfig::default()
         },
         AugmentSet::Strong => AugmentConfig::strong(views.max(1), seed),
+        AugmentSet::StrongAspect => AugmentConfig::strong_aspect(views.max(1), seed),
     }
 }
 

@@ -96,6 +96,9 @@ pub struct PreparedTask {
     /// augmentation; at most `augment_views`; 1: none).
     #[serde(default = "one")]
     pub tta_views: usize,
+    /// Whether each training example's own picture (view 0) trains, beside its augmented views.
+    #[serde(default = "yes")]
+    pub train_original: bool,
     /// How the answer joins each example's picture with its test-time pictures.
     #[serde(default)]
     pub view_rule: ViewRule,
@@ -183,6 +186,10 @@ impl PreparedTask {
 
 fn one() -> usize {
     1
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The beat options of an ECG task.
@@ -425,6 +432,7 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
         augment_views: 1,
         augment: AugmentSet::Paper,
         tta_views: 1,
+        train_original: true,
         view_rule: task.view_rule().map_err(|e| Error::task(name, e))?,
         beat_options: Some(serde_json::to_value(&options).expect("plain data serialises")),
         side_names: task.side_names(),
@@ -586,6 +594,7 @@ fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTas
         augment_views: task.augment_views.max(1),
         augment: task.augment,
         tta_views: task.tta_views.max(1),
+        train_original: task.train_original,
         view_rule: ViewRule::Mean,
         beat_options: None,
         side_names: Vec::new(),

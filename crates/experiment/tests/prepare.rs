@@ -1,9 +1,13 @@
 //! Experiment files and task preparation: overrides, protocols, separate test folders.
 
+use medpath_data::AugmentConfig;
 use medpath_ecg::{SynthOptions, write_synthetic_set};
 use medpath_experiment::Experiment;
-use medpath_experiment::config::TaskSpec;
+use medpath_experiment::Recorder;
+use medpath_experiment::config::{AugmentSet, TaskSpec};
+use medpath_experiment::dataset::EncodedTask;
 use medpath_experiment::demo::write_shapes;
+use medpath_experiment::encoding::{Encoding, augmentation};
 use medpath_experiment::tasks::{PreparedTask, prepare};
 use medpath_split::Role;
 
@@ -72,6 +76,79 @@ fn overrides_set_nested_keys_and_typos_are_refused() {
         record_centre.contains("tasks.img.centre") && record_centre.contains("none or site"),
         "{record_centre}"
     );
+}
+
+#[test]
+fn strong_aspect_views_are_the_strong_ones_with_the_aspect_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base_experiment(tmp.path());
+    let e = Experiment::parse(
+        &base,
+        &[
+            "tasks.img.augment=\"strong-aspect\"".into(),
+            "tasks.img.augment_views=4".into(),
+        ],
+        "base",
+    )
+    .unwrap();
+    let TaskSpec::Images(t) = &e.tasks["img"] else {
+        panic!("not an image task")
+    };
+    let views = augmentation(t.augment, t.augment_views, 5);
+    assert_eq!(views.aspect, 0.3);
+    assert_eq!(
+        AugmentConfig {
+            aspect: 0.0,
+            ..views
+        },
+        augmentation(AugmentSet::Strong, 4, 5)
+    );
+    let unknown = Experiment::parse(&base, &["tasks.img.augment=\"aspect\"".into()], "base")
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("strong-aspect"), "{unknown}");
+}
+
+#[test]
+fn without_the_original_only_augmented_views_train() {
+    let tmp = tempfile::tempdir().unwrap();
+    let training_rows = |train_original: bool| {
+        let dir = tmp.path().join(format!("original-{train_original}"));
+        let (e, task) = prepared_with_test_folder(
+            &dir,
+            &format!(
+                "size = 32\naugment = \"strong-aspect\"\naugment_views = 3\n\
+                 train_original = {train_original}\n[encoder]\ncache = {:?}\n",
+                tmp.path().join(format!("cache-{train_original}"))
+            ),
+        );
+        let enc = Encoding::load(&e.encoder, &mut |_| {}).unwrap();
+        let encoded = EncodedTask::encode(&enc, &task, &mut Recorder::default()).unwrap();
+        let roles: Vec<Role> = task.examples.iter().map(|x| x.role).collect();
+        let split = encoded.assemble(&task, &roles, 0).unwrap().split;
+        let train = task.with_role(Role::Train).len();
+        let rows: Vec<Vec<f32>> = (0..split.train.len())
+            .map(|i| split.train.example(i).unwrap())
+            .collect();
+        (train, rows)
+    };
+    let (train, all) = training_rows(true);
+    let (same_train, views) = training_rows(false);
+    assert_eq!(train, same_train);
+    assert_eq!(all.len(), 3 * train);
+    assert_eq!(views.len(), 2 * train);
+    // The views are the same pictures as with the original, and no original is among them.
+    let originals: Vec<&Vec<f32>> = all.iter().filter(|row| !views.contains(row)).collect();
+    assert_eq!(originals.len(), train);
+    assert!(views.iter().all(|row| all.contains(row)));
+    let refused = Experiment::parse(
+        &base_experiment(tmp.path()),
+        &["tasks.img.train_original=false".into()],
+        "base",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("tasks.img.augment_views"), "{refused}");
 }
 
 #[test]

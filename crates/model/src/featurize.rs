@@ -66,6 +66,9 @@ pub fn cache_namespace(
             augment.translate, augment.contrast, augment.gamma
         ));
     }
+    if augment.aspect > 0.0 {
+        augment_key.push_str(&format!(" aspect={}", augment.aspect));
+    }
     let augment = augment_key;
     key_of(&[
         "medpath-features-v1",
