@@ -362,24 +362,24 @@ mod tests {
         }
         assert!((15..=45).contains(&widened), "{widened} of 59 widened");
         let img = gradient(20, 20);
-        let wide = apply_transform(
-            &img,
-            &ViewTransform {
-                aspect: 2.0,
-                ..ViewTransform::IDENTITY
-            },
-        );
-        // Widened twofold: the horizontal step of 10 per pixel halves, the vertical one stays 1.
-        assert!((wide.at(11, 10, 0) - wide.at(10, 10, 0) - 5.0).abs() < 1e-3);
-        assert!((wide.at(10, 11, 0) - wide.at(10, 10, 0) - 1.0).abs() < 1e-3);
-        let tall = apply_transform(
-            &img,
-            &ViewTransform {
-                aspect: 0.5,
-                ..ViewTransform::IDENTITY
-            },
-        );
-        assert!((tall.at(11, 10, 0) - tall.at(10, 10, 0) - 10.0).abs() < 1e-3);
-        assert!((tall.at(10, 11, 0) - tall.at(10, 10, 0) - 0.5).abs() < 1e-3);
+        // The horizontal and vertical steps per pixel at the centre after a change of aspect.
+        let steps = |aspect: f32| {
+            let out = apply_transform(
+                &img,
+                &ViewTransform {
+                    aspect,
+                    ..ViewTransform::IDENTITY
+                },
+            );
+            let centre = out.at(10, 10, 0);
+            (out.at(11, 10, 0) - centre, out.at(10, 11, 0) - centre)
+        };
+        // The gradient steps 10 per pixel across and 1 down. Widened twofold, the horizontal
+        // step halves and the vertical one stays; made twice as tall, the other way round.
+        let close = |(x, y): (f32, f32), (ex, ey): (f32, f32)| {
+            (x - ex).abs() < 1e-3 && (y - ey).abs() < 1e-3
+        };
+        assert!(close(steps(2.0), (5.0, 1.0)), "{:?}", steps(2.0));
+        assert!(close(steps(0.5), (10.0, 0.5)), "{:?}", steps(0.5));
     }
 }
