@@ -10,7 +10,7 @@ use medpath_pathnet::checkpoint;
 use medpath_pathnet::{Path, SuperNet};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentSet, Centre, Readout, SideInput};
+use crate::config::{AugmentSet, Centre, Readout, SideInput, one};
 use crate::dataset::SideScaling;
 use crate::decision::Decision;
 use crate::encoding::EncoderReference;
@@ -86,10 +86,6 @@ pub struct BundleTask {
     /// [`crate::smoothing`]).
     #[serde(default)]
     pub smoothing: Option<Smoothing>,
-}
-
-fn one() -> usize {
-    1
 }
 
 /// `bundle/model.json`.

@@ -702,10 +702,12 @@ fn whole_share() -> f64 {
 fn fraction_15() -> f64 {
     0.15
 }
-fn one() -> usize {
+/// Serde default of counts that start at one (views, answers).
+pub(crate) fn one() -> usize {
     1
 }
-fn yes() -> bool {
+/// Serde default of switches that are on unless turned off.
+pub(crate) fn yes() -> bool {
     true
 }
 

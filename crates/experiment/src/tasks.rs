@@ -19,7 +19,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentSet, Centre, EcgTask, ImageTask, SideInput, TaskSpec};
+use crate::config::{AugmentSet, Centre, EcgTask, ImageTask, SideInput, TaskSpec, one, yes};
 use crate::error::{Error, Result};
 use crate::views::ViewRule;
 
@@ -182,14 +182,6 @@ impl PreparedTask {
         }
         Ok(())
     }
-}
-
-fn one() -> usize {
-    1
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The beat options of an ECG task.
