@@ -482,7 +482,7 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
              [evaluation]\nboosted_trees = true\nbootstrap = 50\n\
              [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\nsize = 32\nleads = \"MLII,V1|-\"\ncontext = 1\n\
              protocol = \"record-kfold\"\nfolds = 3\nside_inputs = [\"rhythm\", \"signal\", \"morphology\"]\nsignal_points = 8\n\
-             augment_views = 2\n[tasks.ecg.smooth]\nclasses = [\"L\", \"R\"]\nseconds = 60\n"
+             augment_views = 2\n[tasks.ecg.smooth]\nclasses = [\"L\", \"R\"]\nseconds = 60\nprior_steps = 1\n"
         ),
     )
     .unwrap();
@@ -613,10 +613,11 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
         serde_json::json!(["A", "L", "R"])
     );
     // The bundle smooths L and R over 60 s, as long as the record: every beat not answered A
-    // shares the record's L/R split, so all of them get the same class.
+    // shares the record's L/R split, so all of them get the same class (the record prior
+    // re-weights L and R of every beat of the record alike, so it keeps that).
     assert_eq!(
         bundle["tasks"][0]["smoothing"],
-        serde_json::json!({"classes": [1, 2], "seconds": 60.0})
+        serde_json::json!({"classes": [1, 2], "seconds": 60.0, "prior_steps": 1})
     );
     let blocks: std::collections::BTreeSet<&str> = beats
         .iter()
@@ -646,6 +647,20 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
             .collect()
     };
     assert_ne!(probability(&plain), probability(&doc));
+    // Nor without the record prior alone: predict re-weights the record's beats as run does.
+    let mut no_prior = bundle.clone();
+    no_prior["tasks"][0]["smoothing"]["prior_steps"] = 0.into();
+    std::fs::write(&model_json, no_prior.to_string()).unwrap();
+    let pooled_only: Value = serde_json::from_str(&ok(&medpath(&[
+        "predict",
+        "--model",
+        out,
+        record.to_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    assert_ne!(probability(&pooled_only), probability(&doc));
+    assert_ne!(probability(&pooled_only), probability(&plain));
     std::fs::write(&model_json, bundle.to_string()).unwrap();
     // The same record with its annotations removed: beats come from the QRS detector and still
     // get rhythm features.

@@ -290,7 +290,7 @@ impl Default for EvaluationSection {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TaskSpec {
     /// Heart beats cut from WFDB records at their annotations.
-    Ecg(EcgTask),
+    Ecg(Box<EcgTask>),
     /// An image folder (Kermany layout or ImageFolder).
     Images(ImageTask),
 }
@@ -397,23 +397,33 @@ pub struct EcgTask {
     pub test_fraction: f64,
 }
 
-/// Which classes of an ECG task are pooled over a record's neighbouring beats, and how far
-/// (`[tasks.NAME.smooth]`).
+/// What an ECG task's answers read over a whole record (`[tasks.NAME.smooth]`): which classes
+/// are pooled over a record's neighbouring beats, how far, and how many rounds of the record
+/// prior follow (see [`crate::smoothing`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmoothSpec {
-    /// Class names pooled (empty: no smoothing; else at least two).
+    /// Class names pooled (empty: no pooling; else at least two).
     pub classes: Vec<String>,
     /// Half-width of the window of neighbouring beats, in seconds.
     pub seconds: f64,
+    /// Rounds of the record prior: each record's class balance estimated from the answers'
+    /// own probabilities and every beat re-weighted by it (0: none; needs
+    /// `train.class_weights = "balanced"`).
+    pub prior_steps: usize,
 }
 
 impl SmoothSpec {
     /// The smoothing with class names turned into indices of `classes`; `None` when no class
-    /// is pooled. Names that are not classes are an error naming them.
+    /// is pooled and no prior step asked for. Names that are not classes are an error naming
+    /// them.
     pub fn resolve(&self, classes: &[String]) -> std::result::Result<Option<Smoothing>, String> {
         if self.classes.is_empty() {
-            return Ok(None);
+            return Ok((self.prior_steps > 0).then(|| Smoothing {
+                classes: Vec::new(),
+                seconds: 0.0,
+                prior_steps: self.prior_steps,
+            }));
         }
         if self.classes.len() < 2 {
             return Err("smooth.classes: pool at least two classes".into());
@@ -427,6 +437,7 @@ impl SmoothSpec {
         Ok(Some(Smoothing {
             classes: class_indices("smooth.classes", &self.classes, classes)?,
             seconds: self.seconds,
+            prior_steps: self.prior_steps,
         }))
     }
 }
@@ -972,6 +983,12 @@ impl Experiment {
             t.smooth
                 .resolve(&t.classes)
                 .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
+            if t.smooth.prior_steps > 0 && self.train.class_weights != ClassWeights::Balanced {
+                return bad(format!(
+                    "tasks.{name}.smooth.prior_steps: {} needs train.class_weights = \"balanced\" (the record prior starts from answers that assume equal classes)",
+                    t.smooth.prior_steps
+                ));
+            }
             t.view_rule()
                 .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
         }

@@ -328,6 +328,12 @@ fn prepare_ecg(name: &str, task: &EcgTask, data_dir: &Path, seed: u64) -> Result
             task.smooth.seconds
         ));
     }
+    if task.smooth.prior_steps > 0 {
+        notes.push(format!(
+            "answers re-weighted to each record's class balance, estimated from the answers themselves in {} round(s) from equal classes (no labels used; predict does the same on a record)",
+            task.smooth.prior_steps
+        ));
+    }
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
     let records: Vec<String> = examples.iter().map(|e| e.group.clone()).collect();
     let mut folds = 0;

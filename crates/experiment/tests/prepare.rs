@@ -294,3 +294,31 @@ fn ecg_test_records_from_another_folder_must_be_other_records() {
         task.protocol
     );
 }
+
+#[test]
+fn the_record_prior_needs_balanced_class_weights_and_works_without_pooling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base_experiment(tmp.path());
+    let refused = Experiment::parse(&base, &["tasks.ecg.smooth.prior_steps=1".into()], "base")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("tasks.ecg.smooth.prior_steps") && refused.contains("balanced"),
+        "{refused}"
+    );
+    let e = Experiment::parse(
+        &base,
+        &[
+            "tasks.ecg.smooth.prior_steps=2".into(),
+            "train.class_weights=\"balanced\"".into(),
+        ],
+        "base",
+    )
+    .unwrap();
+    let TaskSpec::Ecg(t) = &e.tasks["ecg"] else {
+        panic!("not an ECG task");
+    };
+    let smoothing = t.smooth.resolve(&t.classes).unwrap().unwrap();
+    assert!(smoothing.classes.is_empty());
+    assert_eq!(smoothing.prior_steps, 2);
+}
