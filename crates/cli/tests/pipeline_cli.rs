@@ -627,17 +627,20 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
     assert!(blocks.len() <= 1, "{blocks:?}");
     // Without the smoothing in the bundle, predict gives other probabilities: it applies it.
     let model_json = out_dir.join("bundle/model.json");
+    let predict_with = |model: &Value| -> Value {
+        std::fs::write(&model_json, model.to_string()).unwrap();
+        serde_json::from_str(&ok(&medpath(&[
+            "predict",
+            "--model",
+            out,
+            record.to_str().unwrap(),
+            "--json",
+        ])))
+        .unwrap()
+    };
     let mut unsmoothed = bundle.clone();
     unsmoothed["tasks"][0]["smoothing"] = Value::Null;
-    std::fs::write(&model_json, unsmoothed.to_string()).unwrap();
-    let plain: Value = serde_json::from_str(&ok(&medpath(&[
-        "predict",
-        "--model",
-        out,
-        record.to_str().unwrap(),
-        "--json",
-    ])))
-    .unwrap();
+    let plain = predict_with(&unsmoothed);
     let probability = |d: &Value| -> Vec<f64> {
         d["predictions"]
             .as_array()
@@ -650,15 +653,7 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
     // Nor without the record prior alone: predict re-weights the record's beats as run does.
     let mut no_prior = bundle.clone();
     no_prior["tasks"][0]["smoothing"]["prior_steps"] = 0.into();
-    std::fs::write(&model_json, no_prior.to_string()).unwrap();
-    let pooled_only: Value = serde_json::from_str(&ok(&medpath(&[
-        "predict",
-        "--model",
-        out,
-        record.to_str().unwrap(),
-        "--json",
-    ])))
-    .unwrap();
+    let pooled_only = predict_with(&no_prior);
     assert_ne!(probability(&pooled_only), probability(&doc));
     assert_ne!(probability(&pooled_only), probability(&plain));
     std::fs::write(&model_json, bundle.to_string()).unwrap();
