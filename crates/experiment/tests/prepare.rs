@@ -25,6 +25,13 @@ fn base_experiment(dir: &std::path::Path) -> String {
     )
 }
 
+/// The error message of parsing `base` with the one override `set`, which must be refused.
+fn refusal(base: &str, set: &str) -> String {
+    Experiment::parse(base, &[set.into()], "base")
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn overrides_set_nested_keys_and_typos_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -46,32 +53,18 @@ fn overrides_set_nested_keys_and_typos_are_refused() {
         TaskSpec::Images(t) => assert_eq!(t.test_dir.as_deref(), Some(elsewhere.as_path())),
         other => panic!("{other:?}"),
     }
-    let typo = Experiment::parse(&base, &["search.populaton=7".into()], "base")
-        .unwrap_err()
-        .to_string();
+    let typo = refusal(&base, "search.populaton=7");
     assert!(typo.contains("populaton"), "{typo}");
-    let bad_order = Experiment::parse(&base, &["order=[\"ecg\"]".into()], "base")
-        .unwrap_err()
-        .to_string();
+    let bad_order = refusal(&base, "order=[\"ecg\"]");
     assert!(bad_order.contains("order"), "{bad_order}");
-    let no_equals = Experiment::parse(&base, &["search".into()], "base")
-        .unwrap_err()
-        .to_string();
+    let no_equals = refusal(&base, "search");
     assert!(no_equals.contains("KEY=VALUE"), "{no_equals}");
-    let missing = Experiment::parse(
-        &base,
-        &["tasks.img.test_dir=\"nowhere/at/all\"".into()],
-        "base",
-    )
-    .unwrap_err()
-    .to_string();
+    let missing = refusal(&base, "tasks.img.test_dir=\"nowhere/at/all\"");
     assert!(
         missing.contains("tasks.img.test_dir") && missing.contains("does not exist"),
         "{missing}"
     );
-    let record_centre = Experiment::parse(&base, &["tasks.img.centre=record".into()], "base")
-        .unwrap_err()
-        .to_string();
+    let record_centre = refusal(&base, "tasks.img.centre=record");
     assert!(
         record_centre.contains("tasks.img.centre") && record_centre.contains("none or site"),
         "{record_centre}"
@@ -103,9 +96,7 @@ fn strong_aspect_views_are_the_strong_ones_with_the_aspect_changed() {
         },
         augmentation(AugmentSet::Strong, 4, 5)
     );
-    let unknown = Experiment::parse(&base, &["tasks.img.augment=\"aspect\"".into()], "base")
-        .unwrap_err()
-        .to_string();
+    let unknown = refusal(&base, "tasks.img.augment=\"aspect\"");
     assert!(unknown.contains("strong-aspect"), "{unknown}");
 }
 
@@ -141,13 +132,10 @@ fn without_the_original_only_augmented_views_train() {
     let originals: Vec<&Vec<f32>> = all.iter().filter(|row| !views.contains(row)).collect();
     assert_eq!(originals.len(), train);
     assert!(views.iter().all(|row| all.contains(row)));
-    let refused = Experiment::parse(
+    let refused = refusal(
         &base_experiment(tmp.path()),
-        &["tasks.img.train_original=false".into()],
-        "base",
-    )
-    .unwrap_err()
-    .to_string();
+        "tasks.img.train_original=false",
+    );
     assert!(refused.contains("tasks.img.augment_views"), "{refused}");
 }
 
@@ -299,9 +287,7 @@ fn ecg_test_records_from_another_folder_must_be_other_records() {
 fn the_record_prior_needs_balanced_class_weights_and_works_without_pooling() {
     let tmp = tempfile::tempdir().unwrap();
     let base = base_experiment(tmp.path());
-    let refused = Experiment::parse(&base, &["tasks.ecg.smooth.prior_steps=1".into()], "base")
-        .unwrap_err()
-        .to_string();
+    let refused = refusal(&base, "tasks.ecg.smooth.prior_steps=1");
     assert!(
         refused.contains("tasks.ecg.smooth.prior_steps") && refused.contains("balanced"),
         "{refused}"
