@@ -81,7 +81,11 @@ pub fn key_of(parts: &[&str]) -> String {
 /// its SHA-256, modulo `shards`. Stable across machines and runs, and even over many inputs, so
 /// the processes of a job array can each encode their share into one cache.
 pub fn shard_of(bytes: &[u8], shards: usize) -> usize {
-    let digest = Sha256::digest(bytes);
+    shard_of_digest(&Sha256::digest(bytes).into(), shards)
+}
+
+/// The shard (`0..shards`) of content whose SHA-256 is `digest` (see [`shard_of`]).
+pub fn shard_of_digest(digest: &[u8; 32], shards: usize) -> usize {
     let head = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
     (head % shards.max(1) as u64) as usize
 }

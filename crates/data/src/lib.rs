@@ -16,7 +16,7 @@ pub use augment::{AugmentConfig, ViewTransform, apply_transform};
 pub use dicom::{DicomInfo, is_dicom_file};
 pub use error::{DataError, Result};
 pub use folder::{ImageDataset, ImageEntry, Layout};
-pub use image::{ImageInfo, RgbImage, load_rgb, truncation};
+pub use image::{ImageInfo, PixelImage, RgbImage, load_rgb, truncation};
 pub use patient::patient_id;
 pub use preprocess::{Fit, Normalization, Preprocess};
 pub use report::DatasetReport;

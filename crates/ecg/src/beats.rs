@@ -216,6 +216,28 @@ pub fn record_beats(
     annotations: &[Annotation],
     options: &BeatOptions,
 ) -> std::result::Result<RecordBeats, MissingLead> {
+    cut_beats(record, annotations, options, &|symbol| {
+        options.classes.iter().any(|c| c == symbol)
+    })
+}
+
+/// Cuts every beat of `record`, whatever its annotation symbol (`options.classes` is not
+/// consulted): the whole record as a user gives it.
+pub fn all_beats(
+    record: &Record,
+    annotations: &[Annotation],
+    options: &BeatOptions,
+) -> std::result::Result<RecordBeats, MissingLead> {
+    cut_beats(record, annotations, options, &|_| true)
+}
+
+/// Cuts the beats whose symbol `keep` accepts.
+fn cut_beats(
+    record: &Record,
+    annotations: &[Annotation],
+    options: &BeatOptions,
+    keep: &dyn Fn(&str) -> bool,
+) -> std::result::Result<RecordBeats, MissingLead> {
     let names = record.signal_names();
     let mut lead_sources = Vec::with_capacity(options.leads.len());
     for lead in &options.leads {
@@ -274,7 +296,7 @@ pub fn record_beats(
     let after = (options.after_s * fs).round() as i64;
     for (annotation, timing) in beat_annotations.iter().zip(&timings) {
         let symbol = annotation.symbol();
-        if !options.classes.contains(&symbol) {
+        if !keep(&symbol) {
             continue;
         }
         let extra = options.context as f64 * timing.local_rr.unwrap_or(mean_rr);
@@ -332,15 +354,7 @@ pub fn reference_beats(
     options: &BeatOptions,
     count: usize,
 ) -> std::result::Result<RecordBeats, MissingLead> {
-    let mut every_kind = options.clone();
-    every_kind.classes = annotations
-        .iter()
-        .filter(|a| a.is_beat())
-        .map(|a| a.symbol())
-        .collect();
-    every_kind.classes.sort();
-    every_kind.classes.dedup();
-    let mut all = record_beats(record, annotations, &every_kind)?;
+    let mut all = all_beats(record, annotations, options)?;
     let n = all.beats.len();
     if n > count {
         let keep: Vec<usize> = (0..count).map(|i| i * n / count).collect();

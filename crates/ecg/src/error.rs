@@ -28,6 +28,16 @@ pub enum EcgError {
     /// An option has a value that cannot work.
     #[error("invalid option: {0}")]
     Invalid(String),
+    /// A record lacks a lead the pipeline draws (or finds its beats on).
+    #[error("record {record}: no lead {lead} (has {available})")]
+    MissingLead {
+        /// The record.
+        record: String,
+        /// The lead asked for.
+        lead: String,
+        /// The signals it has, comma-separated.
+        available: String,
+    },
 }
 
 impl EcgError {

@@ -24,6 +24,7 @@ use std::time::Instant;
 use medpath_conv::{Activations, Adam, BLOCK4_END, Block5Classifier, Vgg16Cpu};
 use medpath_experiment::Experiment;
 use medpath_experiment::encoding::Encoding;
+use medpath_experiment::tasks::Input;
 use medpath_split::Role;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -212,7 +213,10 @@ fn main() -> Fallible<()> {
         let examples: Vec<(PathBuf, usize)> = task
             .with_role(role)
             .into_iter()
-            .map(|i| (task.examples[i].path.clone(), task.examples[i].label))
+            .filter_map(|i| match &task.examples[i].input {
+                Input::File(path) => Some((path.clone(), task.examples[i].label)),
+                Input::Beat { .. } => None,
+            })
             .collect();
         sets.push(block4_outputs(&vgg, &encoding, size, &examples)?);
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ClassWeights, Experiment};
 use crate::error::{Error, Result};
 use crate::files::{read_json, write_json};
-use crate::learn::Split;
+use crate::sets::Split;
 use crate::views::answer_views;
 
 /// Boosting rounds at most (early stopping usually ends sooner).
@@ -102,8 +102,10 @@ impl BoostedReadout {
     /// Trains the boosters on `data.train`, stopping each early on `data.val`.
     pub fn fit(e: &Experiment, classes: usize, data: &Split, seed: u64) -> Result<BoostedReadout> {
         let grid = e.network.grid;
+        let fitness = data.val.fitness();
+        let val_groups = data.val.scored_groups();
         let (train, width) = columns(&data.train, grid)?;
-        let (val, _) = columns(&data.val, grid)?;
+        let (val, _) = columns(fitness, grid)?;
         let train_x = Matrix::new(&train, data.train.len(), width);
         let class_weight = match e.train.class_weights {
             ClassWeights::None => vec![1.0; classes],
@@ -118,7 +120,7 @@ impl BoostedReadout {
                 .collect()
         };
         let train_w = weights(&data.train, &data.train_groups);
-        let val_w = weights(&data.val, &data.val_groups);
+        let val_w = weights(fitness, &val_groups);
         let mut boosters = Vec::with_capacity(classes);
         let mut depths = Vec::with_capacity(classes);
         for c in 0..classes {
@@ -128,8 +130,8 @@ impl BoostedReadout {
                     .map(|&y| f64::from(u8::from(y == c)))
                     .collect()
             };
-            let (train_y, val_y) = (target(&data.train), target(&data.val));
-            let val_x = Matrix::new(&val, data.val.len(), width);
+            let (train_y, val_y) = (target(&data.train), target(fitness));
+            let val_x = Matrix::new(&val, fitness.len(), width);
             // The depth under which the validation inputs (records or patients the trees did
             // not train on) are best predicted.
             let mut best: Option<(f64, usize, GradientBooster)> = None;
@@ -148,7 +150,7 @@ impl BoostedReadout {
                         &train_y,
                         &train_w,
                         Some(vec![(
-                            Matrix::new(&val, data.val.len(), width),
+                            Matrix::new(&val, fitness.len(), width),
                             &val_y,
                             &val_w,
                         )]),
@@ -250,7 +252,7 @@ impl BoostedReadout {
 }
 
 /// Trains `bags` readouts of boosters on `data` (see [`BoostedReadout::fit_bagged`]) and
-/// returns the class probabilities of `data.val` and `data.test`, row per example, with them.
+/// returns the class probabilities of every row of `data.val` and `data.test` with them.
 pub fn train_and_predict(
     e: &Experiment,
     classes: usize,
@@ -260,14 +262,17 @@ pub fn train_and_predict(
 ) -> Result<(BoostedReadout, Vec<f32>, Vec<f32>)> {
     let readout = BoostedReadout::fit_bagged(e, classes, data, seed, bags)?;
     let rule = &data.view_rule;
-    let val = answer_views(&data.val, &data.val_views, rule, |s| readout.predict(s))?;
-    let test = answer_views(&data.test, &data.test_views, rule, |s| readout.predict(s))?;
+    let val = answer_views(&data.val.set, &data.val.views, rule, |s| readout.predict(s))?;
+    let test = answer_views(&data.test.set, &data.test.views, rule, |s| {
+        readout.predict(s)
+    })?;
     Ok((readout, val, test))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sets::EvalSet;
     use rand::{Rng, SeedableRng};
 
     /// Examples whose class is the exclusive or of two columns' halves, with a noise column.
@@ -298,15 +303,10 @@ mod tests {
         .unwrap();
         let data = Split {
             train: xor_set(sizes[0], seed),
-            val: xor_set(sizes[1], seed + 1),
-            test: xor_set(sizes[2], seed + 2),
-            val_views: Vec::new(),
-            test_views: Vec::new(),
-            view_rule: crate::views::ViewRule::Mean,
             train_groups: Vec::new(),
-            val_groups: Vec::new(),
-            val_places: Vec::new(),
-            test_places: Vec::new(),
+            val: EvalSet::plain(xor_set(sizes[1], seed + 1)),
+            test: EvalSet::plain(xor_set(sizes[2], seed + 2)),
+            view_rule: crate::views::ViewRule::Mean,
         };
         (e, data)
     }
@@ -325,7 +325,7 @@ mod tests {
         );
         let right = test
             .chunks_exact(2)
-            .zip(&data.test.labels)
+            .zip(data.test.labels())
             .filter(|(p, y)| usize::from(p[1] > p[0]) == **y)
             .count();
         assert!(right >= 180, "{right} of 200 right");
@@ -366,7 +366,7 @@ mod tests {
         assert_ne!(readout.boosters, readout.bags[0].boosters, "seeds differ");
         let alone: Vec<Vec<f32>> = std::iter::once(&readout)
             .chain(&readout.bags)
-            .map(|r| r.predict_alone(&data.test).unwrap())
+            .map(|r| r.predict_alone(&data.test.set).unwrap())
             .collect();
         for (i, p) in test.iter().enumerate() {
             let mean = alone.iter().map(|a| a[i]).sum::<f32>() / 3.0;
@@ -375,6 +375,6 @@ mod tests {
         let file = tmp.path().join("boosted.json");
         readout.save(&file).unwrap();
         let reloaded = BoostedReadout::load(&file).unwrap();
-        assert_eq!(reloaded.predict(&data.test).unwrap(), test);
+        assert_eq!(reloaded.predict(&data.test.set).unwrap(), test);
     }
 }

@@ -1,6 +1,6 @@
 //! The saved model: what `predict` needs to route and classify new inputs. `bundle/model.json`
 //! names the encoder (weights file and hash, preprocessing), every task's classes, path, input
-//! size and beat options, and the router; `bundle/network.safetensors` holds the super-network,
+//! size and (ECG tasks) record pipeline, and the router; `bundle/network.safetensors` holds the super-network,
 //! and `member_<task>_<m>.safetensors` the networks of a task's further ensemble members.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use medpath_pathnet::checkpoint;
 use medpath_pathnet::{Path, SuperNet};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentSet, Centre, Readout, SideInput, one};
+use crate::config::{AugmentSet, Centre, Readout, one};
 use crate::dataset::SideScaling;
 use crate::decision::Decision;
 use crate::encoding::EncoderReference;
@@ -24,7 +24,7 @@ use crate::views::ViewRule;
 pub const NOVELTY_FILE: &str = "novelty.json";
 
 /// Bundle format written by this version.
-pub const FORMAT: &str = "medpath-bundle 1";
+pub const FORMAT: &str = "medpath-bundle 2";
 
 /// One task (or the router) in a bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,11 +41,10 @@ pub struct BundleTask {
     pub size: usize,
     /// Evaluation protocol of its numbers.
     pub protocol: String,
-    /// How beats are cut and drawn (ECG tasks).
-    pub beat_options: Option<serde_json::Value>,
-    /// Side inputs the task's examples carry (ECG tasks), in the order they are joined.
+    /// How a record becomes beats, pictures and side inputs (ECG tasks): the pipeline the task
+    /// was trained and tested with.
     #[serde(default)]
-    pub side_inputs: Vec<SideInput>,
+    pub pipeline: Option<medpath_ecg::EcgPipeline>,
     /// How the side inputs are standardised.
     #[serde(default)]
     pub side_scaling: Option<SideScaling>,

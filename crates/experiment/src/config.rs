@@ -607,43 +607,16 @@ pub enum Centre {
     Site,
 }
 
-/// A side input of ECG beats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SideInput {
-    /// `medpath_ecg::rhythm_features`: previous, next and local RR over the record's median
-    /// and over each other.
-    Rhythm,
-    /// Each drawn lead's beat window averaged down to `signal_points` values (mV).
-    Signal,
-    /// `medpath_ecg::lead_measurements` of each drawn lead: QRS peaks, net deflection and
-    /// width, terminal forces, T wave, P-wave activity.
-    Morphology,
-}
+pub use medpath_ecg::SideInput;
 
 impl EcgTask {
     /// Names of the side inputs, in the order they are joined.
     pub fn side_names(&self) -> Vec<String> {
         let leads = self.leads.split(',').count();
-        let mut names = Vec::new();
-        for input in &self.side_inputs {
-            match input {
-                SideInput::Rhythm => {
-                    names.extend(medpath_ecg::RHYTHM_FEATURES.iter().map(|s| s.to_string()))
-                }
-                SideInput::Signal => {
-                    names.extend((0..leads).flat_map(|l| {
-                        (0..self.signal_points).map(move |p| format!("lead{l}[{p}]"))
-                    }))
-                }
-                SideInput::Morphology => names.extend((0..leads).flat_map(|l| {
-                    medpath_ecg::MEASUREMENTS
-                        .iter()
-                        .map(move |m| format!("lead{l}.{m}"))
-                })),
-            }
-        }
-        names
+        self.side_inputs
+            .iter()
+            .flat_map(|s| s.names(leads, self.signal_points))
+            .collect()
     }
 }
 

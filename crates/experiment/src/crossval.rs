@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::Path as FilePath;
 
-use medpath_ecg::splits::fold_roles;
 use medpath_metrics::Metrics;
 use medpath_pathnet::{SuperNet, argmax_rows};
 use serde::{Deserialize, Serialize};
@@ -19,6 +18,7 @@ use crate::files::{read_json, write_atomic, write_json};
 use crate::learn::{PooledTest, TaskPlan, TaskResult, learn_task, metrics_of};
 use crate::progress::Reporter;
 use crate::tasks::PreparedTask;
+use crate::tasks::ecg::fold_roles;
 
 /// One record's beats and how the evolved path did on them when its fold was tested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,12 +59,19 @@ pub struct CrossValidation {
     pub ablation_probs: BTreeMap<String, Vec<f32>>,
     /// Labels of the pooled rows.
     pub truth: Vec<usize>,
+    /// Example index of every pooled test row, scored or not (the beats of whole records).
+    #[serde(default)]
+    pub answered_rows: Vec<usize>,
+    /// The answers' probabilities on every pooled test row, before the decision.
+    #[serde(default)]
+    pub answers: Vec<f32>,
 }
 
 impl CrossValidation {
     /// The pooled results in the form a task's final model reports them.
     pub fn pooled(&self) -> PooledTest {
         PooledTest {
+            answers: self.answers.clone(),
             test: self.test.clone(),
             ablations: self.ablations.clone(),
             ablation_probs: self.ablation_probs.clone(),
@@ -73,6 +80,51 @@ impl CrossValidation {
             truth: self.truth.clone(),
         }
     }
+}
+
+/// Everything the folds' tests give, pooled.
+#[derive(Default)]
+struct Pool {
+    rows: Vec<usize>,
+    answered_rows: Vec<usize>,
+    probs: Vec<f32>,
+    answers: Vec<f32>,
+    path_probs: Vec<f32>,
+    truth: Vec<usize>,
+    ablation_probs: BTreeMap<String, Vec<f32>>,
+}
+
+impl Pool {
+    /// Adds one fold's test results (`scored_rows`: example index of each scored test row;
+    /// `all_rows`: of every test row).
+    fn add(&mut self, scored_rows: Vec<usize>, all_rows: &[usize], result: &TaskResult) {
+        self.rows.extend(scored_rows);
+        self.answered_rows.extend_from_slice(all_rows);
+        self.probs.extend_from_slice(&result.test_probs);
+        self.answers.extend_from_slice(&result.test_answers);
+        self.path_probs.extend_from_slice(&result.path_probs);
+        self.truth.extend_from_slice(&result.test_truth);
+        for (name, p) in &result.ablation_probs {
+            self.ablation_probs
+                .entry(name.clone())
+                .or_default()
+                .extend_from_slice(p);
+        }
+    }
+}
+
+/// The records of each fold, in order of first appearance.
+fn records_by_fold(task: &PreparedTask) -> Result<Vec<Vec<String>>> {
+    let mut fold_records = vec![Vec::new(); task.folds];
+    for x in &task.examples {
+        let fold = x
+            .fold
+            .ok_or_else(|| Error::task(&task.name, "an example has no fold"))?;
+        if !fold_records[fold].contains(&x.group) {
+            fold_records[fold].push(x.group.clone());
+        }
+    }
+    Ok(fold_records)
 }
 
 /// Runs (or resumes) every fold of `task` in `dir/fold_<i>` from the network `before`, and
@@ -96,37 +148,19 @@ pub fn cross_validate(
     if saved.exists() {
         return read_json(&saved);
     }
-    let folds = task.folds;
-    let records: Vec<String> = task.examples.iter().map(|x| x.group.clone()).collect();
-    let labels: Vec<usize> = task.examples.iter().map(|x| x.label).collect();
-    let fold_of: Vec<usize> = task
-        .examples
-        .iter()
-        .map(|x| {
-            x.fold
-                .ok_or_else(|| Error::task(&task.name, "an example has no fold"))
-        })
-        .collect::<Result<_>>()?;
-    let mut fold_records = vec![Vec::new(); folds];
-    for (r, &f) in records.iter().zip(&fold_of) {
-        if !fold_records[f].contains(r) {
-            fold_records[f].push(r.clone());
-        }
-    }
-    let (mut rows, mut probs, mut truth) = (Vec::new(), Vec::new(), Vec::new());
-    let mut path_probs = Vec::new();
-    let mut ablation_probs: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let fold_records = records_by_fold(task)?;
+    let mut pool = Pool::default();
     for (fold, tested) in fold_records.iter().enumerate() {
         reporter.stage(&format!(
-            "  [{}] fold {} of {folds}: test records {}",
+            "  [{}] fold {} of {}: test records {}",
             task.name,
             fold + 1,
+            task.folds,
             tested.join(" ")
         ));
         let seed = plan.seed + 100 * (fold as u64 + 1);
-        let roles = fold_roles(&records, &labels, &fold_of, fold, val_fraction, seed);
-        let side_width = e.side_width();
-        let assembled = encoded.assemble(task, &roles, side_width)?;
+        let roles = fold_roles(task, fold, val_fraction, seed);
+        let assembled = encoded.assemble(task, &roles, e.side_width())?;
         let fold_dir = dir.join(format!("fold_{}", fold + 1));
         let result_file = fold_dir.join("result.json");
         let result: TaskResult = if result_file.exists() {
@@ -134,18 +168,11 @@ pub fn cross_validate(
         } else {
             let mut net = before.clone();
             let fold_plan = TaskPlan {
-                name: plan.name,
-                classes: plan.classes,
-                protocol: plan.protocol,
-                tournaments: plan.tournaments,
                 seed,
                 ablations: true,
                 pooled: None,
-                target: plan.target,
-                positive: plan.positive,
-                readout: plan.readout,
-                ensemble: plan.ensemble,
                 smoothing: plan.smoothing.clone(),
+                ..*plan
             };
             learn_task(
                 e,
@@ -156,41 +183,94 @@ pub fn cross_validate(
                 reporter,
             )?
         };
-        rows.extend_from_slice(&assembled.test_rows);
-        probs.extend_from_slice(&result.test_probs);
-        path_probs.extend_from_slice(&result.path_probs);
-        truth.extend_from_slice(&result.test_truth);
-        for (name, p) in &result.ablation_probs {
-            ablation_probs
-                .entry(name.clone())
-                .or_default()
-                .extend_from_slice(p);
-        }
+        let scored_rows = assembled
+            .split
+            .test
+            .scored
+            .iter()
+            .map(|&r| assembled.test_rows[r])
+            .collect();
+        pool.add(scored_rows, &assembled.test_rows, &result);
     }
+    let cv = pooled_results(e, task, plan, fold_records, pool);
+    write_records_csv(&dir.join("kfold_records.csv"), &task.classes, &cv.records)?;
+    write_json(&saved, &cv)?;
+    reporter.stage(&format!(
+        "  [{}] record-kfold, pooled over {} folds: accuracy {:.4} [{:.4}, {:.4}] (records resampled), macro recall {:.4}",
+        task.name,
+        task.folds,
+        cv.test.accuracy,
+        cv.test.accuracy_ci95[0],
+        cv.test.accuracy_ci95[1],
+        cv.test.recall_macro
+    ));
+    Ok(cv)
+}
+
+/// The pooled metrics (bootstrap by record) and the per-record table of the folds' tests.
+fn pooled_results(
+    e: &Experiment,
+    task: &PreparedTask,
+    plan: &TaskPlan<'_>,
+    fold_records: Vec<Vec<String>>,
+    pool: Pool,
+) -> CrossValidation {
     let classes = &task.classes;
-    let test = metrics_of(e, classes, &truth, &probs, plan.seed);
-    let ablations = ablation_probs
+    let mut record_ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let groups: Vec<usize> = pool
+        .rows
         .iter()
-        .map(|(name, p)| (name.clone(), metrics_of(e, classes, &truth, p, plan.seed)))
+        .map(|&i| {
+            let next = record_ids.len();
+            *record_ids
+                .entry(task.examples[i].group.as_str())
+                .or_insert(next)
+        })
         .collect();
-    let path_test =
-        (!path_probs.is_empty()).then(|| metrics_of(e, classes, &truth, &path_probs, plan.seed));
-    let predicted = argmax_rows(&probs, classes.len());
+    let scored = (pool.truth.as_slice(), groups.as_slice());
+    let test = metrics_of(e, classes, scored, &pool.probs, plan.seed);
+    let ablations = pool
+        .ablation_probs
+        .iter()
+        .map(|(name, p)| (name.clone(), metrics_of(e, classes, scored, p, plan.seed)))
+        .collect();
+    let path_test = (!pool.path_probs.is_empty())
+        .then(|| metrics_of(e, classes, scored, &pool.path_probs, plan.seed));
+    let records = record_rows(task, &pool);
+    CrossValidation {
+        folds: task.folds,
+        fold_records,
+        test,
+        ablations,
+        path_test,
+        records,
+        rows: pool.rows,
+        probs: pool.probs,
+        ablation_probs: pool.ablation_probs,
+        truth: pool.truth,
+        answered_rows: pool.answered_rows,
+        answers: pool.answers,
+    }
+}
+
+/// One row per record of how its scored beats were answered.
+fn record_rows(task: &PreparedTask, pool: &Pool) -> Vec<RecordRow> {
+    let classes = &task.classes;
+    let predicted = argmax_rows(&pool.probs, classes.len());
     let mut per_record: BTreeMap<String, (usize, Vec<usize>, Vec<usize>)> = BTreeMap::new();
-    for ((&example, &y), &p) in rows.iter().zip(&truth).zip(&predicted) {
-        let entry = per_record
-            .entry(records[example].clone())
-            .or_insert_with(|| {
-                (
-                    fold_of[example],
-                    vec![0; classes.len()],
-                    vec![0; classes.len()],
-                )
-            });
+    for ((&example, &y), &p) in pool.rows.iter().zip(&pool.truth).zip(&predicted) {
+        let x = &task.examples[example];
+        let entry = per_record.entry(x.group.clone()).or_insert_with(|| {
+            (
+                x.fold.unwrap_or(0),
+                vec![0; classes.len()],
+                vec![0; classes.len()],
+            )
+        });
         entry.1[y] += 1;
         entry.2[y] += usize::from(y == p);
     }
-    let record_rows: Vec<RecordRow> = per_record
+    per_record
         .into_iter()
         .map(|(record, (fold, seen, right))| RecordRow {
             record,
@@ -208,30 +288,7 @@ pub fn cross_validate(
                 .collect(),
             accuracy: right.iter().sum::<usize>() as f64 / seen.iter().sum::<usize>().max(1) as f64,
         })
-        .collect();
-    let cv = CrossValidation {
-        folds,
-        fold_records,
-        test,
-        ablations,
-        path_test,
-        records: record_rows,
-        rows,
-        probs,
-        ablation_probs,
-        truth,
-    };
-    write_records_csv(&dir.join("kfold_records.csv"), classes, &cv.records)?;
-    write_json(&saved, &cv)?;
-    reporter.stage(&format!(
-        "  [{}] record-kfold, pooled over {folds} folds: accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4}",
-        task.name,
-        cv.test.accuracy,
-        cv.test.accuracy_ci95[0],
-        cv.test.accuracy_ci95[1],
-        cv.test.recall_macro
-    ));
-    Ok(cv)
+        .collect()
 }
 
 /// The per-record table as CSV: record, fold, beats per class, recall per class, accuracy.

@@ -3,17 +3,17 @@
 //! example's side inputs standardised with the training examples' mean and spread.
 
 use medpath_data::AugmentConfig;
-use medpath_model::ViewRequest;
 use medpath_pathnet::FeatureSet;
 use medpath_split::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{Encoding, augmentation, no_augmentation};
 use crate::error::{Error, Result};
-use crate::learn::Split;
+use crate::pictures::PictureOf;
 use crate::progress::Reporter;
+use crate::sets::{EvalSet, Split};
 use crate::smoothing::BeatPlace;
-use crate::tasks::{Example, PreparedTask};
+use crate::tasks::{Example, Input, PreparedTask};
 use crate::views::ViewRule;
 
 /// Mean and standard deviation of each side input over the training examples: side inputs are
@@ -72,7 +72,7 @@ pub struct EncodedTask {
     /// Every readable picture's maps (no labels or side inputs of their own).
     pictures: FeatureSet,
     /// Per example, the rows of its pictures in `pictures` (the example itself first, then its
-    /// augmented views); empty when the input could not be read.
+    /// augmented views); empty when the example is never used or could not be read.
     rows: Vec<Vec<usize>>,
     /// Per example, the row of its first-lead picture (ECG tasks with first-lead classes),
     /// which only validation and test answers read.
@@ -85,83 +85,71 @@ pub struct EncodedTask {
 
 /// The feature sets of one role assignment.
 pub struct Assembled {
-    /// Training pictures, validation and test examples.
+    /// Training pictures, validation and test sets.
     pub split: Split,
-    /// Example index of each test row.
+    /// Example index of each test row (scored or not).
     pub test_rows: Vec<usize>,
-    /// Example index of each validation row.
+    /// Example index of each validation row (scored or not).
     pub val_rows: Vec<usize>,
     /// How the side inputs were standardised (fitted on this assignment's training examples).
     pub scaling: SideScaling,
 }
 
-/// The pictures encoded for `example`: itself, then (when `views`) its augmented views, then its
-/// first-lead picture where it has one.
-fn requests_of(example: &Example, augment_views: usize, views: bool) -> Vec<ViewRequest> {
-    let mut requests = vec![ViewRequest {
-        path: example.path.clone(),
-        view: 0,
-    }];
-    if views {
-        requests.extend((1..augment_views).map(|view| ViewRequest {
-            path: example.path.clone(),
-            view,
-        }));
-        requests.extend(example.views.iter().map(|p| ViewRequest {
-            path: p.clone(),
-            view: 0,
-        }));
+/// The pictures of `example` the run encodes: for an example that may train, itself and its
+/// augmented views; for one that may be answered, itself, its test-time views and its
+/// first-lead picture; none for an example that is neither.
+fn pictures_of(task: &PreparedTask, example: &Example) -> Vec<PictureOf> {
+    let (trains, answered) = (task.may_train(example), task.may_answer(example));
+    let mut pictures = Vec::new();
+    if trains || answered {
+        pictures.push(PictureOf::Own);
     }
-    requests.extend(example.first_lead.iter().map(|p| ViewRequest {
-        path: p.clone(),
-        view: 0,
-    }));
-    requests
+    let views = if trains {
+        task.augment_views
+    } else if answered {
+        task.tta_views.max(1).min(task.augment_views)
+    } else {
+        1
+    };
+    pictures.extend((1..views).map(PictureOf::View));
+    if answered && task.pipeline.as_ref().is_some_and(|p| p.first_lead) {
+        pictures.push(PictureOf::FirstLead);
+    }
+    pictures
 }
 
-/// Every picture `EncodedTask::encode` asks the encoder for, with the example each belongs to:
-/// every example, and for examples that may train (training examples, or any example of a
-/// cross-validated task) their augmented views; test-time views where the task averages them.
-pub fn task_requests(task: &PreparedTask) -> (Vec<ViewRequest>, Vec<usize>) {
-    let mut requests = Vec::new();
-    let mut owners = Vec::new();
-    let tta = task.tta_views.max(1);
-    for (i, example) in task.examples.iter().enumerate() {
-        let may_train = example.role == Role::Train || task.folds > 0;
-        let views = if may_train {
-            task.augment_views
-        } else {
-            tta.min(task.augment_views)
-        };
-        for request in requests_of(example, views, may_train || tta > 1) {
-            requests.push(request);
-            owners.push(i);
-        }
-    }
-    (requests, owners)
+/// Every picture `EncodedTask::encode` asks the encoder for, with the example each belongs to
+/// (see [`pictures_of`]).
+pub fn task_pictures(task: &PreparedTask) -> Vec<(usize, PictureOf)> {
+    task.examples
+        .iter()
+        .enumerate()
+        .flat_map(|(i, example)| pictures_of(task, example).into_iter().map(move |p| (i, p)))
+        .collect()
 }
 
-/// How a task's augmented views are made.
+/// How a task's augmented views are made by the encoder (image tasks; a beat's views are drawn
+/// by its record pipeline, so an ECG task's pictures are encoded as they are).
 pub fn task_augmentation(task: &PreparedTask) -> AugmentConfig {
+    if task.pipeline.is_some() {
+        return no_augmentation();
+    }
     augmentation(task.augment, task.augment_views, 0)
 }
 
-/// The pictures whose mean features centre each record or site (empty without centring), in
-/// the order of `task.centre_refs`.
-pub fn centre_requests(task: &PreparedTask) -> Vec<ViewRequest> {
+/// The inputs whose mean features centre each record or site (empty without centring), in
+/// the order of `task.centre_refs`, with the picture each is encoded as.
+pub fn centre_pictures(task: &PreparedTask) -> Vec<(&Input, PictureOf)> {
     task.centre_refs
         .values()
         .flatten()
-        .map(|p| ViewRequest {
-            path: p.clone(),
-            view: 0,
-        })
+        .map(|input| (input, PictureOf::Own))
         .collect()
 }
 
 impl EncodedTask {
-    /// Encodes (through the cache) every example of `task` and, for examples that may train
-    /// (training examples, or any example of a cross-validated task), their augmented views.
+    /// Encodes (through the cache) the pictures of every example of `task` that a model of the
+    /// run trains on or answers (see [`task_pictures`]).
     pub fn encode(
         enc: &Encoding,
         task: &PreparedTask,
@@ -172,17 +160,22 @@ impl EncodedTask {
         } else {
             centres(enc, task, reporter)?
         };
-        let (requests, owners) = task_requests(task);
+        let pictures = task_pictures(task);
+        let inputs: Vec<(&Input, PictureOf)> = pictures
+            .iter()
+            .map(|&(i, p)| (&task.examples[i].input, p))
+            .collect();
         let label = format!("{} encode", task.name);
-        let total = requests.len();
-        let mut pictures = enc.task_set(task.size, 0, !task.centre_refs.is_empty())?;
-        let mut row_of = vec![None; requests.len()];
-        let failed = enc.features_into(
-            &requests,
+        let total = inputs.len();
+        let mut encoded = enc.task_set(task.size, 0, !task.centre_refs.is_empty())?;
+        let mut row_of = vec![None; inputs.len()];
+        let failed = enc.picture_features_into(
+            task,
+            &inputs,
             task.size,
             task_augmentation(task),
             &mut |i, mut values| {
-                let example = &task.examples[owners[i]];
+                let example = &task.examples[pictures[i].0];
                 if !task.centre_refs.is_empty() {
                     let key = example.centre_key();
                     let centre = centres.get(key).ok_or_else(|| {
@@ -193,9 +186,9 @@ impl EncodedTask {
                     })?;
                     subtract(&mut values, centre);
                 }
-                row_of[i] = Some(pictures.len());
-                pictures.push_chw(&values, 0).map_err(|e| {
-                    Error::task(&task.name, format!("{}: {e}", example.path.display()))
+                row_of[i] = Some(encoded.len());
+                encoded.push_chw(&values, 0).map_err(|e| {
+                    Error::task(&task.name, format!("{}: {e}", task.describe(pictures[i].0)))
                 })
             },
             &mut |done| reporter.progress(&label, done, total),
@@ -209,31 +202,15 @@ impl EncodedTask {
                 failed[0]
             ));
         }
-        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); task.examples.len()];
-        let mut first_lead_rows = vec![None; task.examples.len()];
-        let mut unreadable = vec![false; task.examples.len()];
-        for ((row, &owner), request) in row_of.into_iter().zip(&owners).zip(&requests) {
-            let first_lead = task.examples[owner].first_lead.as_ref() == Some(&request.path);
-            match row {
-                Some(r) if first_lead => first_lead_rows[owner] = Some(r),
-                Some(r) => rows[owner].push(r),
-                None => unreadable[owner] = true,
-            }
-        }
-        // An example whose picture could not be read is left out whole, views included.
-        for (mine, bad) in rows.iter_mut().zip(unreadable) {
-            if bad {
-                mine.clear();
-            }
-        }
+        let (rows, first_lead_rows) = rows_by_example(task, &pictures, row_of);
         let centres = centres
             .into_iter()
-            .map(|(key, chw)| Ok((key, in_layout(&pictures, &chw)?)))
+            .map(|(key, chw)| Ok((key, in_layout(&encoded, &chw)?)))
             .collect::<medpath_pathnet::Result<_>>()
             .map_err(|e| Error::task(&task.name, format!("centres: {e}")))?;
         Ok(EncodedTask {
             tta_views: task.tta_views.max(1).min(task.augment_views),
-            pictures,
+            pictures: encoded,
             rows,
             first_lead_rows,
             centres,
@@ -252,20 +229,13 @@ impl EncodedTask {
             task.examples
                 .iter()
                 .zip(roles)
-                .filter(|(_, r)| **r == Role::Train)
+                .filter(|(e, r)| **r == Role::Train && e.scored && e.trains)
                 .map(|(e, _)| e.side.as_slice()),
             task.side_names.len(),
         );
-        // Per set (training, validation, test, then each test-time view of validation and
-        // of test): the pictures' rows, labels and side inputs. With first-lead classes the
-        // one test-time view is the first-lead picture.
-        let first_lead = matches!(task.view_rule, ViewRule::FirstLead { .. });
-        let views = if first_lead { 1 } else { self.tta_views - 1 };
-        let mut chosen: Vec<Chosen> = (0..3 + 2 * views).map(|_| Chosen::default()).collect();
-        let (mut test_rows, mut val_rows) = (Vec::new(), Vec::new());
-        let mut group_ids = std::collections::BTreeMap::new();
-        let (mut train_groups, mut val_groups) = (Vec::new(), Vec::new());
-        let (mut val_places, mut test_places) = (Vec::new(), Vec::new());
+        let mut groups = Groups::default();
+        let mut train = Chosen::default();
+        let (mut val, mut test) = (Answered::default(), Answered::default());
         for (i, ((example, pictures), role)) in
             task.examples.iter().zip(&self.rows).zip(roles).enumerate()
         {
@@ -273,79 +243,38 @@ impl EncodedTask {
                 continue;
             };
             let side = scaling.apply(&example.side, side_width);
-            let next_id = group_ids.len();
-            let group = *group_ids.entry(example.group.as_str()).or_insert(next_id);
+            let group = groups.id(&example.group);
             match role {
-                Role::Train => {
+                Role::Train if example.scored && example.trains => {
                     let skip = usize::from(!task.train_original && pictures.len() > 1);
                     for &row in &pictures[skip..] {
-                        chosen[0].add(row, example.label, &side);
-                        train_groups.push(group);
+                        train.add(row, example.label, &side, group);
                     }
                 }
+                Role::Train => {}
                 Role::Val | Role::Test => {
-                    let (set, rows) = if *role == Role::Val {
-                        (1, &mut val_rows)
+                    let into = if *role == Role::Val {
+                        &mut val
                     } else {
-                        (2, &mut test_rows)
+                        &mut test
                     };
-                    rows.push(i);
-                    let place = example.seconds.map(|seconds| BeatPlace {
-                        record: group,
-                        seconds,
-                    });
-                    if *role == Role::Val {
-                        val_groups.push(group);
-                        val_places.push(place);
-                    } else {
-                        test_places.push(place);
-                    }
-                    chosen[set].add(first, example.label, &side);
-                    for v in 0..views {
-                        let view_row = if first_lead {
-                            self.first_lead_rows[i]
-                        } else {
-                            pictures.get(1 + v).copied()
-                        };
-                        let row = view_row.ok_or_else(|| {
-                            Error::task(
-                                &task.name,
-                                format!(
-                                    "{}: test-time view {} missing",
-                                    example.path.display(),
-                                    v + 1
-                                ),
-                            )
-                        })?;
-                        chosen[3 + (set - 1) * views + v].add(row, example.label, &side);
-                    }
+                    let views = self.view_rows(task, i, pictures)?;
+                    into.add(i, example, (first, &views), &side, group);
                 }
             }
         }
-        let mut sets = chosen
-            .into_iter()
-            .map(|c| {
-                self.pictures
-                    .relabelled(&c.rows, c.labels, side_width, c.side)
-                    .map_err(|e| Error::task(&task.name, e.to_string()))
-            })
-            .collect::<Result<Vec<FeatureSet>>>()?;
-        let test_views = sets.split_off(3 + views);
-        let val_views = sets.split_off(3);
-        let [train, val, test]: [FeatureSet; 3] = sets
-            .try_into()
-            .map_err(|_| Error::task(&task.name, "assembling the feature sets"))?;
+        let sets = |c: &Chosen| {
+            self.pictures
+                .relabelled(&c.rows, c.labels.clone(), side_width, c.side.clone())
+                .map_err(|e| Error::task(&task.name, e.to_string()))
+        };
+        let (val_rows, test_rows) = (val.examples.clone(), test.examples.clone());
         let split = Split {
-            train,
-            val,
-            test,
-            val_views,
-            test_views,
+            train: sets(&train)?,
+            train_groups: train.groups.clone(),
+            val: val.eval_set(&sets)?,
+            test: test.eval_set(&sets)?,
             view_rule: task.view_rule.clone(),
-            train_groups,
-            val_groups,
-            val_places,
-            test_places,
         };
         Ok(Assembled {
             split,
@@ -353,6 +282,122 @@ impl EncodedTask {
             val_rows,
             scaling,
         })
+    }
+
+    /// The rows of example `i`'s test-time pictures: its first-lead picture under the
+    /// first-lead rule, else its test-time augmented views.
+    fn view_rows(&self, task: &PreparedTask, i: usize, pictures: &[usize]) -> Result<Vec<usize>> {
+        if matches!(task.view_rule, ViewRule::FirstLead { .. }) {
+            let row = self.first_lead_rows[i].ok_or_else(|| {
+                Error::task(
+                    &task.name,
+                    format!("{}: first-lead picture missing", task.describe(i)),
+                )
+            })?;
+            return Ok(vec![row]);
+        }
+        (1..self.tta_views)
+            .map(|v| {
+                pictures.get(v).copied().ok_or_else(|| {
+                    Error::task(
+                        &task.name,
+                        format!("{}: test-time view {v} missing", task.describe(i)),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Per example, the rows of its own and augmented pictures and of its first-lead picture,
+/// from the row each picture got (`None`: unreadable; an example with an unreadable picture
+/// is left out whole, views included).
+fn rows_by_example(
+    task: &PreparedTask,
+    pictures: &[(usize, PictureOf)],
+    row_of: Vec<Option<usize>>,
+) -> (Vec<Vec<usize>>, Vec<Option<usize>>) {
+    let n = task.examples.len();
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut first_lead_rows = vec![None; n];
+    let mut unreadable = vec![false; n];
+    for (&(owner, which), row) in pictures.iter().zip(row_of) {
+        match (row, which) {
+            (Some(r), PictureOf::FirstLead) => first_lead_rows[owner] = Some(r),
+            (Some(r), _) => rows[owner].push(r),
+            (None, _) => unreadable[owner] = true,
+        }
+    }
+    for (mine, bad) in rows.iter_mut().zip(unreadable) {
+        if bad {
+            mine.clear();
+        }
+    }
+    (rows, first_lead_rows)
+}
+
+/// Group ids numbered in order of first appearance.
+#[derive(Default)]
+struct Groups(std::collections::BTreeMap<String, usize>);
+
+impl Groups {
+    fn id(&mut self, name: &str) -> usize {
+        let next = self.0.len();
+        *self.0.entry(name.to_string()).or_insert(next)
+    }
+}
+
+/// The rows chosen for a validation or test set: each example's own picture and its
+/// test-time pictures.
+#[derive(Default)]
+struct Answered {
+    own: Chosen,
+    views: Vec<Chosen>,
+    places: Vec<Option<BeatPlace>>,
+    scored: Vec<usize>,
+    examples: Vec<usize>,
+}
+
+impl Answered {
+    fn add(
+        &mut self,
+        index: usize,
+        example: &Example,
+        (own, views): (usize, &[usize]),
+        side: &[f32],
+        group: usize,
+    ) {
+        if example.scored {
+            self.scored.push(self.examples.len());
+        }
+        self.examples.push(index);
+        self.places
+            .push(match (&example.rejected, example.seconds) {
+                (None, Some(seconds)) => Some(BeatPlace {
+                    record: group,
+                    seconds,
+                }),
+                _ => None,
+            });
+        self.own.add(own, example.label, side, group);
+        if self.views.len() < views.len() {
+            self.views.resize_with(views.len(), Chosen::default);
+        }
+        for (chosen, &row) in self.views.iter_mut().zip(views) {
+            chosen.add(row, example.label, side, group);
+        }
+    }
+
+    fn eval_set(self, sets: &dyn Fn(&Chosen) -> Result<FeatureSet>) -> Result<EvalSet> {
+        let views = self.views.iter().map(sets).collect::<Result<Vec<_>>>()?;
+        let has_places = self.places.iter().any(Option::is_some);
+        EvalSet::new(
+            sets(&self.own)?,
+            views,
+            if has_places { self.places } else { Vec::new() },
+            self.own.groups.clone(),
+            self.scored,
+        )
     }
 }
 
@@ -362,13 +407,15 @@ struct Chosen {
     rows: Vec<usize>,
     labels: Vec<usize>,
     side: Vec<f32>,
+    groups: Vec<usize>,
 }
 
 impl Chosen {
-    fn add(&mut self, row: usize, label: usize, side: &[f32]) {
+    fn add(&mut self, row: usize, label: usize, side: &[f32], group: usize) {
         self.rows.push(row);
         self.labels.push(label);
         self.side.extend_from_slice(side);
+        self.groups.push(group);
     }
 }
 
@@ -379,18 +426,19 @@ fn centres(
     task: &PreparedTask,
     reporter: &mut dyn Reporter,
 ) -> Result<std::collections::BTreeMap<String, Vec<f32>>> {
-    let requests = centre_requests(task);
+    let pictures = centre_pictures(task);
     let label = format!("{} encode centres", task.name);
-    let total = requests.len();
-    let (features, _) = enc.features(&requests, task.size, no_augmentation(), &mut |done| {
-        reporter.progress(&label, done, total)
-    })?;
+    let total = pictures.len();
+    let (features, _) =
+        enc.picture_features(task, &pictures, task.size, no_augmentation(), &mut |done| {
+            reporter.progress(&label, done, total)
+        })?;
     let mut features = features.into_iter();
     let mut centres = std::collections::BTreeMap::new();
-    for (record, files) in &task.centre_refs {
-        let mine: Vec<Vec<f32>> = features.by_ref().take(files.len()).flatten().collect();
+    for (key, inputs) in &task.centre_refs {
+        let mine: Vec<Vec<f32>> = features.by_ref().take(inputs.len()).flatten().collect();
         if let Some(centre) = mean_of(&mine) {
-            centres.insert(record.clone(), centre);
+            centres.insert(key.clone(), centre);
         }
     }
     Ok(centres)

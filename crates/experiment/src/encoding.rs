@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AugmentSet, EncoderSettings};
 use crate::error::{Error, Result};
+use crate::pictures::{Drawer, PictureOf};
+use crate::tasks::{Input, PreparedTask};
+
+/// Pictures drawn (beats) or named (files) before they go to the encoder together: a few
+/// megabytes of beat pictures in memory at a time.
+const DRAWN_AT_ONCE: usize = 512;
 
 /// What identifies an encoder's features: stored in the model bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +251,63 @@ impl Encoding {
         }
     }
 
+    /// Like [`Encoding::features_into`] for pictures of `task`'s inputs (`pictures`: an input
+    /// and which of its pictures, each): beats are drawn in memory by the task's record
+    /// pipeline a chunk at a time, never written to files; `sink` gets each picture's index
+    /// in `pictures`.
+    pub fn picture_features_into(
+        &self,
+        task: &PreparedTask,
+        pictures: &[(&Input, PictureOf)],
+        size: usize,
+        augment: AugmentConfig,
+        sink: &mut dyn FnMut(usize, Vec<f32>) -> Result<()>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<String>> {
+        let mut drawer = Drawer::new(task);
+        let mut failed = Vec::new();
+        for (c, chunk) in pictures.chunks(DRAWN_AT_ONCE).enumerate() {
+            let base = c * DRAWN_AT_ONCE;
+            let requests = chunk
+                .iter()
+                .map(|(input, which)| drawer.request(input, *which))
+                .collect::<Result<Vec<_>>>()?;
+            failed.extend(self.features_into(
+                &requests,
+                size,
+                augment,
+                &mut |i, values| sink(base + i, values),
+                &mut |done| progress(base + done),
+            )?);
+        }
+        Ok(failed)
+    }
+
+    /// Features of `pictures` of `task`'s inputs (see [`Encoding::picture_features_into`]):
+    /// `None` for inputs that could not be read, with the reasons.
+    pub fn picture_features(
+        &self,
+        task: &PreparedTask,
+        pictures: &[(&Input, PictureOf)],
+        size: usize,
+        augment: AugmentConfig,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<EncodedViews> {
+        let mut out = vec![None; pictures.len()];
+        let failed = self.picture_features_into(
+            task,
+            pictures,
+            size,
+            augment,
+            &mut |i, values| {
+                out[i] = Some(values);
+                Ok(())
+            },
+            progress,
+        )?;
+        Ok((out, failed))
+    }
+
     /// Keeps the feature sets that [`Encoding::task_set`] makes on disk, in unnamed files in
     /// `dir` at the cache's precision, instead of in memory.
     pub fn keep_features_on_disk(&mut self, dir: &Path) -> Result<()> {
@@ -319,10 +382,7 @@ pub fn no_augmentation() -> AugmentConfig {
 
 /// Features of a single image file at side `size` (view 0), for prediction.
 pub fn single(encoding: &Encoding, path: PathBuf, size: usize) -> Result<Vec<f32>> {
-    let request = ViewRequest {
-        path: path.clone(),
-        view: 0,
-    };
+    let request = ViewRequest::file(path.clone());
     let (mut out, failed) = encoding.features(&[request], size, no_augmentation(), &mut |_| {})?;
     out.pop()
         .flatten()

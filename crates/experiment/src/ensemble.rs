@@ -11,8 +11,9 @@ use medpath_pathnet::{Path, SuperNet, checkpoint};
 use crate::config::Readout;
 use crate::error::Result;
 use crate::files::read_json;
-use crate::learn::{Split, TaskPlan, TaskResult, learn_task};
+use crate::learn::{TaskPlan, TaskResult, learn_task};
 use crate::progress::Reporter;
+use crate::sets::Split;
 
 /// Seed step between members, far from the offsets a task plan adds to its own seed.
 const MEMBER_SEED_STEP: u64 = 10_007;
@@ -23,9 +24,9 @@ pub struct Member {
     pub path: Path,
     /// Its network (the task's readout and path trained, everything else as before the task).
     pub net: SuperNet,
-    /// Its raw validation probabilities, row per validation example.
+    /// Its raw probabilities on every validation row.
     pub val_probs: Vec<f32>,
-    /// Its raw test probabilities, row per test example.
+    /// Its raw probabilities on every test row.
     pub test_probs: Vec<f32>,
 }
 
@@ -79,7 +80,7 @@ pub fn train_members(
             path: result.path,
             net,
             val_probs: result.val_probs,
-            test_probs: result.test_probs,
+            test_probs: result.test_raw,
         });
     }
     Ok(members)

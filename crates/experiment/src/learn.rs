@@ -25,52 +25,10 @@ use crate::ensemble::{ensemble_probs, train_members};
 use crate::error::{Error, Result};
 use crate::files::{write_atomic, write_json};
 use crate::progress::Reporter;
+use crate::sets::EvalSet;
+pub use crate::sets::Split;
 use crate::smoothing::{BeatPlace, Smoothing};
 use crate::views::{ViewRule, answer_views};
-
-/// A task's features by role.
-pub struct Split {
-    /// Training views.
-    pub train: FeatureSet,
-    /// Validation examples.
-    pub val: FeatureSet,
-    /// Test examples.
-    pub test: FeatureSet,
-    /// Augmented views of the validation examples for test-time augmentation, each set in
-    /// `val`'s row order (empty: none).
-    pub val_views: Vec<FeatureSet>,
-    /// Augmented views of the test examples, each set in `test`'s row order.
-    pub test_views: Vec<FeatureSet>,
-    /// How the probabilities on the views join those on the examples' own pictures.
-    pub view_rule: ViewRule,
-    /// The group (record or patient, numbered within the task) of every row of `train`
-    /// (empty: not known, every row its own).
-    pub train_groups: Vec<usize>,
-    /// The group of every row of `val`, numbered as `train_groups`.
-    pub val_groups: Vec<usize>,
-    /// Where each row of `val` lies in its record (ECG beats; empty: not known).
-    pub val_places: Vec<Option<BeatPlace>>,
-    /// Where each row of `test` lies in its record (ECG beats; empty: not known).
-    pub test_places: Vec<Option<BeatPlace>>,
-}
-
-impl Split {
-    /// Sets with no examples and no test-time views.
-    pub fn empty(make: impl Fn() -> Result<FeatureSet>) -> Result<Split> {
-        Ok(Split {
-            train: make()?,
-            val: make()?,
-            test: make()?,
-            val_views: Vec::new(),
-            test_views: Vec::new(),
-            view_rule: ViewRule::Mean,
-            train_groups: Vec::new(),
-            val_groups: Vec::new(),
-            val_places: Vec::new(),
-            test_places: Vec::new(),
-        })
-    }
-}
 
 /// Probabilities of `path` on `set`, joined with those on its test-time `views` by `rule`
 /// (no views: the set's own).
@@ -88,6 +46,18 @@ pub fn evaluate_views(
         rule,
         |s| Ok(evaluate(net, head, path, s)?.probs),
     )
+}
+
+/// Probabilities of `path` on every row of `eval`, joined with those on its test-time views
+/// by `rule`.
+pub fn evaluate_on(
+    net: &SuperNet,
+    head: usize,
+    path: &Path,
+    eval: &EvalSet,
+    rule: &ViewRule,
+) -> Result<Vec<f32>> {
+    evaluate_views(net, head, path, &eval.set, &eval.views, rule)
 }
 
 /// Everything learned and measured for one task.
@@ -122,12 +92,20 @@ pub struct TaskResult {
     pub random_path: Option<Path>,
     /// Gradient steps each ablation got (search + phase 2 of the evolved path).
     pub budget_steps: usize,
-    /// Test probabilities of the evolved path, row per test example (pooled over folds for a
-    /// cross-validated task).
+    /// The task's answers' probabilities (read over each record where the task does so), row
+    /// per scored test example (pooled over folds for a cross-validated task).
     pub test_probs: Vec<f32>,
-    /// Test labels.
+    /// Test labels of the scored test examples.
     pub test_truth: Vec<usize>,
-    /// Validation probabilities of the trained path, row per validation example: the final
+    /// The task's answers' probabilities on every test row, scored or not (the beats of
+    /// whole test records), before the decision: what `predict` gives each beat.
+    #[serde(default)]
+    pub test_answers: Vec<f32>,
+    /// Raw probabilities of the evolved path on every test row (before anything is read over a
+    /// record), which an ensemble of paths averages.
+    #[serde(default)]
+    pub test_raw: Vec<f32>,
+    /// Raw validation probabilities of the trained path on every validation row: the final
     /// network must give exactly these (the no-forgetting check).
     #[serde(default)]
     pub val_probs: Vec<f32>,
@@ -181,6 +159,8 @@ pub fn answer_name(readout: Readout, ensemble: usize) -> String {
 /// cross-validated task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PooledTest {
+    /// The answers' probabilities on every pooled test row, scored or not.
+    pub answers: Vec<f32>,
     /// Metrics of the evolved path.
     pub test: Metrics,
     /// Metrics of the ablations by name.
@@ -483,36 +463,65 @@ fn save_chart(
     Ok(())
 }
 
-/// Metrics of probabilities `probs` against the set's labels (the most probable class is the
-/// answer).
+/// Metrics of probabilities `probs` against `truth` (the most probable class is the answer),
+/// with bootstrap intervals that resample `groups` (records or patients; empty: examples).
 pub fn metrics_of(
     e: &Experiment,
     classes: &[String],
-    truth: &[usize],
+    (truth, groups): (&[usize], &[usize]),
     probs: &[f32],
     seed: u64,
 ) -> Metrics {
-    metrics_decided(e, classes, truth, probs, &Decision::default(), seed)
+    metrics_with(
+        e,
+        classes,
+        (truth, groups),
+        probs,
+        &Decision::default(),
+        seed,
+    )
 }
 
 /// Metrics of raw probabilities `probs` answered by `decision` (calibrated probabilities for
-/// the AUROC, the decision's class as the answer).
-pub fn metrics_decided(
+/// the AUROC, the decision's class as the answer), with bootstrap intervals that resample
+/// `groups` (records or patients, the unit errors come in; empty: examples).
+pub fn metrics_with(
     e: &Experiment,
     classes: &[String],
-    truth: &[usize],
+    (truth, groups): (&[usize], &[usize]),
     probs: &[f32],
     decision: &Decision,
     seed: u64,
 ) -> Metrics {
     let k = classes.len();
-    medpath_metrics::evaluate(
+    medpath_metrics::evaluate_grouped(
         classes,
         truth,
         &decision.classes_of(probs, k),
         Some(&decision.calibrated(probs, k)),
+        groups,
         e.evaluation.bootstrap,
         seed,
+    )
+}
+
+/// Metrics of a readout's answers on the scored test rows of `data` under `decision`, the
+/// bootstrap resampling the test set's groups.
+fn metrics_decided(
+    e: &Experiment,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    probs: &[f32],
+    decision: &Decision,
+) -> Metrics {
+    let groups = data.test.scored_groups();
+    metrics_with(
+        e,
+        plan.classes,
+        (data.test.labels(), &groups),
+        probs,
+        decision,
+        plan.seed,
     )
 }
 
@@ -521,8 +530,8 @@ fn quiet<T>(_: &T) -> ControlFlow<()> {
 }
 
 /// Trains an ablation on a copy of the network as it was before the task, with a fixed step
-/// budget, keeping the weights of its best validation epoch, and returns its validation and
-/// test probabilities.
+/// budget, keeping the weights of its best validation epoch, and returns its raw probabilities
+/// on every validation and test row.
 fn ablation(
     e: &Experiment,
     before: &SuperNet,
@@ -560,29 +569,15 @@ fn ablation(
         path,
         Examples {
             train: &data.train,
-            val: &data.val,
+            val: data.val.fitness(),
         },
         &settings,
         Some(checkpoint),
         &mut quiet,
     )?;
     Ok((
-        evaluate_views(
-            &net,
-            head,
-            path,
-            &data.val,
-            &data.val_views,
-            &data.view_rule,
-        )?,
-        evaluate_views(
-            &net,
-            head,
-            path,
-            &data.test,
-            &data.test_views,
-            &data.view_rule,
-        )?,
+        evaluate_on(&net, head, path, &data.val, &data.view_rule)?,
+        evaluate_on(&net, head, path, &data.test, &data.view_rule)?,
     ))
 }
 
@@ -625,11 +620,55 @@ pub struct TaskPlan<'a> {
     pub smoothing: Option<Smoothing>,
 }
 
+/// One readout's answers on a task's validation and test sets, after what is read over each
+/// record (before temperature and operating point).
+pub struct Answers {
+    /// Every validation row.
+    pub val_all: Vec<f32>,
+    /// The scored validation rows.
+    pub val: Vec<f32>,
+    /// Every test row.
+    pub test_all: Vec<f32>,
+    /// The scored test rows.
+    pub test: Vec<f32>,
+}
+
 impl TaskPlan<'_> {
     /// `probs` of the rows at `places` as the task's answers see them: smoothed over each
     /// record's beats when the plan asks for it.
     fn smoothed(&self, probs: Vec<f32>, places: &[Option<BeatPlace>]) -> Vec<f32> {
         Smoothing::maybe(self.smoothing.as_ref(), probs, self.classes.len(), places)
+    }
+
+    /// A readout's answers from its raw probabilities on every validation and test row: read
+    /// over each whole record (every beat takes part), then the scored rows kept.
+    pub fn answers(&self, data: &Split, (val, test): (Vec<f32>, Vec<f32>)) -> Answers {
+        let k = self.classes.len();
+        let val_all = self.smoothed(val, &data.val.places);
+        let test_all = self.smoothed(test, &data.test.places);
+        Answers {
+            val: data.val.scored_probs(&val_all, k),
+            test: data.test.scored_probs(&test_all, k),
+            val_all,
+            test_all,
+        }
+    }
+
+    /// The decision (temperature, operating point) fitted on `answers`' validation rows.
+    fn decision(&self, data: &Split, answers: &Answers) -> Decision {
+        let k = self.classes.len();
+        Decision::fit(
+            &answers.val,
+            k,
+            data.val.labels(),
+            self.target,
+            self.positive,
+        )
+    }
+
+    /// Whether the test numbers come from the pooled folds of a cross-validation.
+    fn tested_elsewhere(&self, data: &Split) -> bool {
+        self.pooled.is_some() && data.test.is_empty()
     }
 }
 
@@ -655,7 +694,7 @@ pub fn search_phase(
     let mut optimiser = adam(e, e.search.learning_rate, net);
     reporter.stage(&format!(
         "  [{}] path search: population {}, up to {} tournaments of 2 x {} steps (batch {}); {} training views, {} validation",
-        plan.name, settings.config.population, plan.tournaments, settings.steps, settings.batch, data.train.len(), data.val.len()
+        plan.name, settings.config.population, plan.tournaments, settings.steps, settings.batch, data.train.len(), data.val.fitness().len()
     ));
     let total = plan.tournaments;
     let label = format!("{} search", plan.name);
@@ -667,7 +706,7 @@ pub fn search_phase(
         },
         Examples {
             train: &data.train,
-            val: &data.val,
+            val: data.val.fitness(),
         },
         &settings,
         Some(&dir.join("search.ckpt")),
@@ -690,20 +729,19 @@ pub fn search_phase(
     Ok((head, found))
 }
 
-/// Learns one task on `net` (which must hold every earlier task, frozen), writing logs, figures
-/// and checkpoints into `dir`; leaves the task's path frozen in `net`.
-pub fn learn_task(
+/// Phase 2 of a task: re-initialises every module that is neither frozen nor on the found
+/// path, trains the path with early stopping (resuming from `dir/fit.ckpt`), writes its logs
+/// and freezes its modules.
+fn train_path(
     e: &Experiment,
     net: &mut SuperNet,
     plan: &TaskPlan<'_>,
     data: &Split,
-    dir: &FilePath,
+    (dir, head, best): (&FilePath, usize, &Path),
     reporter: &mut dyn Reporter,
-) -> Result<TaskResult> {
-    let before = net.clone();
-    let (head, found) = search_phase(e, net, plan, data, dir, reporter)?;
+) -> Result<FitOutcome> {
     let regularised = regularisation(e, &data.train, plan.classes.len(), plan.seed);
-    net.reinitialise_except(&found.best, plan.seed + 11);
+    net.reinitialise_except(best, plan.seed + 11);
     let mut optimiser = adam(e, e.train.learning_rate, net);
     let fit_settings = FitSettings {
         epochs: e.train.epochs,
@@ -721,10 +759,10 @@ pub fn learn_task(
             adam: &mut optimiser,
             head,
         },
-        &found.best,
+        best,
         Examples {
             train: &data.train,
-            val: &data.val,
+            val: data.val.fitness(),
         },
         &fit_settings,
         Some(&dir.join("fit.ckpt")),
@@ -735,152 +773,195 @@ pub fn learn_task(
     )?;
     reporter.progress(&label, epochs, epochs);
     write_fit_log(dir, &outcome.log, plan.name)?;
-    net.freeze(&found.best);
-    let val_probs = evaluate_views(
-        net,
-        head,
-        &found.best,
-        &data.val,
-        &data.val_views,
-        &data.view_rule,
-    )?;
-    let k = plan.classes.len();
-    let path_val = plan.smoothed(val_probs.clone(), &data.val_places);
-    let decision = Decision::fit(&path_val, k, &data.val.labels, plan.target, plan.positive);
-    let budget = found.steps + outcome.steps;
-    // The evolved path's raw test probabilities, which an ensemble of paths averages.
-    let mut raw_test = Vec::new();
-    let (test, ablation_results, random_path, test_probs, test_truth) = match &plan.pooled {
-        Some(pooled) if data.test.is_empty() => (
-            pooled.test.clone(),
-            pooled
-                .ablations
-                .iter()
-                .map(|(name, m)| {
-                    let probs = pooled.ablation_probs.get(name).cloned().unwrap_or_default();
-                    (name.clone(), (m.clone(), probs))
-                })
-                .collect(),
-            None,
-            pooled.probs.clone(),
-            pooled.truth.clone(),
-        ),
-        _ => {
-            raw_test = evaluate_views(
-                net,
-                head,
-                &found.best,
-                &data.test,
-                &data.test_views,
-                &data.view_rule,
-            )?;
-            let probs = plan.smoothed(raw_test.clone(), &data.test_places);
-            let test = metrics_decided(
-                e,
-                plan.classes,
-                &data.test.labels,
-                &probs,
-                &decision,
-                plan.seed,
-            );
-            reporter.stage(&format!(
-                "  [{}] trained {} epochs (best {}), test accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4}",
-                plan.name,
-                outcome.log.len(),
-                outcome.best_epoch,
-                test.accuracy,
-                test.accuracy_ci95[0],
-                test.accuracy_ci95[1],
-                test.recall_macro
-            ));
-            let (ablation_results, random_path) = if plan.ablations {
-                ablations_of(e, &before, plan, data, budget, dir, reporter)?
-            } else {
-                (BTreeMap::new(), None)
-            };
-            (
-                test,
-                ablation_results,
-                random_path,
-                probs,
-                data.test.labels.clone(),
-            )
-        }
+    net.freeze(best);
+    Ok(outcome)
+}
+
+/// What a task's readouts measured on test: the answer's metrics and probabilities (scored and
+/// every row), the evolved path's when another readout answers, and the ablations'.
+struct Tested {
+    test: Metrics,
+    probs: Vec<f32>,
+    truth: Vec<usize>,
+    answers: Vec<f32>,
+    path_test: Option<Metrics>,
+    path_probs: Vec<f32>,
+    ablations: AblationResults,
+    random_path: Option<Path>,
+}
+
+/// The test results of a task's evolved path and ablations: measured on the task's own test
+/// set, or taken from the pooled folds of a cross-validation.
+fn test_path(
+    e: &Experiment,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    path: (&Answers, &Decision),
+    (before, budget, dir): (&SuperNet, usize, &FilePath),
+    reporter: &mut dyn Reporter,
+) -> Result<Tested> {
+    if let (true, Some(pooled)) = (plan.tested_elsewhere(data), &plan.pooled) {
+        let ablations = pooled
+            .ablations
+            .iter()
+            .map(|(name, m)| {
+                let probs = pooled.ablation_probs.get(name).cloned().unwrap_or_default();
+                (name.clone(), (m.clone(), probs))
+            })
+            .collect();
+        return Ok(Tested {
+            test: pooled.test.clone(),
+            probs: pooled.probs.clone(),
+            truth: pooled.truth.clone(),
+            answers: pooled.answers.clone(),
+            path_test: pooled.path_test.clone(),
+            path_probs: Vec::new(),
+            ablations,
+            random_path: None,
+        });
+    }
+    let (answers, decision) = path;
+    let test = metrics_decided(e, plan, data, &answers.test, decision);
+    reporter.stage(&format!(
+        "  [{}] evolved path: test accuracy {:.4} [{:.4}, {:.4}], macro recall {:.4}",
+        plan.name, test.accuracy, test.accuracy_ci95[0], test.accuracy_ci95[1], test.recall_macro
+    ));
+    let (ablations, random_path) = if plan.ablations {
+        ablations_of(e, before, plan, data, budget, dir, reporter)?
+    } else {
+        (BTreeMap::new(), None)
     };
-    let (ablations, ablation_probs): (BTreeMap<_, _>, BTreeMap<_, _>) = ablation_results
-        .into_iter()
-        .map(|(name, (m, p))| ((name.clone(), m), (name, p)))
-        .unzip();
+    Ok(Tested {
+        test,
+        probs: answers.test.clone(),
+        truth: data.test.labels().to_vec(),
+        answers: answers.test_all.clone(),
+        path_test: None,
+        path_probs: Vec::new(),
+        ablations,
+        random_path,
+    })
+}
+
+/// The raw validation and test probabilities of the task's answer when it is not the evolved
+/// path alone: boosted trees (fitted and saved here), or the ensemble's mean over its paths.
+fn other_answer(
+    e: &Experiment,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    (path_val, path_test): (&[f32], &[f32]),
+    members: &[crate::ensemble::Member],
+    dir: &FilePath,
+) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+    match plan.readout {
+        Readout::Path if members.is_empty() => Ok(None),
+        Readout::Path => Ok(Some(ensemble_probs((path_val, path_test), members))),
+        Readout::BoostedTrees => {
+            let k = plan.classes.len();
+            let (readout, val, test) =
+                train_and_predict(e, k, data, plan.seed + 41, plan.ensemble)?;
+            readout.save(&dir.join(boosted_file(plan.name)))?;
+            Ok(Some((val, test)))
+        }
+    }
+}
+
+/// The task's answer when another readout answers instead of the evolved path: its decision
+/// (fitted on its validation answers) and test results, the path's kept beside them.
+fn answer_with_other(
+    e: &Experiment,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    other: &Answers,
+    path: Tested,
+    reporter: &mut dyn Reporter,
+) -> (Tested, Decision) {
+    let decision = plan.decision(data, other);
+    if plan.tested_elsewhere(data) {
+        return (path, decision);
+    }
+    let test = metrics_decided(e, plan, data, &other.test, &decision);
+    reporter.stage(&format!(
+        "  [{}] answers from {}: test accuracy {:.4}, macro recall {:.4}",
+        plan.name,
+        answer_name(plan.readout, plan.ensemble),
+        test.accuracy,
+        test.recall_macro
+    ));
+    let tested = Tested {
+        test,
+        probs: other.test.clone(),
+        answers: other.test_all.clone(),
+        path_test: Some(path.test),
+        path_probs: path.probs,
+        ..path
+    };
+    (tested, decision)
+}
+
+/// Learns one task on `net` (which must hold every earlier task, frozen), writing logs, figures
+/// and checkpoints into `dir`; leaves the task's path frozen in `net`.
+pub fn learn_task(
+    e: &Experiment,
+    net: &mut SuperNet,
+    plan: &TaskPlan<'_>,
+    data: &Split,
+    dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<TaskResult> {
+    let before = net.clone();
+    let (head, found) = search_phase(e, net, plan, data, dir, reporter)?;
+    let outcome = train_path(e, net, plan, data, (dir, head, &found.best), reporter)?;
+    let val_probs = evaluate_on(net, head, &found.best, &data.val, &data.view_rule)?;
+    let test_raw = if plan.tested_elsewhere(data) {
+        Vec::new()
+    } else {
+        evaluate_on(net, head, &found.best, &data.test, &data.view_rule)?
+    };
+    let path_answers = plan.answers(data, (val_probs.clone(), test_raw.clone()));
+    let path_decision = plan.decision(data, &path_answers);
+    let budget = found.steps + outcome.steps;
+    let tested = test_path(
+        e,
+        plan,
+        data,
+        (&path_answers, &path_decision),
+        (&before, budget, dir),
+        reporter,
+    )?;
     let members = match plan.readout {
         Readout::Path => train_members(e, &before, plan, data, dir, reporter)?,
         Readout::BoostedTrees => Vec::new(),
     };
-    // The task's answers: its evolved path's, or another answer's on the same inputs (boosted
-    // trees, or the ensemble of paths), given as validation and test probabilities.
-    let other = match plan.readout {
-        Readout::Path if members.is_empty() => None,
-        Readout::Path => Some((
-            answer_name(plan.readout, plan.ensemble),
-            ensemble_probs((&val_probs, &raw_test), &members),
-        )),
-        Readout::BoostedTrees => {
-            let (readout, val_b, test_b) =
-                train_and_predict(e, k, data, plan.seed + 41, plan.ensemble)?;
-            readout.save(&dir.join(boosted_file(plan.name)))?;
-            Some((answer_name(plan.readout, plan.ensemble), (val_b, test_b)))
+    let other = other_answer(e, plan, data, (&val_probs, &test_raw), &members, dir)?;
+    let (tested, decision, answer_val) = match other {
+        None => (tested, path_decision, path_answers.val),
+        Some(raw) => {
+            let other = plan.answers(data, raw);
+            let (tested, decision) = answer_with_other(e, plan, data, &other, tested, reporter);
+            (tested, decision, other.val)
         }
     };
-    let other = other.map(|(what, (val_o, test_o))| {
-        let val_o = plan.smoothed(val_o, &data.val_places);
-        (what, (val_o, plan.smoothed(test_o, &data.test_places)))
-    });
-    let mut answer_val = path_val;
-    let (mut path_test, mut path_probs) = (None, Vec::new());
-    let (test, test_probs, decision) = match other {
-        None => (test, test_probs, decision),
-        Some((what, (val_o, test_o))) => {
-            let other_decision =
-                Decision::fit(&val_o, k, &data.val.labels, plan.target, plan.positive);
-            answer_val = val_o;
-            match &plan.pooled {
-                Some(pooled) if data.test.is_empty() => {
-                    path_test = pooled.path_test.clone();
-                    (test, test_probs, other_decision)
-                }
-                _ => {
-                    let answers = metrics_decided(
-                        e,
-                        plan.classes,
-                        &test_truth,
-                        &test_o,
-                        &other_decision,
-                        plan.seed,
-                    );
-                    reporter.stage(&format!(
-                        "  [{}] answers from {what}: test accuracy {:.4}, macro recall {:.4}",
-                        plan.name, answers.accuracy, answers.recall_macro
-                    ));
-                    path_test = Some(test);
-                    path_probs = test_probs;
-                    (answers, test_o, other_decision)
-                }
-            }
-        }
-    };
-    let val = (answer_val.as_slice(), data.val.labels.as_slice());
-    let tested = (test_probs.as_slice(), test_truth.as_slice());
+    let k = plan.classes.len();
+    let val = (answer_val.as_slice(), data.val.labels());
+    let scored = (tested.probs.as_slice(), tested.truth.as_slice());
     let calibration =
-        (!test_truth.is_empty()).then(|| CalibrationReport::measure(&decision, k, val, tested));
-    let operating_point = OperatingReport::measure(&decision, plan.classes, val, tested);
+        (!tested.truth.is_empty()).then(|| CalibrationReport::measure(&decision, k, val, scored));
+    let operating_point = OperatingReport::measure(&decision, plan.classes, val, scored);
     if let Some(report) = &calibration {
-        write_calibration_figures(dir, plan, &decision, tested, report)?;
+        write_calibration_figures(dir, plan, &decision, scored, report)?;
     }
     confusion_heatmap(
         &format!("{}: test", plan.name),
         plan.classes,
-        &test.confusion,
+        &tested.test.confusion,
     )
     .save(&dir.join("confusion.png"))?;
+    let (ablations, ablation_probs): (BTreeMap<_, _>, BTreeMap<_, _>) = tested
+        .ablations
+        .into_iter()
+        .map(|(name, (m, p))| ((name.clone(), m), (name, p)))
+        .unzip();
     let result = TaskResult {
         name: plan.name.to_string(),
         classes: plan.classes.to_vec(),
@@ -891,20 +972,22 @@ pub fn learn_task(
         search_steps: found.steps,
         search_seconds: found.seconds,
         fit: outcome,
-        test,
+        test: tested.test,
         ablations,
         ablation_probs,
-        random_path,
+        random_path: tested.random_path,
         budget_steps: budget,
-        test_probs,
-        test_truth,
+        test_probs: tested.probs,
+        test_truth: tested.truth,
+        test_answers: tested.answers,
+        test_raw,
         val_probs,
         decision,
         calibration,
         operating_point,
         readout: plan.readout,
-        path_test,
-        path_probs,
+        path_test: tested.path_test,
+        path_probs: tested.path_probs,
         members: members.into_iter().map(|m| m.path).collect(),
         ensemble: plan.ensemble,
     };
@@ -978,25 +1061,20 @@ fn ablations_of(
     Ok((ablations, Some(random)))
 }
 
-/// An ablation's test metrics, answered as the evolved path's are (temperature and operating
-/// point fitted on its own validation outputs), and its calibrated test probabilities.
+/// An ablation's test metrics, answered as the evolved path's are (read over each record, then
+/// temperature and operating point fitted on its own validation answers), and its calibrated
+/// probabilities on the scored test rows.
 fn decided(
     e: &Experiment,
     plan: &TaskPlan<'_>,
     data: &Split,
-    (val, test): (Vec<f32>, Vec<f32>),
+    raw: (Vec<f32>, Vec<f32>),
 ) -> (Metrics, Vec<f32>) {
-    let k = plan.classes.len();
-    let val = plan.smoothed(val, &data.val_places);
-    let test = plan.smoothed(test, &data.test_places);
-    let decision = Decision::fit(&val, k, &data.val.labels, plan.target, plan.positive);
-    let metrics = metrics_decided(
-        e,
-        plan.classes,
-        &data.test.labels,
-        &test,
-        &decision,
-        plan.seed,
-    );
-    (metrics, decision.calibrated(&test, k))
+    let answers = plan.answers(data, raw);
+    let decision = plan.decision(data, &answers);
+    let metrics = metrics_decided(e, plan, data, &answers.test, &decision);
+    (
+        metrics,
+        decision.calibrated(&answers.test, plan.classes.len()),
+    )
 }

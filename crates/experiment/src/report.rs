@@ -219,31 +219,22 @@ fn figure(dir: &Path, relative: &str, caption: &str, missing: &mut Vec<PathBuf>)
     }
 }
 
-/// Writes `dir/report.html` from the run folder and returns the figures it could not find
-/// (none for a complete run).
-pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
-    let metrics: Value = read_json(&dir.join("metrics.json")).map_err(|_| {
-        Error::run(dir, "no metrics.json: not a finished medpath run folder (run `medpath run` or `medpath demo` first)")
-    })?;
-    let experiment: Value = read_json(&dir.join("experiment.json"))?;
-    let mut missing = Vec::new();
-    let mut html = String::new();
-    let title = format!(
-        "medpath report: {}",
-        metrics["experiment"].as_str().unwrap_or("run")
-    );
-    let _ = write!(
-        html,
+/// The page's head and title.
+fn page_head(title: &str) -> String {
+    format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\n\
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\n\
          table{{border-collapse:collapse;margin:0.5em 0 1.5em}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\n\
          td:first-child,th:first-child{{text-align:left}} figure{{display:inline-block;margin:0.5em;vertical-align:top}} figure svg{{max-width:100%;height:auto;display:block}} figure img{{max-width:100%;display:block}}\n\
          pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}} .missing{{color:#b00}} .note{{color:#555}}\n\
          </style></head><body>\n<h1>{}</h1>\n",
-        escape(&title),
-        escape(&title)
-    );
-    let encoder = &metrics["encoder"];
+        escape(title),
+        escape(title)
+    )
+}
+
+/// The encoder, in one line.
+fn encoder_line(encoder: &Value) -> String {
     let weights = encoder["weights_file"].as_str().map_or_else(
         || {
             format!(
@@ -258,100 +249,173 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             )
         },
     );
-    let _ = writeln!(
-        html,
-        "<p>Encoder: VGG-16 convolutional base, frozen; weights {}; preprocessing {}; fit {}.</p>",
+    format!(
+        "<p>Encoder: VGG-16 convolutional base, frozen; weights {}; preprocessing {}; fit {}.</p>\n",
         escape(&weights),
         escape(&encoder["normalization"].to_string()),
         escape(&encoder["fit"].to_string())
-    );
-    html.push_str("<h2>Results</h2>\n<p class=\"note\">Every number is on the task's test set under the protocol named with it. Ablations had the same number of gradient steps as the evolved path (its search plus its training).</p>\n");
-    let empty = serde_json::Map::new();
-    let tasks = metrics["tasks"].as_object().unwrap_or(&empty);
-    for (name, task) in tasks {
-        let _ = writeln!(
-            html,
-            "<h3>Task {}</h3>\n<p>Protocol: {}</p>\n<p>Examples: {}</p>",
-            escape(name),
-            escape(task["protocol"].as_str().unwrap_or("")),
-            escape(task["examples"].as_str().unwrap_or(""))
-        );
-        html.push_str("<table>\n");
-        html.push_str(METRICS_HEAD);
-        let answer = task["answer"].as_str().unwrap_or("path");
-        if answer != "path" {
-            html.push_str(&metrics_row(
-                &format!("the task's answers ({answer})"),
-                &task["test"],
-            ));
-        }
-        html.push_str(&metrics_row("evolved path", &task["evolved_path"]));
+    )
+}
+
+/// The table of a task's answers and its ablations.
+fn task_table(task: &Value) -> String {
+    let mut html = String::from("<table>\n");
+    html.push_str(METRICS_HEAD);
+    let answer = task["answer"].as_str().unwrap_or("path");
+    if answer != "path" {
         html.push_str(&metrics_row(
+            &format!("the task's answers ({answer})"),
+            &task["test"],
+        ));
+    }
+    html.push_str(&metrics_row("evolved path", &task["evolved_path"]));
+    for (key, label) in [
+        (
+            "linear_readout",
             "ablation: linear readout (no path network)",
-            &task["ablations"]["linear_readout"],
-        ));
-        html.push_str(&metrics_row(
-            "ablation: random fixed path (no search)",
-            &task["ablations"]["random_path"],
-        ));
-        if !task["ablations"]["boosted_trees"].is_null() {
-            html.push_str(&metrics_row(
-                "ablation: boosted trees on pooled features (no path network)",
-                &task["ablations"]["boosted_trees"],
-            ));
+        ),
+        ("random_path", "ablation: random fixed path (no search)"),
+        (
+            "boosted_trees",
+            "ablation: boosted trees on pooled features (no path network)",
+        ),
+    ] {
+        if !task["ablations"][key].is_null() {
+            html.push_str(&metrics_row(label, &task["ablations"][key]));
         }
-        html.push_str("</table>\n");
-        html.push_str(&decision_notes(task));
-        html.push_str(&kfold_table(task));
+    }
+    html.push_str("</table>\n");
+    let unit = task["test"]["bootstrap_unit"]
+        .as_str()
+        .unwrap_or("examples");
+    let covered = task["test"]["macro_classes"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        html,
+        "<p class=\"note\">Intervals: 95 % percentile bootstrap over {}; macro averages over the classes with test examples ({}).</p>",
+        if unit == "groups" {
+            "whole records or patients (the unit errors come in)"
+        } else {
+            "examples"
+        },
+        escape(&covered)
+    );
+    html
+}
+
+/// The AAMI view of an ECG task's answers (N = N+L+R, S = A, V = V), as the inter-patient
+/// literature reports it.
+fn aami_table(task: &Value) -> String {
+    let view = &task["aami"];
+    let Some(classes) = view["classes"].as_array() else {
+        return String::new();
+    };
+    let mut html = format!(
+        "<p>AAMI view ({}): accuracy {} over {} beats.</p>\n<table><tr><th>AAMI class</th><th>beats</th><th>sensitivity</th><th>positive predictivity</th></tr>\n",
+        escape(
+            &view["mapping"]
+                .as_array()
+                .map(|m| m
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        number(&view["accuracy"]),
+        view["n"]
+    );
+    for c in classes {
         let _ = writeln!(
             html,
-            "<p>Evolved path {}; random path {}. Search: {} tournaments, best validation fitness {}, {} steps/s. Training: {} epochs, best epoch {}.</p>",
-            task["path"],
-            task["random_path"],
-            task["search"]["tournaments"],
-            number(&task["search"]["best_fitness"]),
-            task["search"]["steps_per_second"]
-                .as_f64()
-                .map_or("n/a".into(), |v| format!("{v:.0}")),
-            task["training"]["epochs"],
-            task["training"]["best_epoch"]
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(c["class"].as_str().unwrap_or("")),
+            c["n"],
+            number(&c["sensitivity"]),
+            number(&c["positive_predictivity"])
         );
-        html.push_str(&per_class_table(&task["test"]));
-        for (file, caption) in [
-            (
-                "fitness.png",
-                "population fitness per tournament (best and mean)",
-            ),
-            ("loss.png", "loss per epoch"),
-            ("accuracy.png", "accuracy per epoch"),
-            ("confusion.png", "test confusion matrix"),
-            ("samples.png", "test inputs: right (green) and wrong (red)"),
-        ] {
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// One task's section: protocol, tables, figures.
+fn task_section(dir: &Path, name: &str, task: &Value, missing: &mut Vec<PathBuf>) -> String {
+    let mut html = format!(
+        "<h3>Task {}</h3>\n<p>Protocol: {}</p>\n<p>Examples: {}</p>\n",
+        escape(name),
+        escape(task["protocol"].as_str().unwrap_or("")),
+        escape(task["examples"].as_str().unwrap_or(""))
+    );
+    html.push_str(&task_table(task));
+    html.push_str(&aami_table(task));
+    html.push_str(&decision_notes(task));
+    html.push_str(&kfold_table(task));
+    let _ = writeln!(
+        html,
+        "<p>Evolved path {}; random path {}. Search: {} tournaments, best validation fitness {}, {} steps/s. Training: {} epochs, best epoch {}.</p>",
+        task["path"],
+        task["random_path"],
+        task["search"]["tournaments"],
+        number(&task["search"]["best_fitness"]),
+        task["search"]["steps_per_second"]
+            .as_f64()
+            .map_or("n/a".into(), |v| format!("{v:.0}")),
+        task["training"]["epochs"],
+        task["training"]["best_epoch"]
+    );
+    html.push_str(&per_class_table(&task["test"]));
+    html.push_str(&task_figures(dir, name, missing));
+    html
+}
+
+/// A task's figures (the optional ones only where the run drew them).
+fn task_figures(dir: &Path, name: &str, missing: &mut Vec<PathBuf>) -> String {
+    let mut html = String::new();
+    for (file, caption, required) in [
+        (
+            "fitness.png",
+            "population fitness per tournament (best and mean)",
+            true,
+        ),
+        ("loss.png", "loss per epoch", true),
+        ("accuracy.png", "accuracy per epoch", true),
+        ("confusion.png", "test confusion matrix", true),
+        (
+            "samples.png",
+            "test inputs: right (green) and wrong (red)",
+            true,
+        ),
+        ("reliability.png", "reliability diagram on test", false),
+        ("roc.png", "ROC curve on test", false),
+        (
+            "heatmaps.png",
+            "where the model looked: occlusion maps of right and wrong answers (covering the red to yellow regions lowers the answered class's probability most)",
+            false,
+        ),
+    ] {
+        if required || dir.join("tasks").join(name).join(file).exists() {
             html.push_str(&figure(
                 dir,
                 &format!("tasks/{name}/{file}"),
                 &format!("{name}: {caption}"),
-                &mut missing,
+                missing,
             ));
         }
-        for (file, caption) in [
-            ("reliability.png", "reliability diagram on test"),
-            ("roc.png", "ROC curve on test"),
-            (
-                "heatmaps.png",
-                "where the model looked: occlusion maps of right and wrong answers (covering the red to yellow regions lowers the answered class's probability most)",
-            ),
-        ] {
-            if dir.join("tasks").join(name).join(file).exists() {
-                html.push_str(&figure(
-                    dir,
-                    &format!("tasks/{name}/{file}"),
-                    &format!("{name}: {caption}"),
-                    &mut missing,
-                ));
-            }
-        }
     }
+    html
+}
+
+/// The router's and the joint test's sections.
+fn routing_sections(dir: &Path, metrics: &Value, missing: &mut Vec<PathBuf>) -> String {
+    let mut html = String::new();
     if metrics["router"].is_null() {
         html.push_str("<h3>Router</h3>\n<p>One task: nothing to route.</p>\n");
     } else {
@@ -365,12 +429,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
             ("loss.png", "router: loss per epoch"),
             ("confusion.png", "router: test confusion matrix"),
         ] {
-            html.push_str(&figure(
-                dir,
-                &format!("router/{file}"),
-                caption,
-                &mut missing,
-            ));
+            html.push_str(&figure(dir, &format!("router/{file}"), caption, missing));
         }
     }
     let _ = writeln!(
@@ -386,8 +445,31 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
         dir,
         "joint_confusion.png",
         "joint test confusion matrix (rows true, columns predicted)",
-        &mut missing,
+        missing,
     ));
+    html
+}
+
+/// Writes `dir/report.html` from the run folder and returns the figures it could not find
+/// (none for a complete run).
+pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
+    let metrics: Value = read_json(&dir.join("metrics.json")).map_err(|_| {
+        Error::run(dir, "no metrics.json: not a finished medpath run folder (run `medpath run` or `medpath demo` first)")
+    })?;
+    let experiment: Value = read_json(&dir.join("experiment.json"))?;
+    let mut missing = Vec::new();
+    let title = format!(
+        "medpath report: {}",
+        metrics["experiment"].as_str().unwrap_or("run")
+    );
+    let mut html = page_head(&title);
+    html.push_str(&encoder_line(&metrics["encoder"]));
+    html.push_str("<h2>Results</h2>\n<p class=\"note\">Every number is on the task's test set under the protocol named with it. Ablations had the same number of gradient steps as the evolved path (its search plus its training).</p>\n");
+    let empty = serde_json::Map::new();
+    for (name, task) in metrics["tasks"].as_object().unwrap_or(&empty) {
+        html.push_str(&task_section(dir, name, task, &mut missing));
+    }
+    html.push_str(&routing_sections(dir, &metrics, &mut missing));
     html.push_str(&novelty_section(&metrics["novelty"]));
     html.push_str("<h2>Paths</h2>\n<p>The super-network's layers and modules; each task's path in its colour, frozen modules with a thick frame.</p>\n");
     html.push_str(&figure(

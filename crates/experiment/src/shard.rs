@@ -10,14 +10,15 @@
 use std::path::Path;
 
 use medpath_data::AugmentConfig;
-use medpath_model::ViewRequest;
 
 use crate::config::Experiment;
-use crate::dataset::{centre_requests, task_augmentation, task_requests};
+use crate::dataset::{centre_pictures, task_augmentation, task_pictures};
 use crate::encoding::{Encoding, no_augmentation};
 use crate::error::{Error, Result};
+use crate::pictures::{Drawer, PictureOf};
 use crate::progress::Reporter;
-use crate::run::{prepare_task, router_choice, router_requests};
+use crate::run::{prepare_task, router_choice, router_pictures};
+use crate::tasks::{Input, PreparedTask};
 
 /// What one shard did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,16 +29,54 @@ pub struct ShardSummary {
     pub of: usize,
 }
 
-/// One batch of encoder requests that share a size and an augmentation.
-struct Batch {
+/// One batch of pictures that share a task, a size and an augmentation.
+struct Batch<'a> {
     label: String,
-    requests: Vec<ViewRequest>,
+    task: Option<&'a PreparedTask>,
+    pictures: Vec<(&'a Input, PictureOf)>,
     size: usize,
     augment: AugmentConfig,
 }
 
-/// Prepares every task under `work` (beat pictures are drawn there) and encodes shard `shard`
-/// (0-based) of `shards` of everything `run` would encode into the experiment's cache.
+/// Every batch of pictures the tasks of `prepared` need encoded, in `run`'s order.
+fn task_batches<'a>(e: &Experiment, prepared: &'a [PreparedTask]) -> Vec<Batch<'a>> {
+    let mut batches = Vec::new();
+    for task in prepared {
+        let pictures = task_pictures(task)
+            .into_iter()
+            .map(|(i, p)| (&task.examples[i].input, p))
+            .collect();
+        batches.push(Batch {
+            label: format!("{} encode", task.name),
+            task: Some(task),
+            pictures,
+            size: task.size,
+            augment: task_augmentation(task),
+        });
+        batches.push(Batch {
+            label: format!("{} encode centres", task.name),
+            task: Some(task),
+            pictures: centre_pictures(task),
+            size: task.size,
+            augment: no_augmentation(),
+        });
+    }
+    if prepared.len() > 1 {
+        for (t, task) in prepared.iter().enumerate() {
+            batches.push(Batch {
+                label: format!("router encode {}", task.name),
+                task: Some(task),
+                pictures: router_pictures(task, &router_choice(e, t, task)),
+                size: e.router.size,
+                augment: no_augmentation(),
+            });
+        }
+    }
+    batches
+}
+
+/// Prepares every task under `work` and encodes shard `shard` (0-based) of `shards` of
+/// everything `run` would encode into the experiment's cache.
 pub fn encode_shard(
     e: &Experiment,
     work: &Path,
@@ -45,44 +84,21 @@ pub fn encode_shard(
     reporter: &mut dyn Reporter,
 ) -> Result<ShardSummary> {
     let enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
-    let mut batches = Vec::new();
     let mut prepared = Vec::new();
     for (i, name) in e.task_order().iter().enumerate() {
-        let task = prepare_task(e, work, i, name, reporter)?;
-        batches.push(Batch {
-            label: format!("{name} encode"),
-            requests: task_requests(&task).0,
-            size: task.size,
-            augment: task_augmentation(&task),
-        });
-        batches.push(Batch {
-            label: format!("{name} encode centres"),
-            requests: centre_requests(&task),
-            size: task.size,
-            augment: no_augmentation(),
-        });
-        prepared.push(task);
+        prepared.push(prepare_task(e, work, i, name, reporter)?);
     }
-    let routed = prepared.len() > 1;
-    if routed {
-        for (t, task) in prepared.iter().enumerate() {
-            batches.push(Batch {
-                label: format!("router encode {}", task.name),
-                requests: router_requests(task, &router_choice(e, t, task)),
-                size: e.router.size,
-                augment: no_augmentation(),
-            });
-        }
-    }
+    let ood_files;
+    let ood_inputs: Vec<Input>;
+    let mut batches = task_batches(e, &prepared);
     if e.novelty.enabled {
-        let files = crate::ood::write_ood_set(&work.join("ood"), e.seed)?;
+        ood_files = crate::ood::write_ood_set(&work.join("ood"), e.seed)?;
+        ood_inputs = ood_files.iter().cloned().map(Input::File).collect();
         batches.push(Batch {
             label: "novelty: encode generated pictures".into(),
-            requests: files
-                .into_iter()
-                .map(|path| ViewRequest { path, view: 0 })
-                .collect(),
-            size: if routed {
+            task: None,
+            pictures: ood_inputs.iter().map(|i| (i, PictureOf::Own)).collect(),
+            size: if prepared.len() > 1 {
                 e.router.size
             } else {
                 prepared[0].size
@@ -92,29 +108,46 @@ pub fn encode_shard(
     }
     let mut summary = ShardSummary { pictures: 0, of: 0 };
     for batch in batches {
-        let mut mine = Vec::new();
-        for request in batch.requests {
-            let bytes =
-                std::fs::read(&request.path).map_err(|err| Error::io(&request.path, err))?;
-            summary.of += 1;
-            if medpath_cache::shard_of(&bytes, shards) == shard {
-                mine.push(request);
-            }
-        }
-        summary.pictures += mine.len();
-        let total = mine.len();
-        let (_, failed) = enc.features(&mine, batch.size, batch.augment, &mut |done| {
-            reporter.progress(&batch.label, done, total)
-        })?;
-        reporter.progress(&batch.label, total, total);
-        if !failed.is_empty() {
+        summary.of += batch.pictures.len();
+        let (encoded, total) = encode_mine(&enc, &batch, (shard, shards), reporter)?;
+        summary.pictures += total;
+        if !encoded.is_empty() {
             reporter.warn(&format!(
                 "{}: {} inputs could not be read (run leaves them out too), e.g. {}",
                 batch.label,
-                failed.len(),
-                failed[0]
+                encoded.len(),
+                encoded[0]
             ));
         }
     }
     Ok(summary)
+}
+
+/// Encodes the pictures of `batch` that belong to shard `shard` of `shards` (by content
+/// hash); returns the reasons for pictures that could not be read and how many were this
+/// shard's.
+fn encode_mine(
+    enc: &Encoding,
+    batch: &Batch<'_>,
+    (shard, shards): (usize, usize),
+    reporter: &mut dyn Reporter,
+) -> Result<(Vec<String>, usize)> {
+    let mut drawer = match batch.task {
+        Some(task) => Drawer::new(task),
+        None => Drawer::files(),
+    };
+    let mut mine = Vec::new();
+    for (input, which) in &batch.pictures {
+        let request = drawer.request(input, *which)?;
+        let digest = request.source.digest().map_err(Error::Config)?;
+        if medpath_cache::shard_of_digest(&digest, shards) == shard {
+            mine.push(request);
+        }
+    }
+    let total = mine.len();
+    let (_, failed) = enc.features(&mine, batch.size, batch.augment, &mut |done| {
+        reporter.progress(&batch.label, done, total)
+    })?;
+    reporter.progress(&batch.label, total, total);
+    Ok((failed, total))
 }

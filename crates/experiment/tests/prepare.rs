@@ -8,7 +8,7 @@ use medpath_experiment::config::{AugmentSet, TaskSpec};
 use medpath_experiment::dataset::EncodedTask;
 use medpath_experiment::demo::write_shapes;
 use medpath_experiment::encoding::{Encoding, augmentation};
-use medpath_experiment::tasks::{PreparedTask, prepare};
+use medpath_experiment::tasks::{Input, PreparedTask, prepare};
 use medpath_split::Role;
 
 /// An experiment of one ECG and one image task whose folders exist under `dir`
@@ -147,7 +147,7 @@ fn site_centring_centres_training_on_training_images_and_a_test_folder_on_itself
         let mut paths: Vec<_> = task
             .with_role(role)
             .into_iter()
-            .map(|i| task.examples[i].path.clone())
+            .map(|i| task.examples[i].input.clone())
             .collect();
         paths.sort();
         paths
@@ -197,7 +197,7 @@ fn a_separate_test_folder_is_the_whole_test_set() {
     assert_eq!(test.len(), 20);
     assert!(
         test.iter()
-            .all(|&i| task.examples[i].path.starts_with(tmp.path().join("test")))
+            .all(|&i| matches!(&task.examples[i].input, Input::File(p) if p.starts_with(tmp.path().join("test"))))
     );
     assert_eq!(
         task.with_role(Role::Train).len() + task.with_role(Role::Val).len(),

@@ -53,10 +53,21 @@ pub struct Metrics {
     pub accuracy_ci95: [f64; 2],
     /// 95 % bootstrap interval of the macro recall.
     pub recall_macro_ci95: [f64; 2],
+    /// What the bootstrap resampled: `examples`, or `groups` (whole records or patients, the
+    /// unit errors come in).
+    #[serde(default = "examples")]
+    pub bootstrap_unit: String,
+    /// The classes the macro averages cover: those with examples in the set.
+    #[serde(default)]
+    pub macro_classes: Vec<String>,
     /// Figures per class name.
     pub per_class: BTreeMap<String, ClassMetrics>,
     /// Counts, rows = true class, columns = predicted class, in the order of `classes`.
     pub confusion: Vec<Vec<usize>>,
+}
+
+fn examples() -> String {
+    "examples".into()
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -121,7 +132,7 @@ fn interval(mut samples: Vec<f64>) -> [f64; 2] {
 }
 
 /// All metrics of `predicted` against `truth` for `classes`; `probs` (`[n, classes]`, optional)
-/// gives the AUROC; `resamples` bootstrap draws seeded by `seed` give the intervals.
+/// gives the AUROC; `resamples` bootstrap draws of examples seeded by `seed` give the intervals.
 pub fn evaluate(
     classes: &[String],
     truth: &[usize],
@@ -130,68 +141,43 @@ pub fn evaluate(
     resamples: usize,
     seed: u64,
 ) -> Metrics {
+    evaluate_grouped(classes, truth, predicted, probs, &[], resamples, seed)
+}
+
+/// Like [`evaluate`], but the bootstrap resamples whole groups (`groups`: one id per example,
+/// a record or a patient) with replacement, each drawn group bringing all its examples: the
+/// interval of a protocol whose errors come in records. Empty `groups`: examples are resampled.
+pub fn evaluate_grouped(
+    classes: &[String],
+    truth: &[usize],
+    predicted: &[usize],
+    probs: Option<&[f32]>,
+    groups: &[usize],
+    resamples: usize,
+    seed: u64,
+) -> Metrics {
     let k = classes.len();
     let m = confusion(k, truth, predicted);
     let total = truth.len();
     let mut per_class = BTreeMap::new();
     let mut sums = [0.0f64; 4];
-    let mut present = 0usize;
+    let mut macro_classes = Vec::new();
     for c in 0..k {
-        let tp = m[c][c];
-        let actual: usize = m[c].iter().sum();
-        let predicted_c: usize = (0..k).map(|r| m[r][c]).sum();
-        let tn = total + tp - actual - predicted_c;
-        let recall = ratio(tp, actual);
-        let precision = ratio(tp, predicted_c);
-        let specificity = ratio(tn, total - actual);
-        let f1 = if recall + precision > 0.0 {
-            2.0 * recall * precision / (recall + precision)
-        } else {
-            0.0
-        };
+        let (class, actual) = class_metrics(&m, c, total);
         if actual > 0 {
-            present += 1;
-            for (s, v) in sums.iter_mut().zip([recall, precision, specificity, f1]) {
+            macro_classes.push(classes[c].clone());
+            for (s, v) in
+                sums.iter_mut()
+                    .zip([class.recall, class.precision, class.specificity, class.f1])
+            {
                 *s += v;
             }
         }
-        per_class.insert(
-            classes[c].clone(),
-            ClassMetrics {
-                recall,
-                precision,
-                specificity,
-                f1,
-                n: actual,
-            },
-        );
+        per_class.insert(classes[c].clone(), class);
     }
-    let mean = |s: f64| s / present.max(1) as f64;
-    let auroc_macro = probs.and_then(|p| {
-        let values: Vec<f64> = (0..k)
-            .filter_map(|c| {
-                let scores: Vec<f32> = (0..total).map(|i| p[i * k + c]).collect();
-                let positive: Vec<bool> = truth.iter().map(|&t| t == c).collect();
-                auroc(&scores, &positive)
-            })
-            .collect();
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    });
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut accs, mut recalls) = (Vec::new(), Vec::new());
-    if total > 0 {
-        let (mut t, mut p) = (vec![0; total], vec![0; total]);
-        for _ in 0..resamples {
-            for i in 0..total {
-                let j = rng.random_range(0..total);
-                t[i] = truth[j];
-                p[i] = predicted[j];
-            }
-            let (a, r) = accuracy_and_recall(k, &t, &p);
-            accs.push(a);
-            recalls.push(r);
-        }
-    }
+    let mean = |s: f64| s / macro_classes.len().max(1) as f64;
+    let auroc_macro = probs.and_then(|p| macro_auroc(p, truth, k));
+    let (accs, recalls) = bootstrap(k, truth, predicted, groups, resamples, seed);
     let (accuracy, recall_macro) = accuracy_and_recall(k, truth, predicted);
     Metrics {
         n: total,
@@ -203,9 +189,95 @@ pub fn evaluate(
         auroc_macro,
         accuracy_ci95: interval(accs),
         recall_macro_ci95: interval(recalls),
+        bootstrap_unit: if groups.is_empty() {
+            examples()
+        } else {
+            "groups".into()
+        },
+        macro_classes,
         per_class,
         confusion: m,
     }
+}
+
+/// Class `c`'s figures from confusion matrix `m` over `total` examples, and its example count.
+fn class_metrics(m: &[Vec<usize>], c: usize, total: usize) -> (ClassMetrics, usize) {
+    let k = m.len();
+    let tp = m[c][c];
+    let actual: usize = m[c].iter().sum();
+    let predicted_c: usize = (0..k).map(|r| m[r][c]).sum();
+    let tn = total + tp - actual - predicted_c;
+    let recall = ratio(tp, actual);
+    let precision = ratio(tp, predicted_c);
+    let specificity = ratio(tn, total - actual);
+    let f1 = if recall + precision > 0.0 {
+        2.0 * recall * precision / (recall + precision)
+    } else {
+        0.0
+    };
+    let metrics = ClassMetrics {
+        recall,
+        precision,
+        specificity,
+        f1,
+        n: actual,
+    };
+    (metrics, actual)
+}
+
+/// Mean one-vs-rest AUROC over the classes with positives and negatives.
+fn macro_auroc(p: &[f32], truth: &[usize], k: usize) -> Option<f64> {
+    let total = truth.len();
+    let values: Vec<f64> = (0..k)
+        .filter_map(|c| {
+            let scores: Vec<f32> = (0..total).map(|i| p[i * k + c]).collect();
+            let positive: Vec<bool> = truth.iter().map(|&t| t == c).collect();
+            auroc(&scores, &positive)
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Accuracy and macro recall of `resamples` bootstrap draws: of examples, or of whole groups
+/// when `groups` is given.
+fn bootstrap(
+    k: usize,
+    truth: &[usize],
+    predicted: &[usize],
+    groups: &[usize],
+    resamples: usize,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>) {
+    let total = truth.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut accs, mut recalls) = (Vec::new(), Vec::new());
+    if total == 0 {
+        return (accs, recalls);
+    }
+    let units: Vec<Vec<usize>> = if groups.is_empty() {
+        (0..total).map(|i| vec![i]).collect()
+    } else {
+        let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, &g) in groups.iter().enumerate() {
+            by_group.entry(g).or_default().push(i);
+        }
+        by_group.into_values().collect()
+    };
+    let (mut t, mut p) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    for _ in 0..resamples {
+        t.clear();
+        p.clear();
+        for _ in 0..units.len() {
+            for &i in &units[rng.random_range(0..units.len())] {
+                t.push(truth[i]);
+                p.push(predicted[i]);
+            }
+        }
+        let (a, r) = accuracy_and_recall(k, &t, &p);
+        accs.push(a);
+        recalls.push(r);
+    }
+    (accs, recalls)
 }
 
 #[cfg(test)]
@@ -235,6 +307,24 @@ mod tests {
         assert!(m.accuracy_ci95[0] <= m.accuracy && m.accuracy <= m.accuracy_ci95[1]);
         assert!(m.accuracy_ci95[0] < m.accuracy_ci95[1]);
         assert_eq!(m.auroc_macro, None);
+    }
+
+    #[test]
+    fn a_grouped_bootstrap_resamples_whole_groups_and_is_wider_when_groups_differ() {
+        // Two records: one answered all right, one all wrong (50 examples each).
+        let truth = vec![0; 100];
+        let predicted: Vec<usize> = (0..100).map(|i| usize::from(i >= 50)).collect();
+        let groups: Vec<usize> = (0..100).map(|i| i / 50).collect();
+        let by_example = evaluate(&names(2), &truth, &predicted, None, 400, 5);
+        let by_record = evaluate_grouped(&names(2), &truth, &predicted, None, &groups, 400, 5);
+        assert_eq!(by_record.accuracy, 0.5);
+        assert_eq!(by_record.bootstrap_unit, "groups");
+        assert_eq!(by_example.bootstrap_unit, "examples");
+        // Drawing two records gives 0, 0.5 or 1: the interval spans them all.
+        assert_eq!(by_record.accuracy_ci95, [0.0, 1.0]);
+        let width = |m: &Metrics| m.accuracy_ci95[1] - m.accuracy_ci95[0];
+        assert!(width(&by_example) < 0.3, "{:?}", by_example.accuracy_ci95);
+        assert_eq!(by_record.macro_classes, vec!["c0".to_string()]);
     }
 
     #[test]

@@ -3,23 +3,98 @@
 //! (weights, preprocessing, image, view) is computed once.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use medpath_cache::{FeatureCache, Precision, key_of};
 use medpath_data::{
-    AugmentConfig, Preprocess, apply_transform, image::load_rgb, preprocess::normalize,
+    AugmentConfig, PixelImage, Preprocess, RgbImage, apply_transform, image::load_rgb,
+    preprocess::normalize,
 };
 use sha2::{Digest, Sha256};
 
 use crate::encoder::Vgg16Encoder;
 use crate::error::Result;
 
+/// Where an image to encode comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// A file (JPEG, PNG or DICOM, recognised by content).
+    File(PathBuf),
+    /// A picture drawn in memory (an ECG beat), with a name for messages.
+    Pixels {
+        /// What the picture is (a record and beat, say), for messages.
+        name: String,
+        /// The picture.
+        image: Arc<PixelImage>,
+    },
+}
+
+impl ImageSource {
+    /// The file's path, or the picture's name.
+    pub fn describe(&self) -> String {
+        match self {
+            ImageSource::File(path) => path.display().to_string(),
+            ImageSource::Pixels { name, .. } => name.clone(),
+        }
+    }
+
+    /// SHA-256 of the content: the file's bytes, or the picture's shape and pixels. Features are
+    /// cached under it, so the same content is encoded once whatever its name. A file that
+    /// cannot be read is an error naming it.
+    pub fn digest(&self) -> std::result::Result<[u8; 32], String> {
+        match self {
+            ImageSource::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok(Sha256::digest(&bytes).into())
+            }
+            ImageSource::Pixels { image, .. } => Ok(image.digest()),
+        }
+    }
+
+    /// The decoded image, or why it cannot be decoded (naming the file).
+    pub fn load(&self) -> std::result::Result<RgbImage, String> {
+        match self {
+            ImageSource::File(path) => load_rgb(path)
+                .map(|(image, _)| image)
+                .map_err(|e| e.to_string()),
+            ImageSource::Pixels { image, .. } => Ok(image.to_rgb()),
+        }
+    }
+}
+
 /// One image view to encode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewRequest {
-    /// The image file.
-    pub path: PathBuf,
+    /// The image.
+    pub source: ImageSource,
     /// 0 for the image itself, 1.. for augmented views.
     pub view: usize,
+}
+
+impl ViewRequest {
+    /// The image file `path` itself (view 0).
+    pub fn file(path: PathBuf) -> ViewRequest {
+        ViewRequest {
+            source: ImageSource::File(path),
+            view: 0,
+        }
+    }
+
+    /// Augmented view `view` of the image file `path`.
+    pub fn file_view(path: PathBuf, view: usize) -> ViewRequest {
+        ViewRequest {
+            source: ImageSource::File(path),
+            view,
+        }
+    }
+
+    /// A picture drawn in memory, named `name` in messages (view 0).
+    pub fn pixels(name: String, image: Arc<PixelImage>) -> ViewRequest {
+        ViewRequest {
+            source: ImageSource::Pixels { name, image },
+            view: 0,
+        }
+    }
 }
 
 /// Counts of an encoding run.
@@ -116,16 +191,13 @@ impl Featurizer<'_> {
             let mut pending: Vec<(usize, String)> = Vec::new();
             let mut inputs: Vec<f32> = Vec::new();
             for (k, request) in chunk.iter().enumerate() {
-                let bytes = match std::fs::read(&request.path) {
-                    Ok(b) => b,
+                let digest = match request.source.digest() {
+                    Ok(d) => d,
                     Err(e) => {
-                        stats
-                            .failed
-                            .push(format!("{}: {e}", request.path.display()));
+                        stats.failed.push(e);
                         continue;
                     }
                 };
-                let digest: [u8; 32] = Sha256::digest(&bytes).into();
                 let item = key_of(&[&hex(&digest), &request.view.to_string()]);
                 if let Some(cache) = &self.cache {
                     match cache.get(&item) {
@@ -139,8 +211,8 @@ impl Featurizer<'_> {
                         Err(_) => {}
                     }
                 }
-                match load_rgb(&request.path) {
-                    Ok((image, _)) => {
+                match request.source.load() {
+                    Ok(image) => {
                         let mut fitted = self.preprocess.fit(&image);
                         if request.view > 0 {
                             let key = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
@@ -152,7 +224,7 @@ impl Featurizer<'_> {
                         inputs.extend(normalize(&fitted, self.preprocess.normalization));
                         pending.push((k, item));
                     }
-                    Err(e) => stats.failed.push(e.to_string()),
+                    Err(e) => stats.failed.push(e),
                 }
             }
             if !pending.is_empty() {

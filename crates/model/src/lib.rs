@@ -8,7 +8,9 @@ pub mod featurize;
 
 pub use encoder::{Engine, Vgg16Encoder};
 pub use error::{ModelError, Result};
-pub use featurize::{EncodeStats, Featurizer, ViewRequest, cache_namespace, open_cache};
+pub use featurize::{
+    EncodeStats, Featurizer, ImageSource, ViewRequest, cache_namespace, open_cache,
+};
 
 /// The engine medpath encodes with: burn on the GPU when built with the `cuda` or `wgpu`
 /// feature, otherwise medpath-conv's CPU kernels.

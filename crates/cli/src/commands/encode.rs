@@ -239,10 +239,7 @@ fn run_shard(
     for path in images {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         if medpath_cache::shard_of(&bytes, shards) == shard - 1 {
-            mine.push(ViewRequest {
-                path: path.clone(),
-                view: 0,
-            });
+            mine.push(ViewRequest::file(path.clone()));
         }
     }
     let loaded = args.encoder.load(224)?;
@@ -362,13 +359,7 @@ pub fn run(args: EncodeArgs) -> Result<ExitCode> {
             ("preprocess", &format!("{:?}", loaded.preprocess)),
         ],
     )?;
-    let requests: Vec<ViewRequest> = images
-        .iter()
-        .map(|p| ViewRequest {
-            path: p.clone(),
-            view: 0,
-        })
-        .collect();
+    let requests: Vec<ViewRequest> = images.iter().cloned().map(ViewRequest::file).collect();
     let bar = progress::bar(requests.len(), "encode");
     let started = std::time::Instant::now();
     let mut next = 0usize;

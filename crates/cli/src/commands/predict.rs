@@ -87,12 +87,9 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let predictor = Predictor::open(&args.model)?;
     let (images, records) = expand_inputs(&args.inputs)?;
     let mut predictions = predictor.images(&images, args.explain.as_deref())?;
-    let scratch = std::env::temp_dir().join(format!("medpath-predict-{}", std::process::id()));
     let mut summaries = Vec::new();
     for record in &records {
-        let result = predictor.record(record, &scratch, args.explain.as_deref());
-        let _ = std::fs::remove_dir_all(&scratch);
-        let (rows, summary) = result?;
+        let (rows, summary) = predictor.record(record, args.explain.as_deref())?;
         predictions.extend(rows);
         summaries.push(summary);
     }

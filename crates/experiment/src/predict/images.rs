@@ -1,0 +1,129 @@
+//! Routing and answering images: each image is checked against the novelty rule, routed to a
+//! task and answered by it (with its test-time views and site centring where the task has
+//! them).
+
+use std::path::{Path as FilePath, PathBuf};
+
+use medpath_model::ViewRequest;
+use medpath_pathnet::argmax_rows;
+
+use super::heat::Shown;
+use super::{Prediction, Predictor, site_centre};
+use crate::dataset::subtract;
+use crate::encoding::augmentation;
+use crate::error::{Error, Result};
+
+impl Predictor {
+    /// Routes and classifies images; images that belong to no task are rejected. With
+    /// `explain`, an occlusion map of each classified image is written there.
+    pub fn images(&self, paths: &[PathBuf], explain: Option<&FilePath>) -> Result<Vec<Prediction>> {
+        let b = &self.bundle.bundle;
+        let requests: Vec<ViewRequest> = paths.iter().cloned().map(ViewRequest::file).collect();
+        let mut rejections = self.novelty_checks(&requests, None)?;
+        if self.novelty.is_some() {
+            for (path, rejection) in paths.iter().zip(rejections.iter_mut()) {
+                if let Some(blank) = crate::novelty::blank_file(path)? {
+                    *rejection = Some(blank);
+                }
+            }
+        }
+        let accepted: Vec<usize> = (0..paths.len())
+            .filter(|&i| rejections[i].is_none())
+            .collect();
+        let accepted_requests: Vec<ViewRequest> =
+            accepted.iter().map(|&i| requests[i].clone()).collect();
+        let route_probs = if accepted.is_empty() {
+            Vec::new()
+        } else {
+            self.route(&accepted_requests, None)?
+        };
+        let routes = argmax_rows(&route_probs, b.tasks.len());
+        let mut out: Vec<Option<Prediction>> = rejections
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.map(|why| Prediction::rejected(paths[i].display().to_string(), None, None, why))
+            })
+            .collect();
+        for (t, task) in b.tasks.iter().enumerate() {
+            let mine: Vec<usize> = (0..accepted.len()).filter(|&a| routes[a] == t).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mine_paths: Vec<PathBuf> =
+                mine.iter().map(|&a| paths[accepted[a]].clone()).collect();
+            let ImageAnswers {
+                classes: answers,
+                probs,
+                centre,
+            } = self.answer_images(t, &mine_paths)?;
+            let k = task.classes.len();
+            for (row, &a) in mine.iter().enumerate() {
+                let c = answers[row];
+                if let Some(dir) = explain {
+                    let shown = Shown::file(&mine_paths[row], self, task.size)?;
+                    self.explain(task, (&shown, None), (c, None, centre.as_deref()), dir)?;
+                }
+                out[accepted[a]] = Some(Prediction {
+                    input: mine_paths[row].display().to_string(),
+                    sample: None,
+                    annotation: None,
+                    task: Some(task.name.clone()),
+                    class: Some(task.classes[c].clone()),
+                    probability: Some(probs[row * k + c]),
+                    routed_task: Some(task.name.clone()),
+                    routing_probability: Some(route_probs[a * b.tasks.len() + t]),
+                    rejected: None,
+                });
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Task `t`'s answers on the images `paths` (routed to it).
+    fn answer_images(&self, t: usize, paths: &[PathBuf]) -> Result<ImageAnswers> {
+        let task = &self.bundle.bundle.tasks[t];
+        let requests: Vec<ViewRequest> = paths.iter().cloned().map(ViewRequest::file).collect();
+        let mut set = self.plain_features(&requests, task.size)?;
+        let mut views = (1..task.tta_views)
+            .map(|view| {
+                let augment = augmentation(task.augment, task.tta_views, 0);
+                let viewed: Vec<ViewRequest> = paths
+                    .iter()
+                    .map(|p| ViewRequest::file_view(p.clone(), view))
+                    .collect();
+                self.features(&viewed, task.size, augment)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let centre = site_centre(task, &set)?;
+        if let Some(centre) = &centre {
+            for s in std::iter::once(&mut set).chain(views.iter_mut()) {
+                s.map_examples(|example| subtract(example, centre))?;
+            }
+        }
+        if set.len() != paths.len() {
+            return Err(Error::Config(format!(
+                "task `{}`: {} of {} images encoded",
+                task.name,
+                set.len(),
+                paths.len()
+            )));
+        }
+        let (classes, probs) = self.answer_views(task, &set, &views)?;
+        Ok(ImageAnswers {
+            classes,
+            probs,
+            centre,
+        })
+    }
+}
+
+/// A task's answers on images routed to it.
+struct ImageAnswers {
+    /// Decided class per image.
+    classes: Vec<usize>,
+    /// Calibrated probabilities, row per image.
+    probs: Vec<f32>,
+    /// The mean features the images were centred on (site-centred tasks).
+    centre: Option<Vec<f32>>,
+}

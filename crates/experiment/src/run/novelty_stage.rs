@@ -1,0 +1,180 @@
+//! The rule that rejects inputs of no task: fitted on every task's training inputs, its
+//! threshold set on validation inputs, measured on the test inputs and on a generated set of
+//! pictures of no task.
+
+use std::path::Path as FilePath;
+
+use medpath_model::ViewRequest;
+use medpath_pathnet::FeatureSet;
+
+use super::router::RouterData;
+use super::{Encoded, Learned, RunContext};
+use crate::config::Experiment;
+use crate::encoding::{Encoding, no_augmentation};
+use crate::error::Result;
+use crate::novelty::{NoveltyModel, NoveltyReport};
+use crate::ood::write_ood_set;
+use crate::pictures::{Drawer, PictureOf};
+use crate::progress::Reporter;
+use crate::tasks::PreparedTask;
+
+/// The generated pictures of no task (written under `dir/ood`), encoded at `size`, with each
+/// one's kind and whether it is blank.
+fn encode_ood_set(
+    e: &Experiment,
+    enc: &Encoding,
+    size: usize,
+    dir: &FilePath,
+    reporter: &mut dyn Reporter,
+) -> Result<(FeatureSet, Vec<String>, Vec<bool>)> {
+    let files = write_ood_set(&dir.join("ood"), e.seed)?;
+    let requests: Vec<ViewRequest> = files.iter().cloned().map(ViewRequest::file).collect();
+    let total = requests.len();
+    let (features, _) = enc.features(&requests, size, no_augmentation(), &mut |done| {
+        reporter.progress("novelty: encode generated pictures", done, total)
+    })?;
+    let mut ood_set = Encoding::feature_set(size, e.side_width());
+    let mut kinds = Vec::new();
+    let mut ood_blank = Vec::new();
+    for (values, file) in features.iter().zip(&files) {
+        if let Some(values) = values {
+            ood_set.push_chw(values, 0)?;
+            ood_blank.push(crate::novelty::blank_file(file)?.is_some());
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            kinds.push(
+                name.rsplit_once('_')
+                    .map_or(name.clone(), |(k, _)| k.to_string()),
+            );
+        }
+    }
+    Ok((ood_set, kinds, ood_blank))
+}
+
+/// Whether each of the novelty stage's test inputs is blank, in the order their scores come:
+/// by task, then as the router's (or the one task's) test rows were encoded.
+fn test_blanks(
+    prepared: &[PreparedTask],
+    encoded_tasks: &[Encoded],
+    routed: Option<&RouterData>,
+) -> Result<Vec<bool>> {
+    let inputs: Vec<(usize, usize)> = match routed {
+        Some(r) => (0..prepared.len())
+            .flat_map(|t| {
+                r.test_rows
+                    .iter()
+                    .filter(move |&&(task, _)| task == t)
+                    .copied()
+            })
+            .collect(),
+        None => encoded_tasks[0].test_rows.iter().map(|&i| (0, i)).collect(),
+    };
+    let mut drawers: Vec<Drawer> = prepared.iter().map(Drawer::new).collect();
+    inputs
+        .into_iter()
+        .map(|(t, i)| {
+            let image = drawers[t].image(&prepared[t].examples[i].input, PictureOf::Own)?;
+            Ok(crate::novelty::blank_picture(&image).is_some())
+        })
+        .collect()
+}
+
+/// Fits the rule that rejects inputs of no task on every task's training inputs at the
+/// router's size (the task's own size for a one-task model), sets its threshold on validation
+/// inputs, and measures it on the test inputs and on the generated out-of-distribution set.
+/// The input side and the training, validation and test feature sets, one per task, that the
+/// novelty rule is fitted and measured on: the router's features split by task, or with one
+/// task (no router) that task's own.
+fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<(usize, [Vec<FeatureSet>; 3])> {
+    let routed = learned.router.as_ref().map(|(_, routed)| routed);
+    let by_task = |set: &FeatureSet, t: usize| {
+        let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
+        Ok(set.select(&rows)?)
+    };
+    Ok(match routed {
+        Some(r) => {
+            let each = |set| {
+                (0..cx.order.len())
+                    .map(|t| by_task(set, t))
+                    .collect::<Result<_>>()
+            };
+            (
+                cx.e.router.size,
+                [
+                    each(&r.split.train)?,
+                    each(&r.split.val.set)?,
+                    each(&r.split.test.set)?,
+                ],
+            )
+        }
+        None => {
+            let split = &learned.encoded[0].split;
+            (
+                learned.prepared[0].size,
+                [
+                    vec![split.train.clone()],
+                    vec![split.val.fitness().clone()],
+                    vec![split.test.fitness().clone()],
+                ],
+            )
+        }
+    })
+}
+
+pub(super) fn novelty_stage(
+    cx: &RunContext<'_>,
+    learned: &Learned,
+    reporter: &mut dyn Reporter,
+) -> Result<(NoveltyModel, NoveltyReport)> {
+    let (e, order) = (cx.e, &cx.order);
+    let (prepared, encoded_tasks) = (&learned.prepared, &learned.encoded);
+    let routed = learned.router.as_ref().map(|(_, routed)| routed);
+    let (size, [train, val, test]) = novelty_inputs(cx, learned)?;
+    let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
+    let model = NoveltyModel::fit(order, size, &train_refs, &val_refs, e.novelty.keep)?;
+    let (ood_set, kinds, ood_blank) = encode_ood_set(e, cx.enc, size, cx.dir, reporter)?;
+    let scores = |sets: &[FeatureSet]| -> Result<Vec<f64>> {
+        let mut all = Vec::new();
+        for set in sets {
+            all.extend(model.scores(set)?);
+        }
+        Ok(all)
+    };
+    // Both rules: a blank picture is rejected whatever its score (an infinite one here).
+    let either = |scores: Vec<f64>, blank: &[bool]| -> Vec<f64> {
+        scores
+            .into_iter()
+            .zip(blank)
+            .map(|(s, &b)| if b { f64::INFINITY } else { s })
+            .collect()
+    };
+    let test_scores = scores(&test)?;
+    let test_blank = if test_scores.is_empty() {
+        Vec::new()
+    } else {
+        test_blanks(prepared, encoded_tasks, routed)?
+    };
+    let ood_scores = either(model.scores(&ood_set)?, &ood_blank);
+    let ood: Vec<(String, f64)> = kinds.into_iter().zip(ood_scores).collect();
+    let report = crate::novelty::report(
+        &model,
+        &scores(&val)?,
+        &either(test_scores, &test_blank),
+        &ood,
+    );
+    reporter.stage(&format!(
+        "novelty: threshold {:.1} keeps {:.1} % of validation and {} of test inputs; accepts {:.1} % of {} generated pictures of no task (AUROC against {} inputs {})",
+        report.threshold,
+        100.0 * report.val_kept,
+        report
+            .test_kept
+            .map_or("n/a (no test inputs)".into(), |k| format!("{:.1} %", 100.0 * k)),
+        100.0 * report.ood_false_accept,
+        report.ood,
+        report.auroc_inputs,
+        report.auroc.map_or("n/a".into(), |a| format!("{a:.4}"))
+    ));
+    Ok((model, report))
+}
