@@ -5,12 +5,14 @@
 pub mod aami;
 pub mod augment;
 pub mod beats;
+pub mod conduction;
 pub mod error;
 pub mod export;
 pub mod leads;
 pub mod morphology;
 pub mod pipeline;
 pub mod qrs;
+pub mod relative;
 pub mod render;
 pub mod splits;
 pub mod synth;

@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::BeatAugment;
 use crate::beats::{Beat, BeatOptions, all_beats};
+use crate::conduction::conduction_features;
 use crate::error::{EcgError, Result};
 use crate::export::first_lead_only;
 use crate::qrs::detect_qrs;
+use crate::relative::relative_features;
 use crate::render::{BeatImage, TraceStyle, render_traces};
 use crate::timing::rhythm_features;
 
@@ -27,6 +29,12 @@ pub enum SideInput {
     Signal,
     /// Seven measurements per lead ([`crate::lead_measurements`]).
     Morphology,
+    /// The beat against its own record: timing against the record's rhythm, and per lead its
+    /// QRS and P-wave span against the record's median beat ([`crate::relative`]).
+    Relative,
+    /// Conduction measured on the median beat of the beat's block of the record: QRS width,
+    /// terminal and initial forces ([`crate::conduction`]).
+    Conduction,
 }
 
 impl SideInput {
@@ -48,6 +56,8 @@ impl SideInput {
                         .map(move |m| format!("lead{l}.{m}"))
                 })
                 .collect(),
+            SideInput::Relative => crate::relative::relative_names(leads),
+            SideInput::Conduction => crate::conduction::conduction_names(leads),
         }
     }
 }
@@ -285,10 +295,20 @@ impl EcgPipeline {
             }
         })?;
         let median_rr = beats.median_rr.unwrap_or(1.0);
+        let of_record = |input: SideInput, measure: fn(&[Beat], f64) -> Vec<Vec<f32>>| {
+            if self.side_inputs.contains(&input) {
+                measure(&beats.beats, record.fs())
+            } else {
+                Vec::new()
+            }
+        };
+        let relative = of_record(SideInput::Relative, relative_features);
+        let conduction = of_record(SideInput::Conduction, conduction_features);
         let side = beats
             .beats
             .iter()
-            .map(|beat| self.side_of(beat, median_rr))
+            .enumerate()
+            .map(|(i, beat)| self.side_of(beat, median_rr, (relative.get(i), conduction.get(i))))
             .collect();
         let problems = beats
             .beats
@@ -317,8 +337,14 @@ impl EcgPipeline {
         self.transform(&RecordInput::read(path, detect_on)?)
     }
 
-    /// The raw side inputs of `beat` in a record whose median RR is `median_rr` seconds.
-    fn side_of(&self, beat: &Beat, median_rr: f64) -> Vec<f32> {
+    /// The raw side inputs of `beat` in a record whose median RR is `median_rr` seconds, with
+    /// its values measured against the record and on its block (when the pipeline reads them).
+    fn side_of(
+        &self,
+        beat: &Beat,
+        median_rr: f64,
+        (relative, conduction): (Option<&Vec<f32>>, Option<&Vec<f32>>),
+    ) -> Vec<f32> {
         let mut side = Vec::new();
         for input in &self.side_inputs {
             match input {
@@ -327,6 +353,8 @@ impl EcgPipeline {
                 }
                 SideInput::Signal => side.extend_from_slice(&beat.signal),
                 SideInput::Morphology => side.extend_from_slice(&beat.measurements),
+                SideInput::Relative => side.extend(relative.into_iter().flatten().copied()),
+                SideInput::Conduction => side.extend(conduction.into_iter().flatten().copied()),
             }
         }
         side

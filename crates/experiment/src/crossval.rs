@@ -49,6 +49,10 @@ pub struct CrossValidation {
     /// Pooled test metrics of the evolved path when the task answers with another readout.
     #[serde(default)]
     pub path_test: Option<Metrics>,
+    /// Expected calibration error of the pooled answers on the records the folds left out
+    /// (patients the answering model never saw): before and after each fold's temperature.
+    #[serde(default)]
+    pub test_ece: [f64; 2],
     /// Per record, sorted by name.
     pub records: Vec<RecordRow>,
     /// Example index of each pooled test row.
@@ -88,6 +92,7 @@ struct Pool {
     rows: Vec<usize>,
     answered_rows: Vec<usize>,
     probs: Vec<f32>,
+    calibrated: Vec<f32>,
     answers: Vec<f32>,
     path_probs: Vec<f32>,
     truth: Vec<usize>,
@@ -101,6 +106,9 @@ impl Pool {
         self.rows.extend(scored_rows);
         self.answered_rows.extend_from_slice(all_rows);
         self.probs.extend_from_slice(&result.test_probs);
+        let k = result.classes.len();
+        self.calibrated
+            .extend(result.decision.calibrated(&result.test_probs, k));
         self.answers.extend_from_slice(&result.test_answers);
         self.path_probs.extend_from_slice(&result.path_probs);
         self.truth.extend_from_slice(&result.test_truth);
@@ -237,7 +245,13 @@ fn pooled_results(
     let path_test = (!pool.path_probs.is_empty())
         .then(|| metrics_of(e, classes, scored, &pool.path_probs, plan.seed));
     let records = record_rows(task, &pool);
+    let k = classes.len();
+    let ece = |probs: &[f32]| {
+        medpath_metrics::reliability(probs, k, &pool.truth, crate::decision::CALIBRATION_BINS).1
+    };
+    let test_ece = [ece(&pool.probs), ece(&pool.calibrated)];
     CrossValidation {
+        test_ece,
         folds: task.folds,
         fold_records,
         test,

@@ -201,6 +201,48 @@ fn gaussian(set: &FeatureSet) -> Result<(Vec<f64>, Vec<f64>)> {
     Ok((mean, cov))
 }
 
+/// Folds of groups whose training inputs are scored by Gaussians fitted without them.
+pub const HELD_OUT_FOLDS: usize = 5;
+
+/// The squared distance of every input of `set` to the Gaussian fitted on the inputs of the
+/// other folds of groups (`groups`: one id per input; the groups dealt into
+/// [`HELD_OUT_FOLDS`] folds in order of id), its covariance blended with `shared` as the
+/// task's own is (`pooling`); empty when there are fewer than two groups.
+fn held_out_distances(
+    set: &FeatureSet,
+    groups: &[usize],
+    (shared, pooling): (&[f64], f64),
+) -> Result<Vec<f64>> {
+    let mut ids: Vec<usize> = groups.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() < 2 || groups.len() != set.len() {
+        return Ok(Vec::new());
+    }
+    let folds = HELD_OUT_FOLDS.min(ids.len());
+    let fold_of = |g: usize| ids.binary_search(&g).map_or(0, |k| k % folds);
+    let mut distances = Vec::with_capacity(set.len());
+    for fold in 0..folds {
+        let (inside, outside): (Vec<usize>, Vec<usize>) =
+            (0..set.len()).partition(|&i| fold_of(groups[i]) != fold);
+        let (mean, cov) = gaussian(&set.select(&inside)?)?;
+        let dims = mean.len();
+        let blend: Vec<f64> = cov
+            .iter()
+            .zip(shared)
+            .map(|(c, s)| (1.0 - pooling) * c + pooling * s)
+            .collect();
+        let Some(l) = shrunk_cholesky(&blend, dims, SHRINKAGE) else {
+            continue;
+        };
+        for_each_summary(&set.select(&outside)?, |s| {
+            let d: Vec<f64> = s.iter().zip(&mean).map(|(a, b)| a - b).collect();
+            distances.push(mahalanobis(&l, &d));
+        })?;
+    }
+    Ok(distances)
+}
+
 /// Cholesky factor of `cov` with its off-diagonal entries shrunk by `shrinkage` (towards the
 /// diagonal), if it is positive definite.
 fn shrunk_cholesky(cov: &[f64], dims: usize, shrinkage: f64) -> Option<Vec<f64>> {
@@ -225,13 +267,17 @@ fn log_det(l: &[f64], dims: usize) -> f64 {
 
 impl NoveltyModel {
     /// Fits one Gaussian per task on `train` (one feature set per task, inputs at `size`),
-    /// scales each task's distances by the one that keeps `keep` of that task's `val` inputs
-    /// (its training inputs when it has none), and sets the threshold that keeps `keep` of all
-    /// `val` inputs.
+    /// scales each task's distances by the one that keeps `keep` of that task's inputs of
+    /// patients it was not fitted on, and sets the threshold that keeps `keep` of all of them.
+    /// Those inputs are the `val` inputs and, where a task's training inputs come in `groups`
+    /// (records or patients, one id per row; empty: none), its training inputs scored by
+    /// Gaussians fitted without their group ([`HELD_OUT_FOLDS`] folds of groups): validation
+    /// inputs of the training patients (the paper's intra-patient split) would set a threshold
+    /// too tight for a new patient.
     pub fn fit(
         tasks: &[String],
         size: usize,
-        train: &[&FeatureSet],
+        (train, groups): (&[&FeatureSet], &[Vec<usize>]),
         val: &[&FeatureSet],
         keep: f64,
     ) -> Result<NoveltyModel> {
@@ -269,6 +315,7 @@ impl NoveltyModel {
                 *s += weight * c;
             }
         }
+        let mut unseen_scores = Vec::new();
         for (t, ((mean, cov), set)) in gaussians.into_iter().zip(train).enumerate() {
             let own = val.get(t).filter(|v| !v.is_empty()).unwrap_or(set);
             // The blend of the task's own and the shared covariance under which the task's
@@ -304,15 +351,17 @@ impl NoveltyModel {
             model.pooling.push(pooling);
             let mut distances = Vec::with_capacity(own.len());
             for_each_summary(own, |s| distances.push(model.distance(t, &s)))?;
-            model
-                .scales
-                .push(quantile(&distances, keep).max(f64::MIN_POSITIVE));
+            let task_groups = groups.get(t).map_or(&[][..], Vec::as_slice);
+            let held_out = held_out_distances(set, task_groups, (&shared, pooling))?;
+            distances.extend_from_slice(&held_out);
+            let scale = quantile(&distances, keep).max(f64::MIN_POSITIVE);
+            model.scales.push(scale);
+            unseen_scores.extend(held_out.iter().map(|d| d / scale));
         }
-        let mut val_scores = Vec::new();
         for set in val {
-            val_scores.extend(model.scores(set)?);
+            unseen_scores.extend(model.scores(set)?);
         }
-        model.threshold = quantile(&val_scores, keep);
+        model.threshold = quantile(&unseen_scores, keep);
         Ok(model)
     }
 
@@ -490,8 +539,14 @@ mod tests {
             })
             .collect();
         let (a, b) = (set(&tight), set(&loose));
-        let model =
-            NoveltyModel::fit(&["a".into(), "b".into()], 32, &[&a, &b], &[&a, &b], 0.99).unwrap();
+        let model = NoveltyModel::fit(
+            &["a".into(), "b".into()],
+            32,
+            (&[&a, &b], &[]),
+            &[&a, &b],
+            0.99,
+        )
+        .unwrap();
         // Half a unit off task a: tiny by task b's spread, yet dozens of a's own spreads away.
         let off = set(&[[1.5, 1.0, 1.0], [1.0, 1.5, 1.5]]);
         for s in model.scores(&off).unwrap() {
@@ -523,8 +578,14 @@ mod tests {
             .collect();
         let other: Vec<[f32; 3]> = near.iter().map(|v| [v[0] + 8.0, v[1], v[2]]).collect();
         let (a, b) = (set(&near), set(&other));
-        let model =
-            NoveltyModel::fit(&["a".into(), "b".into()], 32, &[&a, &b], &[&a, &b], 0.99).unwrap();
+        let model = NoveltyModel::fit(
+            &["a".into(), "b".into()],
+            32,
+            (&[&a, &b], &[]),
+            &[&a, &b],
+            0.99,
+        )
+        .unwrap();
         let kept = model
             .scores(&a)
             .unwrap()
@@ -542,5 +603,54 @@ mod tests {
             NoveltyModel::load(&tmp.path().join("n.json")).unwrap(),
             model
         );
+    }
+
+    #[test]
+    fn a_new_patient_is_judged_by_how_far_unseen_patients_lie_not_training_ones() {
+        // Five patients, each with its own offset; within a patient the inputs vary little.
+        let patient = |p: usize, n: usize| -> Vec<[f32; 3]> {
+            (0..n)
+                .map(|i| {
+                    let w = 0.01 * ((i * 7) % 11) as f32;
+                    let o = p as f32 * 0.3;
+                    [2.0 + o + w, 3.0 - o + w, 1.0 + 0.5 * o + w]
+                })
+                .collect()
+        };
+        let mut rows = Vec::new();
+        let mut groups = Vec::new();
+        for p in 0..5 {
+            rows.extend(patient(p, 30));
+            groups.extend(std::iter::repeat_n(p, 30));
+        }
+        let a = set(&rows);
+        let tasks = ["a".to_string()];
+        let seen = NoveltyModel::fit(&tasks, 32, (&[&a], &[]), &[&a], 0.99).unwrap();
+        let unseen = NoveltyModel::fit(&tasks, 32, (&[&a], &[groups]), &[&a], 0.99).unwrap();
+        assert!(
+            unseen.scales[0] > seen.scales[0],
+            "{:?} {:?}",
+            unseen.scales,
+            seen.scales
+        );
+        // A sixth patient half a step past the others: rejected by the rule fitted on the
+        // training patients' spread, kept by the one that saw patients held out.
+        let new = set(&patient(5, 10)[..]);
+        let kept = |m: &NoveltyModel| {
+            m.scores(&new)
+                .unwrap()
+                .iter()
+                .filter(|&&s| m.judge(s).is_none())
+                .count()
+        };
+        assert!(
+            kept(&unseen) > kept(&seen),
+            "{} vs {}",
+            kept(&unseen),
+            kept(&seen)
+        );
+        // Far away is still far.
+        let far = set(&[[30.0, 0.0, 0.0]]);
+        assert!(unseen.judge(unseen.scores(&far).unwrap()[0]).is_some());
     }
 }

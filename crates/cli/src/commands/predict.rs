@@ -113,8 +113,8 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         }
         for s in &summaries {
             eprintln!(
-                "record {}: {} beats (positions from {}); predicted {:?}",
-                s.record, s.beats, s.beats_from, s.predicted
+                "record {}: {} beats (positions from {}); answered {:?}; rejected {}",
+                s.record, s.beats, s.beats_from, s.predicted, s.rejected
             );
             eprintln!(
                 "  the model knows only the classes {}: a beat of any other kind is given one of them",

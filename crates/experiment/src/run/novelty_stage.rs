@@ -81,48 +81,72 @@ fn test_blanks(
         .collect()
 }
 
-/// Fits the rule that rejects inputs of no task on every task's training inputs at the
-/// router's size (the task's own size for a one-task model), sets its threshold on validation
-/// inputs, and measures it on the test inputs and on the generated out-of-distribution set.
-/// The input side and the training, validation and test feature sets, one per task, that the
-/// novelty rule is fitted and measured on: the router's features split by task, or with one
-/// task (no router) that task's own.
-fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<(usize, [Vec<FeatureSet>; 3])> {
+/// The inputs the novelty rule is fitted and measured on: the router's features split by task,
+/// or with one task (no router) that task's own, with the record or patient of every
+/// training input.
+fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<NoveltyInputs> {
     let routed = learned.router.as_ref().map(|(_, routed)| routed);
     let by_task = |set: &FeatureSet, t: usize| {
         let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
         Ok(set.select(&rows)?)
     };
+    let groups_of = |split: &crate::sets::Split, t: Option<usize>| -> Vec<usize> {
+        (0..split.train_groups.len())
+            .filter(|&i| t.is_none_or(|t| split.train.labels[i] == t))
+            .map(|i| split.train_groups[i])
+            .collect()
+    };
     Ok(match routed {
         Some(r) => {
+            let tasks = 0..cx.order.len();
             let each = |set| {
-                (0..cx.order.len())
+                tasks
+                    .clone()
                     .map(|t| by_task(set, t))
                     .collect::<Result<_>>()
             };
-            (
-                cx.e.router.size,
-                [
+            NoveltyInputs {
+                size: cx.e.router.size,
+                sets: [
                     each(&r.split.train)?,
                     each(&r.split.val.set)?,
                     each(&r.split.test.set)?,
                 ],
-            )
+                train_groups: tasks
+                    .clone()
+                    .map(|t| groups_of(&r.split, Some(t)))
+                    .collect(),
+            }
         }
         None => {
             let split = &learned.encoded[0].split;
-            (
-                learned.prepared[0].size,
-                [
+            NoveltyInputs {
+                size: learned.prepared[0].size,
+                sets: [
                     vec![split.train.clone()],
                     vec![split.val.fitness().clone()],
                     vec![split.test.fitness().clone()],
                 ],
-            )
+                train_groups: vec![groups_of(split, None)],
+            }
         }
     })
 }
 
+/// What the novelty rule is fitted and measured on.
+struct NoveltyInputs {
+    /// Input side.
+    size: usize,
+    /// Training, validation and test feature sets, one per task each.
+    sets: [Vec<FeatureSet>; 3],
+    /// Per task, the record or patient of each training row.
+    train_groups: Vec<Vec<usize>>,
+}
+
+/// Fits the rule that rejects inputs of no task on every task's training inputs at the
+/// router's size (the task's own size for a one-task model), sets its threshold on inputs of
+/// patients the rule was not fitted on, and measures it on the test inputs and on the
+/// generated out-of-distribution set.
 pub(super) fn novelty_stage(
     cx: &RunContext<'_>,
     learned: &Learned,
@@ -131,9 +155,11 @@ pub(super) fn novelty_stage(
     let (e, order) = (cx.e, &cx.order);
     let (prepared, encoded_tasks) = (&learned.prepared, &learned.encoded);
     let routed = learned.router.as_ref().map(|(_, routed)| routed);
-    let (size, [train, val, test]) = novelty_inputs(cx, learned)?;
+    let inputs = novelty_inputs(cx, learned)?;
+    let (size, [train, val, test]) = (inputs.size, inputs.sets);
     let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
-    let model = NoveltyModel::fit(order, size, &train_refs, &val_refs, e.novelty.keep)?;
+    let fitted_on = (train_refs.as_slice(), inputs.train_groups.as_slice());
+    let model = NoveltyModel::fit(order, size, fitted_on, &val_refs, e.novelty.keep)?;
     let (ood_set, kinds, ood_blank) = encode_ood_set(e, cx.enc, size, cx.dir, reporter)?;
     let scores = |sets: &[FeatureSet]| -> Result<Vec<f64>> {
         let mut all = Vec::new();

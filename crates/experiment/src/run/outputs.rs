@@ -90,6 +90,7 @@ fn kfold_summary(dir: &FilePath, task: &str) -> serde_json::Value {
             "folds": cv.folds,
             "fold_records": cv.fold_records,
             "records": cv.records,
+            "unseen_record_ece": {"before": cv.test_ece[0], "after": cv.test_ece[1]},
         }),
         Err(_) => serde_json::Value::Null,
     }

@@ -72,6 +72,9 @@ fn router_data(
     let make = || enc.task_set(size, e.side_width(), false);
     let (mut train, mut val, mut test) = (make()?, make()?, make()?);
     let mut test_rows = Vec::new();
+    // Each training row's group (its task's record or patient), numbered across tasks.
+    let mut groups: std::collections::BTreeMap<(usize, String), usize> = Default::default();
+    let mut train_groups = Vec::new();
     for (t, task) in tasks.iter().enumerate() {
         let chosen = router_choice(e, t, task);
         let pictures = router_pictures(task, &chosen);
@@ -86,7 +89,12 @@ fn router_data(
             &mut |k, values| {
                 let (role, i) = chosen[k];
                 let set = match role {
-                    Role::Train => &mut train,
+                    Role::Train => {
+                        let next = groups.len();
+                        let key = (t, task.examples[i].group.clone());
+                        train_groups.push(*groups.entry(key).or_insert(next));
+                        &mut train
+                    }
                     Role::Val => &mut val,
                     Role::Test => {
                         test_rows.push((t, i));
@@ -101,7 +109,7 @@ fn router_data(
     }
     let split = Split {
         train,
-        train_groups: Vec::new(),
+        train_groups,
         val: EvalSet::plain(val),
         test: EvalSet::plain(test),
         view_rule: crate::views::ViewRule::Mean,
