@@ -10,15 +10,15 @@ use medpath_pathnet::checkpoint;
 use medpath_pathnet::{Path, SuperNet};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentSet, Centre, Readout, one};
-use crate::dataset::SideScaling;
-use crate::decision::Decision;
+use crate::config::{AugmentSet, Centre, ReadoutKind, one};
 use crate::encoding::EncoderReference;
-use crate::ensemble::member_file;
 use crate::error::{Error, Result};
-use crate::files::{read_json, write_json};
-use crate::smoothing::Smoothing;
-use crate::views::ViewRule;
+use medpath_readout::Decision;
+use medpath_readout::SideScaling;
+use medpath_readout::Smoothing;
+use medpath_readout::ViewRule;
+use medpath_readout::member_file;
+use medpath_runkit::{read_json, write_json};
 
 /// File of the novelty model in a bundle folder (absent: nothing is rejected).
 pub const NOVELTY_FILE: &str = "novelty.json";
@@ -75,9 +75,9 @@ pub struct BundleTask {
     pub centre_beats: usize,
     /// What the task answers with (boosted trees: `boosted_<task>.json` beside the network).
     #[serde(default)]
-    pub readout: Readout,
+    pub readout: ReadoutKind,
     /// Paths of the ensemble's further members, member `m` (from 1) in its own network file
-    /// [`crate::ensemble::member_file`] beside the main one; the answer averages the raw
+    /// [`medpath_readout::member_file`] beside the main one; the answer averages the raw
     /// probabilities of `path` and of these before `decision` (empty: `path` alone).
     #[serde(default)]
     pub members: Vec<Path>,
@@ -118,7 +118,7 @@ impl Bundle {
     /// Writes `model.json` and `network.safetensors` into `dir`.
     pub fn save(&self, dir: &FilePath, net: &SuperNet) -> Result<()> {
         checkpoint::save_weights(&dir.join("network.safetensors"), net)?;
-        write_json(&dir.join("model.json"), self)
+        Ok(write_json(&dir.join("model.json"), self)?)
     }
 
     /// Reads a bundle from a run folder (or its `bundle/` folder), checking format, readouts and

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use medpath_ecg::{BeatAugment, Normalization};
-use medpath_pathnet::FitnessMetric;
+pub use medpath_learn::{
+    ClassWeights, EvaluationSection, LearnSettings, NetworkSettings, SearchSection, TrainSection,
+};
+use medpath_readout::{Smoothing, ViewRule};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::smoothing::Smoothing;
-use crate::views::ViewRule;
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,139 +89,6 @@ impl Default for EncoderSettings {
     }
 }
 
-/// Shape of the super-network and genotype rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetworkSettings {
-    /// Modules per layer, M.
-    pub modules: usize,
-    /// Most active modules per layer, N.
-    pub active: usize,
-    /// Channels of each layer-1 (1x1 convolution) module.
-    pub conv_width: usize,
-    /// Side of the grid layer 1 is pooled to.
-    pub grid: usize,
-    /// Widths of the fully connected layers 2..L.
-    pub fc_widths: Vec<usize>,
-    /// `sum` or `mean`.
-    pub aggregate: String,
-    /// Whether a genotype may list a module twice.
-    pub duplicates: bool,
-    /// `wrap` or `clamp`.
-    pub boundary: String,
-}
-
-impl Default for NetworkSettings {
-    fn default() -> Self {
-        NetworkSettings {
-            modules: 10,
-            active: 3,
-            conv_width: 32,
-            grid: 2,
-            fc_widths: vec![64, 64],
-            aggregate: "sum".into(),
-            duplicates: true,
-            boundary: "wrap".into(),
-        }
-    }
-}
-
-/// Phase 1 settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SearchSection {
-    /// Population P.
-    pub population: usize,
-    /// Most tournaments.
-    pub tournaments: usize,
-    /// Stop when a fitness reaches this.
-    pub threshold: Option<f64>,
-    /// Minibatches per candidate per tournament, T.
-    pub steps: usize,
-    /// Minibatch size.
-    pub batch: usize,
-    /// `validation` or `training`.
-    pub fitness: String,
-    /// Score fitness on at most this many examples.
-    pub fitness_samples: Option<usize>,
-    /// Adam learning rate during the search.
-    pub learning_rate: f32,
-    /// What fitness measures on the fitness set: `accuracy` (the paper's) or `macro-recall`
-    /// (every class counts alike).
-    pub metric: FitnessMetric,
-}
-
-impl Default for SearchSection {
-    fn default() -> Self {
-        SearchSection {
-            population: 20,
-            tournaments: 60,
-            threshold: Some(0.998),
-            steps: 50,
-            batch: 16,
-            fitness: "validation".into(),
-            fitness_samples: Some(1000),
-            learning_rate: 1e-3,
-            metric: FitnessMetric::Accuracy,
-        }
-    }
-}
-
-/// Phase 2 settings (also the ablations' optimiser).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainSection {
-    /// Most epochs.
-    pub epochs: usize,
-    /// Minibatch size.
-    pub batch: usize,
-    /// Early stopping patience in epochs.
-    pub patience: usize,
-    /// Adam learning rate.
-    pub learning_rate: f32,
-    /// Loss weight per class, in the search, phase 2 and the ablations: `none` or `balanced`
-    /// (each class weighs as much as the others, whatever its count).
-    pub class_weights: ClassWeights,
-    /// Dropout rate on the inputs of the fully connected layers and the readouts while
-    /// training (0: none).
-    pub dropout: f32,
-    /// Decoupled weight decay of Adam (0: none).
-    pub weight_decay: f32,
-    /// How far the boosted-tree readouts even out the groups of a class (ECG: records;
-    /// images: patients) in their loss and in their validation score: an example of a group
-    /// holding `n` examples of its class weighs `n^-group_balance`, rescaled so that each
-    /// class keeps its total weight. 0: every example weighs the same, so the patient with
-    /// the most beats of a class dominates it; 1: every group of a class weighs the same.
-    pub group_balance: f32,
-}
-
-impl Default for TrainSection {
-    fn default() -> Self {
-        TrainSection {
-            epochs: 30,
-            batch: 32,
-            patience: 4,
-            learning_rate: 1e-3,
-            class_weights: ClassWeights::None,
-            dropout: 0.0,
-            weight_decay: 0.0,
-            group_balance: 0.0,
-        }
-    }
-}
-
-/// How the classes weigh in the loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClassWeights {
-    /// Every example weighs 1, so common classes dominate.
-    #[default]
-    None,
-    /// Weights `n / (classes * n_c)` from the training examples: the loss is the mean over
-    /// classes, which targets macro recall.
-    Balanced,
-}
-
 /// Router settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -258,29 +126,6 @@ impl Default for NoveltySection {
         NoveltySection {
             enabled: true,
             keep: 0.99,
-        }
-    }
-}
-
-/// Test statistics and report settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvaluationSection {
-    /// Bootstrap resamples for the 95 % intervals.
-    pub bootstrap: usize,
-    /// Example inputs per class and outcome (right / wrong) shown in the report.
-    pub samples: usize,
-    /// Also train gradient-boosted trees on the pooled encoder features and side inputs, as an
-    /// ablation beside the linear readout.
-    pub boosted_trees: bool,
-}
-
-impl Default for EvaluationSection {
-    fn default() -> Self {
-        EvaluationSection {
-            bootstrap: 1000,
-            samples: 4,
-            boosted_trees: false,
         }
     }
 }
@@ -365,7 +210,7 @@ pub struct EcgTask {
     pub centre_beats: usize,
     /// What the task answers with: `path` or `boosted-trees`.
     #[serde(default)]
-    pub readout: Readout,
+    pub readout: ReadoutKind,
     /// Answers the task's answer averages (1: one). With `readout = "path"`: paths, each further
     /// one searched and trained again, from the network as it was before the task, with its
     /// own seed, in a copy of the network that the bundle keeps beside the main one. With
@@ -554,7 +399,7 @@ pub struct ImageTask {
     pub positive: Option<String>,
     /// What the task answers with: `path` or `boosted-trees`.
     #[serde(default)]
-    pub readout: Readout,
+    pub readout: ReadoutKind,
     /// Answers the task's answer averages (1: one). With `readout = "path"`: paths, each further
     /// one searched and trained again, from the network as it was before the task, with its
     /// own seed, in a copy of the network that the bundle keeps beside the main one. With
@@ -579,33 +424,9 @@ pub enum AugmentSet {
     StrongAspect,
 }
 
-/// What a task answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Readout {
-    /// Its evolved path through the super-network (the paper's).
-    #[default]
-    Path,
-    /// Gradient-boosted trees on the pooled encoder features and side inputs; the path is still
-    /// searched, trained and reported beside them.
-    BoostedTrees,
-}
+pub use medpath_readout::ReadoutKind;
 
-/// Whether encoder features are centred, and on what: an ECG beat on its record, an image on
-/// its site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Centre {
-    /// Features as the encoder gives them.
-    #[default]
-    None,
-    /// Minus the record's mean features (ECG tasks).
-    Record,
-    /// Minus the mean features of the images of the same site (image tasks): the training
-    /// folder's training images for training and validation images, the test folder's images
-    /// for its test images, the images given together for `predict`.
-    Site,
-}
+pub use medpath_readout::Centre;
 
 pub use medpath_ecg::SideInput;
 
@@ -622,7 +443,7 @@ impl EcgTask {
 
 impl TaskSpec {
     /// What the task answers with.
-    pub fn readout(&self) -> Readout {
+    pub fn readout(&self) -> ReadoutKind {
         match self {
             TaskSpec::Ecg(t) => t.readout,
             TaskSpec::Images(t) => t.readout,
@@ -695,6 +516,30 @@ pub(crate) fn yes() -> bool {
     true
 }
 
+/// A settings error as a person reads it: an unknown choice is named with its key and the
+/// choices there are (`network.boundary: "clmap" is not one of wrap, clamp`); any other
+/// error is the parser's own words.
+fn explain_toml_error(e: &toml::de::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("");
+    let key = lines
+        .find_map(|l| l.trim().strip_prefix("in `")?.strip_suffix('`'))
+        .unwrap_or("");
+    let Some(rest) = first.strip_prefix("unknown variant `") else {
+        return text.replace('\n', " ");
+    };
+    let Some((value, expected)) = rest.split_once("`, expected ") else {
+        return text.replace('\n', " ");
+    };
+    let choices: Vec<&str> = expected
+        .trim_start_matches("one of ")
+        .split(['`', ',', ' '])
+        .filter(|w| !w.is_empty() && *w != "or")
+        .collect();
+    format!("{key}: \"{value}\" is not one of {}", choices.join(", "))
+}
+
 /// Sets `dotted.key` in a TOML table to `value` (parsed as TOML, else taken as a string).
 pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
     let (key, value) = assignment.split_once('=').ok_or_else(|| {
@@ -729,7 +574,7 @@ impl Experiment {
         }
         let experiment: Experiment = table
             .try_into()
-            .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+            .map_err(|e| Error::Config(format!("{origin}: {}", explain_toml_error(&e))))?;
         experiment.check(origin)?;
         Ok(experiment)
     }
@@ -738,6 +583,18 @@ impl Experiment {
     pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Experiment::parse(&text, overrides, &path.display().to_string())
+    }
+
+    /// What learning a task reads from the experiment.
+    pub fn learn_settings(&self) -> LearnSettings {
+        LearnSettings {
+            network: self.network.clone(),
+            search: self.search.clone(),
+            train: self.train.clone(),
+            evaluation: self.evaluation.clone(),
+            side_width: self.side_width(),
+            channels: medpath_weights::OUTPUT_CHANNELS,
+        }
     }
 
     /// Side inputs of the super-network: the most any task has (tasks with fewer get zeros).
@@ -813,8 +670,6 @@ impl Experiment {
             exists("encoder.weights", w)?;
         }
         let n = &self.network;
-        one_of("network.aggregate", &n.aggregate, &["sum", "mean"])?;
-        one_of("network.boundary", &n.boundary, &["wrap", "clamp"])?;
         at_least("network.active", n.active, 1)?;
         at_least("network.modules", n.modules, n.active)?;
         at_least("network.conv_width", n.conv_width, 1)?;
@@ -823,7 +678,6 @@ impl Experiment {
             at_least("network.fc_widths", *w, 1)?;
         }
         let s = &self.search;
-        one_of("search.fitness", &s.fitness, &["validation", "training"])?;
         at_least("search.population", s.population, 2)?;
         at_least("search.tournaments", s.tournaments, 1)?;
         at_least("search.steps", s.steps, 1)?;
@@ -923,7 +777,7 @@ impl Experiment {
             }
             let TaskSpec::Ecg(t) = task else {
                 if let TaskSpec::Images(t) = task {
-                    crate::decision::parse_target(&t.operating_point)
+                    medpath_readout::parse_target(&t.operating_point)
                         .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
                 }
                 continue;

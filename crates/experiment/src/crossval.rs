@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Experiment, TaskSpec};
 use crate::dataset::EncodedTask;
 use crate::error::{Error, Result};
-use crate::files::{read_json, write_atomic, write_json};
-use crate::learn::{PooledTest, TaskPlan, TaskResult, learn_task, metrics_of};
-use crate::progress::Reporter;
 use crate::tasks::PreparedTask;
 use crate::tasks::ecg::fold_roles;
+use medpath_learn::{PooledTest, TaskPlan, TaskResult, learn_task, metrics_of};
+use medpath_runkit::Reporter;
+use medpath_runkit::{read_json, write_atomic, write_json};
 
 /// One record's beats and how the evolved path did on them when its fold was tested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +154,7 @@ pub fn cross_validate(
     };
     let saved = dir.join("kfold.json");
     if saved.exists() {
-        return read_json(&saved);
+        return Ok(read_json(&saved)?);
     }
     let fold_records = records_by_fold(task)?;
     let mut pool = Pool::default();
@@ -183,7 +183,7 @@ pub fn cross_validate(
                 ..*plan
             };
             learn_task(
-                e,
+                &e.learn_settings(),
                 &mut net,
                 &fold_plan,
                 &assembled.split,
@@ -236,6 +236,8 @@ fn pooled_results(
         })
         .collect();
     let scored = (pool.truth.as_slice(), groups.as_slice());
+    let learn = e.learn_settings();
+    let e = &learn;
     let test = metrics_of(e, classes, scored, &pool.probs, plan.seed);
     let ablations = pool
         .ablation_probs
@@ -247,7 +249,7 @@ fn pooled_results(
     let records = record_rows(task, &pool);
     let k = classes.len();
     let ece = |probs: &[f32]| {
-        medpath_metrics::reliability(probs, k, &pool.truth, crate::decision::CALIBRATION_BINS).1
+        medpath_metrics::reliability(probs, k, &pool.truth, medpath_readout::CALIBRATION_BINS).1
     };
     let test_ece = [ece(&pool.probs), ece(&pool.calibrated)];
     CrossValidation {
@@ -328,5 +330,5 @@ fn write_records_csv(path: &FilePath, classes: &[String], rows: &[RecordRow]) ->
         }
         csv.push_str(&format!(",{:.4}\n", row.accuracy));
     }
-    write_atomic(path, csv.as_bytes())
+    Ok(write_atomic(path, csv.as_bytes())?)
 }

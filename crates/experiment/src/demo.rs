@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::Experiment;
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use medpath_runkit::write_atomic;
 
 /// Side of the generated images.
 pub(crate) const SIDE: usize = 80;

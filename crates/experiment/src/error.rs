@@ -56,6 +56,15 @@ pub enum Error {
     /// A figure.
     #[error(transparent)]
     Plot(#[from] medpath_plot::PlotError),
+    /// Learning a task.
+    #[error(transparent)]
+    Learn(#[from] medpath_learn::LearnError),
+    /// A readout.
+    #[error(transparent)]
+    Readout(#[from] medpath_readout::ReadoutError),
+    /// A file of the run folder.
+    #[error(transparent)]
+    File(#[from] medpath_runkit::FileError),
 }
 
 impl Error {

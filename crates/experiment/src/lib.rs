@@ -11,33 +11,24 @@
 //! - [`views`]: how an answer joins an example's own picture with its test-time pictures.
 //! - [`demo`]: the built-in demo experiment on generated data.
 
-pub mod boosted;
 pub mod bundle;
 pub mod config;
 pub mod crossval;
 pub mod dataset;
-pub mod decision;
 pub mod demo;
 pub mod encoding;
-pub mod ensemble;
 pub mod error;
 pub mod explain;
-pub mod files;
-pub mod learn;
 pub mod novelty;
 pub mod ood;
 pub mod pictures;
 pub mod predict;
-pub mod progress;
 pub mod report;
 pub mod run;
-pub mod sets;
 pub mod shard;
-pub mod smoothing;
 pub mod tasks;
-pub mod views;
 
 pub use config::Experiment;
 pub use error::{Error, Result};
-pub use progress::{Plain, Recorder, Reporter};
+pub use medpath_runkit::{Plain, Recorder, Reporter};
 pub use run::{RunSummary, run};

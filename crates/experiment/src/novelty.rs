@@ -19,7 +19,7 @@ use medpath_pathnet::FeatureSet;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::files::{read_json, write_json};
+use medpath_runkit::{read_json, write_json};
 
 /// Spread of a picture's gray levels (standard deviation on the 0..255 scale) under which it
 /// counts as blank.
@@ -400,7 +400,7 @@ impl NoveltyModel {
 
     /// Writes the model to `path` (JSON).
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_json(path, self)
+        Ok(write_json(path, self)?)
     }
 
     /// Reads a model written by [`NoveltyModel::save`], checking its shapes.

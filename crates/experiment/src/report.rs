@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::files::{read_json, write_atomic};
+use medpath_runkit::{read_json, write_atomic};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")

@@ -16,9 +16,9 @@ use crate::dataset::{centre_pictures, task_augmentation, task_pictures};
 use crate::encoding::{Encoding, no_augmentation};
 use crate::error::{Error, Result};
 use crate::pictures::{Drawer, PictureOf};
-use crate::progress::Reporter;
 use crate::run::{prepare_task, router_choice, router_pictures};
 use crate::tasks::{Input, PreparedTask};
+use medpath_runkit::Reporter;
 
 /// What one shard did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

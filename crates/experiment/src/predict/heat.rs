@@ -6,12 +6,12 @@ use medpath_data::RgbImage;
 
 use super::Predictor;
 use crate::bundle::BundleTask;
-use crate::dataset::subtract;
 use crate::encoding::Encoding;
 use crate::error::{Error, Result};
 use crate::explain::{occlusion_map, save_overlay};
-use crate::files::write_json;
-use crate::views::ViewRule;
+use medpath_readout::ViewRule;
+use medpath_readout::subtract;
+use medpath_runkit::write_json;
 
 /// A picture as the encoder sees it (fitted to the task's size), named for the files of its
 /// heat map.

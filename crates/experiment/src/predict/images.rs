@@ -9,9 +9,9 @@ use medpath_pathnet::argmax_rows;
 
 use super::heat::Shown;
 use super::{Prediction, Predictor, site_centre};
-use crate::dataset::subtract;
 use crate::encoding::augmentation;
 use crate::error::{Error, Result};
+use medpath_readout::subtract;
 
 impl Predictor {
     /// Routes and classifies images; images that belong to no task are rejected. With

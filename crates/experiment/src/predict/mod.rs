@@ -22,16 +22,14 @@ use medpath_pathnet::FeatureSet;
 use medpath_wfdb::RecordPath;
 use serde::Serialize;
 
-use crate::boosted::BoostedReadout;
 use crate::bundle::{Bundle, BundleTask, LoadedBundle, NOVELTY_FILE};
-use crate::config::{Centre, Readout};
-use crate::dataset::mean_of;
+use crate::config::{Centre, ReadoutKind};
 use crate::encoding::{Encoding, no_augmentation};
-use crate::ensemble::mean_probs;
 use crate::error::{Error, Result};
-use crate::learn::{boosted_file, evaluate_views};
 use crate::novelty::{NoveltyModel, Rejection};
-use crate::views::answer_views;
+use medpath_readout::BoostedReadout;
+use medpath_readout::mean_of;
+use medpath_readout::{Ensemble, PathReadout, answer, boosted_file};
 
 /// One classified input (an image, or one beat of a record).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -156,7 +154,7 @@ impl Predictor {
             .transpose()?;
         let mut boosted = BTreeMap::new();
         for task in &bundle.bundle.tasks {
-            if task.readout == Readout::BoostedTrees {
+            if task.readout == ReadoutKind::BoostedTrees {
                 let file = bundle.dir.join(boosted_file(&task.name));
                 boosted.insert(task.name.clone(), BoostedReadout::load(&file)?);
             }
@@ -230,17 +228,26 @@ impl Predictor {
             .expect("checked when the bundle was loaded");
         let rule = &task.view_rule;
         if let Some(trees) = self.boosted.get(&task.name) {
-            return answer_views(set, views, rule, |s| trees.predict(s));
+            return Ok(answer(trees, set, views, rule)?);
         }
-        let mut tables = vec![evaluate_views(net, head, &task.path, set, views, rule)?];
+        let mut readouts: Vec<Box<dyn medpath_readout::Readout + '_>> =
+            vec![Box::new(PathReadout {
+                net,
+                head,
+                path: &task.path,
+            })];
         let members = self.bundle.members.get(&task.name).into_iter().flatten();
         for (member, path) in members.zip(&task.members) {
             let head = member
                 .head_index(&task.name)
                 .expect("checked when the bundle was loaded");
-            tables.push(evaluate_views(member, head, path, set, views, rule)?);
+            readouts.push(Box::new(PathReadout {
+                net: member,
+                head,
+                path,
+            }));
         }
-        Ok(mean_probs(tables.iter().map(Vec::as_slice)))
+        Ok(answer(&Ensemble(readouts), set, views, rule)?)
     }
 
     /// Task probabilities (`[n, tasks]`) of `requests` from the router; `known` are features of

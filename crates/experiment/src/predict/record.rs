@@ -15,12 +15,12 @@ use super::heat::Shown;
 use super::{EXPLAINED_BEATS, Prediction, Predictor, RecordSummary, decide, mean_features};
 use crate::bundle::BundleTask;
 use crate::config::Centre;
-use crate::dataset::subtract;
 use crate::error::{Error, Result};
 use crate::novelty::Rejection;
 use crate::pictures::pixel_image;
-use crate::smoothing::{BeatPlace, Smoothing};
-use crate::views::ViewRule;
+use medpath_readout::ViewRule;
+use medpath_readout::subtract;
+use medpath_readout::{BeatPlace, Smoothing};
 
 /// Beats encoded and answered together: a few tens of megabytes of features at a time.
 pub const BEATS_AT_ONCE: usize = 512;

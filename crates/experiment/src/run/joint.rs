@@ -13,10 +13,10 @@ use super::sheets::raw_answers;
 use super::{Encoded, Learned, RunContext};
 use crate::encoding::{Encoding, no_augmentation};
 use crate::error::{Error, Result};
-use crate::learn::TaskResult;
 use crate::pictures::PictureOf;
-use crate::progress::Reporter;
 use crate::tasks::PreparedTask;
+use medpath_learn::TaskResult;
+use medpath_runkit::Reporter;
 
 /// Joint classification results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +86,7 @@ fn routed_rows(
 /// its own decision; the joint probability of a class is the route probability times the task's
 /// calibrated class probability (normalised over the joint classes).
 fn joint_answer(
-    decision: &crate::decision::Decision,
+    decision: &medpath_readout::Decision,
     task_probs: &[f32],
     (offset, weight): (usize, f32),
     total_joint: usize,

@@ -26,14 +26,15 @@ use medpath_pathnet::checkpoint;
 
 use crate::config::{Experiment, TaskSpec};
 use crate::crossval::cross_validate;
-use crate::dataset::{EncodedTask, SideScaling, prepared_roles};
-use crate::decision::parse_target;
+use crate::dataset::{EncodedTask, prepared_roles};
 use crate::encoding::Encoding;
 use crate::error::{Error, Result};
-use crate::files::{read_json, write_json};
-use crate::learn::{Split, TaskPlan, TaskResult, evaluate_on, learn_task, network_config};
-use crate::progress::Reporter;
 use crate::tasks::{PreparedTask, prepare};
+use medpath_learn::{Split, TaskPlan, TaskResult, evaluate_on, learn_task, network_config};
+use medpath_readout::SideScaling;
+use medpath_readout::parse_target;
+use medpath_runkit::Reporter;
+use medpath_runkit::{read_json, write_json};
 
 pub use joint::{JointResult, joint_classes};
 pub(crate) use router::{router_choice, router_pictures};
@@ -65,7 +66,7 @@ fn encode_task(
 ) -> Result<Encoded> {
     let all = EncodedTask::encode(enc, task, reporter)?;
     let assembled = all.assemble(task, &prepared_roles(task), e.side_width())?;
-    let scored = |rows: &[usize], set: &crate::sets::EvalSet| -> Vec<usize> {
+    let scored = |rows: &[usize], set: &medpath_learn::EvalSet| -> Vec<usize> {
         set.scored.iter().map(|&r| rows[r]).collect()
     };
     Ok(Encoded {
@@ -245,7 +246,14 @@ fn learn_planned(
         encoded.test_rows = cv.rows;
         encoded.answered_rows = cv.answered_rows;
     }
-    learn_task(e, net, &plan, &encoded.split, task_dir, reporter)
+    Ok(learn_task(
+        &e.learn_settings(),
+        net,
+        &plan,
+        &encoded.split,
+        task_dir,
+        reporter,
+    )?)
 }
 
 /// A stage command: phase 1 (`evolve`) or phase 2 with test and ablations (`train`) of one
@@ -269,7 +277,7 @@ pub fn run_stage(
     let enc = run_encoding(e, dir, reporter)?;
     let prepared = prepare_task(e, dir, i, task, reporter)?;
     let mut net = match i {
-        0 => SuperNet::new(network_config(e)?, e.seed)?,
+        0 => SuperNet::new(network_config(&e.learn_settings()), e.seed)?,
         _ => {
             let previous = network_after(dir, &order[i - 1]);
             if !previous.exists() {
@@ -288,8 +296,14 @@ pub fn run_stage(
     let task_dir = dir.join("tasks").join(task);
     let plan = task_plan(e, i, &prepared)?;
     if !train {
-        let (_, found) =
-            crate::learn::search_phase(e, &mut net, &plan, &encoded.split, &task_dir, reporter)?;
+        let (_, found) = medpath_learn::search_phase(
+            &e.learn_settings(),
+            &mut net,
+            &plan,
+            &encoded.split,
+            &task_dir,
+            reporter,
+        )?;
         return Ok(format!(
             "{task}: best path {:?}, validation fitness {:.4}, {} tournaments, {:.0} search steps/s; logs in {}",
             found.best,
@@ -340,7 +354,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
     for (i, name) in cx.order.iter().enumerate() {
         prepared.push(prepare_task(e, dir, i, name, reporter)?);
     }
-    let mut net = SuperNet::new(network_config(e)?, e.seed)?;
+    let mut net = SuperNet::new(network_config(&e.learn_settings()), e.seed)?;
     let mut results = Vec::new();
     let mut encoded = Vec::new();
     for (i, task) in prepared.iter().enumerate() {

@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::novelty::{NoveltyModel, NoveltyReport};
 use crate::ood::write_ood_set;
 use crate::pictures::{Drawer, PictureOf};
-use crate::progress::Reporter;
 use crate::tasks::PreparedTask;
+use medpath_runkit::Reporter;
 
 /// The generated pictures of no task (written under `dir/ood`), encoded at `size`, with each
 /// one's kind and whether it is blank.
@@ -90,7 +90,7 @@ fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<NoveltyInput
         let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
         Ok(set.select(&rows)?)
     };
-    let groups_of = |split: &crate::sets::Split, t: Option<usize>| -> Vec<usize> {
+    let groups_of = |split: &medpath_learn::Split, t: Option<usize>| -> Vec<usize> {
         (0..split.train_groups.len())
             .filter(|&i| t.is_none_or(|t| split.train.labels[i] == t))
             .map(|i| split.train_groups[i])

@@ -9,13 +9,13 @@ use medpath_pathnet::SuperNet;
 use super::joint::JointResult;
 use super::{Encoded, Learned, ROUTER, RunContext};
 use crate::bundle::{Bundle, BundleTask};
-use crate::config::{AugmentSet, Centre, Experiment, Readout, TaskSpec};
+use crate::config::{AugmentSet, Centre, Experiment, ReadoutKind, TaskSpec};
 use crate::error::{Error, Result};
-use crate::files::{read_json, write_atomic};
-use crate::learn::TaskResult;
 use crate::novelty::{NoveltyModel, NoveltyReport};
 use crate::tasks::{Input, PreparedTask, TRAINING_SITE};
-use crate::views::ViewRule;
+use medpath_learn::TaskResult;
+use medpath_readout::ViewRule;
+use medpath_runkit::{read_json, write_atomic};
 
 /// Writes `task_dir/test_answers.csv`: the task's answer on every test input (for an ECG task
 /// under a whole-record protocol, every beat of each test record, as `predict` answers it):
@@ -66,7 +66,10 @@ pub(super) fn write_test_answers(
             csv_field(example.rejected.as_deref().unwrap_or("")),
         );
     }
-    write_atomic(&task_dir.join("test_answers.csv"), csv.as_bytes())
+    Ok(write_atomic(
+        &task_dir.join("test_answers.csv"),
+        csv.as_bytes(),
+    )?)
 }
 
 /// Quotes a CSV field when it holds a comma, quote or line break.
@@ -97,10 +100,10 @@ fn kfold_summary(dir: &FilePath, task: &str) -> serde_json::Value {
 }
 
 /// A calibration as `metrics.json` gives it (validation NLL only where it was measured).
-fn calibration_json(c: &crate::decision::CalibrationReport, with_nll: bool) -> serde_json::Value {
+fn calibration_json(c: &medpath_readout::CalibrationReport, with_nll: bool) -> serde_json::Value {
     let mut doc = serde_json::json!({
         "temperature": c.temperature,
-        "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": crate::decision::CALIBRATION_BINS},
+        "test_ece": {"before": c.test_ece[0], "after": c.test_ece[1], "bins": medpath_readout::CALIBRATION_BINS},
     });
     if with_nll {
         doc["val_nll"] = serde_json::json!({"before": c.val_nll[0], "after": c.val_nll[1]});
@@ -245,7 +248,7 @@ pub(super) fn bundle_stage(
             centre: Centre::None,
             centre_beats: 0,
             site_centre: Vec::new(),
-            readout: Readout::Path,
+            readout: ReadoutKind::Path,
             members: Vec::new(),
             smoothing: None,
         }),
@@ -255,15 +258,15 @@ pub(super) fn bundle_stage(
     for r in learned
         .results
         .iter()
-        .filter(|r| r.readout == Readout::BoostedTrees)
+        .filter(|r| r.readout == ReadoutKind::BoostedTrees)
     {
-        let file = crate::learn::boosted_file(&r.name);
+        let file = medpath_readout::boosted_file(&r.name);
         let from = cx.dir.join("tasks").join(&r.name).join(&file);
         std::fs::copy(&from, bundle_dir.join(&file)).map_err(|err| Error::io(&from, err))?;
     }
     for r in &learned.results {
         for m in 1..=r.members.len() {
-            let file = crate::ensemble::member_file(&r.name, m);
+            let file = medpath_readout::member_file(&r.name, m);
             let from = cx.dir.join("tasks").join(&r.name).join("members");
             let from = from.join(m.to_string()).join(&file);
             std::fs::copy(&from, bundle_dir.join(&file)).map_err(|err| Error::io(&from, err))?;

@@ -9,15 +9,15 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::{ROUTER, RunContext, load_network, network_after, save_network};
-use crate::config::{Experiment, Readout};
+use crate::config::{Experiment, ReadoutKind};
 use crate::encoding::{Encoding, no_augmentation};
 use crate::error::Result;
-use crate::files::read_json;
-use crate::learn::{TaskPlan, TaskResult, learn_task};
 use crate::pictures::PictureOf;
-use crate::progress::Reporter;
-use crate::sets::{EvalSet, Split};
 use crate::tasks::{Input, PreparedTask};
+use medpath_learn::{EvalSet, Split};
+use medpath_learn::{TaskPlan, TaskResult, learn_task};
+use medpath_runkit::Reporter;
+use medpath_runkit::read_json;
 
 /// The router's data: every task's inputs at the router's size, labelled with the task index.
 pub(super) struct RouterData {
@@ -112,7 +112,7 @@ fn router_data(
         train_groups,
         val: EvalSet::plain(val),
         test: EvalSet::plain(test),
-        view_rule: crate::views::ViewRule::Mean,
+        view_rule: medpath_readout::ViewRule::Mean,
     };
     Ok(RouterData { split, test_rows })
 }
@@ -147,11 +147,18 @@ pub(super) fn router_stage(
             pooled: None,
             target: OperatingTarget::Argmax,
             positive: None,
-            readout: Readout::Path,
+            readout: ReadoutKind::Path,
             ensemble: 1,
             smoothing: None,
         };
-        let result = learn_task(cx.e, net, &plan, &routed.split, &router_dir, reporter)?;
+        let result = learn_task(
+            &cx.e.learn_settings(),
+            net,
+            &plan,
+            &routed.split,
+            &router_dir,
+            reporter,
+        )?;
         save_network(&after_router, net)?;
         result
     };

@@ -7,12 +7,12 @@ use medpath_pathnet::{SuperNet, evaluate};
 use medpath_plot::{Figure, Tile, image_sheet};
 
 use super::Encoded;
-use crate::config::Readout;
+use crate::config::ReadoutKind;
 use crate::encoding::Encoding;
 use crate::error::{Error, Result};
-use crate::learn::TaskResult;
 use crate::pictures::{Drawer, PictureOf};
 use crate::tasks::PreparedTask;
+use medpath_learn::TaskResult;
 
 /// Draws up to `per_class` right and wrong test inputs of each class with their predictions.
 pub(super) fn sample_sheet(
@@ -64,11 +64,11 @@ pub(super) fn raw_answers(
     set: &medpath_pathnet::FeatureSet,
 ) -> Result<Vec<f32>> {
     Ok(match result.readout {
-        Readout::BoostedTrees => {
-            let file = task_dir.join(crate::learn::boosted_file(&result.name));
-            crate::boosted::BoostedReadout::load(&file)?.predict(set)?
+        ReadoutKind::BoostedTrees => {
+            let file = task_dir.join(medpath_readout::boosted_file(&result.name));
+            medpath_readout::BoostedReadout::load(&file)?.predict(set)?
         }
-        Readout::Path => {
+        ReadoutKind::Path => {
             let head = net
                 .head_index(&result.name)
                 .ok_or_else(|| Error::task(&result.name, "the network has no readout for it"))?;

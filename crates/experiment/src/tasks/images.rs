@@ -9,7 +9,7 @@ use medpath_split::Role;
 use super::{Example, Input, PreparedTask, TEST_SITE, TRAINING_SITE};
 use crate::config::{Centre, ImageTask};
 use crate::error::{Error, Result};
-use crate::views::ViewRule;
+use medpath_readout::ViewRule;
 
 /// An image example of `entry`.
 fn image_example(entry: &ImageEntry, label: usize, role: Role, site: Option<String>) -> Example {

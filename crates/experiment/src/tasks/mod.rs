@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AugmentSet, TaskSpec, one, yes};
 use crate::error::{Error, Result};
-use crate::views::ViewRule;
+use medpath_readout::ViewRule;
 
 /// What an example's picture is drawn from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -269,6 +269,6 @@ pub fn prepare(name: &str, spec: &TaskSpec, data_dir: &Path, seed: u64) -> Resul
         TaskSpec::Images(task) => images::prepare_images(name, task, seed)?,
     };
     prepared.check()?;
-    crate::files::write_json(&saved, &prepared)?;
+    medpath_runkit::write_json(&saved, &prepared)?;
     Ok(prepared)
 }

@@ -11,7 +11,7 @@ use medpath_metrics::{
 use medpath_pathnet::argmax_rows;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{ReadoutError as Error, Result};
 
 /// Bins of the reliability diagrams and of the expected calibration error.
 pub const CALIBRATION_BINS: usize = 15;

@@ -7,13 +7,15 @@
 use std::path::Path as FilePath;
 
 use medpath_pathnet::{Path, SuperNet, checkpoint};
+use medpath_readout::{ReadoutKind, mean_probs, member_file};
+use medpath_runkit::{Reporter, read_json};
 
-use crate::config::Readout;
 use crate::error::Result;
-use crate::files::read_json;
-use crate::learn::{TaskPlan, TaskResult, learn_task};
-use crate::progress::Reporter;
+use crate::plan::TaskPlan;
+use crate::result::TaskResult;
 use crate::sets::Split;
+use crate::settings::LearnSettings;
+use crate::task::learn_task;
 
 /// Seed step between members, far from the offsets a task plan adds to its own seed.
 const MEMBER_SEED_STEP: u64 = 10_007;
@@ -30,16 +32,11 @@ pub struct Member {
     pub test_probs: Vec<f32>,
 }
 
-/// File of member `m` (from 1) of `task`: in the task's `members/` folder and in the bundle.
-pub fn member_file(task: &str, m: usize) -> String {
-    format!("member_{}_{m}.safetensors", task.replace('/', "_"))
-}
-
 /// Learns members 1 .. `plan.ensemble` of the task from `before` (the network as it was before
 /// the task), each in `dir/members/<m>/` with its own checkpoints; a member finished in an earlier
 /// invocation is read back.
 pub fn train_members(
-    e: &crate::config::Experiment,
+    e: &LearnSettings,
     before: &SuperNet,
     plan: &TaskPlan<'_>,
     data: &Split,
@@ -66,7 +63,7 @@ pub fn train_members(
                 seed: plan.seed + MEMBER_SEED_STEP * m as u64,
                 ablations: false,
                 pooled: plan.pooled.clone(),
-                readout: Readout::Path,
+                readout: ReadoutKind::Path,
                 ensemble: 1,
                 // Raw member probabilities: the ensemble's mean is smoothed, not each member.
                 smoothing: None,
@@ -86,22 +83,6 @@ pub fn train_members(
     Ok(members)
 }
 
-/// The row-wise mean of probability tables of the same shape.
-pub fn mean_probs<'a>(tables: impl IntoIterator<Item = &'a [f32]>) -> Vec<f32> {
-    let mut sum: Vec<f32> = Vec::new();
-    let mut count = 0usize;
-    for table in tables {
-        if sum.is_empty() {
-            sum = vec![0.0; table.len()];
-        }
-        sum.iter_mut().zip(table).for_each(|(s, v)| *s += v);
-        count += 1;
-    }
-    let n = count.max(1) as f32;
-    sum.iter_mut().for_each(|s| *s /= n);
-    sum
-}
-
 /// Validation and test probabilities of the ensemble: the main path's and every member's,
 /// averaged.
 pub fn ensemble_probs((val, test): (&[f32], &[f32]), members: &[Member]) -> (Vec<f32>, Vec<f32>) {
@@ -110,21 +91,4 @@ pub fn ensemble_probs((val, test): (&[f32], &[f32]), members: &[Member]) -> (Vec
     let test =
         mean_probs(std::iter::once(test).chain(members.iter().map(|m| m.test_probs.as_slice())));
     (val, test)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_mean_of_tables_is_taken_row_by_row() {
-        let a = [0.2f32, 0.8, 1.0, 0.0];
-        let b = [0.4f32, 0.6, 0.0, 1.0];
-        let mean = mean_probs([&a[..], &b[..]]);
-        for (m, expected) in mean.iter().zip([0.3f32, 0.7, 0.5, 0.5]) {
-            assert!((m - expected).abs() < 1e-6, "{mean:?}");
-        }
-        assert_eq!(mean.len(), 4);
-        assert_eq!(mean_probs([&a[..]]), a.to_vec());
-    }
 }

@@ -10,11 +10,9 @@ use forust_ml::{GradientBooster, Matrix};
 use medpath_pathnet::{FeatureSet, balanced_class_weights};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ClassWeights, Experiment};
-use crate::error::{Error, Result};
-use crate::files::{read_json, write_json};
-use crate::sets::Split;
-use crate::views::answer_views;
+use medpath_runkit::{read_json, write_json};
+
+use crate::error::{ReadoutError as Error, Result};
 
 /// Boosting rounds at most (early stopping usually ends sooner).
 const ROUNDS: usize = 200;
@@ -65,6 +63,32 @@ pub fn group_weights(labels: &[usize], groups: &[usize], classes: usize, power: 
         .collect()
 }
 
+/// How boosted trees are fitted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TreeSettings {
+    /// Side of the grid the feature maps are pooled to.
+    pub grid: usize,
+    /// Whether each class weighs as much as the others in the loss and validation score.
+    pub balanced_classes: bool,
+    /// How far the groups (records or patients) of a class are evened out (see
+    /// [`group_weights`]).
+    pub group_balance: f32,
+}
+
+/// What boosted trees are fitted on: training rows and the validation rows that stop them,
+/// with each row's group (empty: not known).
+#[derive(Clone, Copy)]
+pub struct TreeData<'a> {
+    /// Training rows.
+    pub train: &'a FeatureSet,
+    /// Group of each training row.
+    pub train_groups: &'a [usize],
+    /// Validation rows.
+    pub val: &'a FeatureSet,
+    /// Group of each validation row.
+    pub val_groups: &'a [usize],
+}
+
 /// Fitted boosters, one per class.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BoostedReadout {
@@ -98,20 +122,67 @@ fn columns(set: &FeatureSet, grid: usize) -> Result<(Vec<f64>, usize)> {
     Ok((out, width))
 }
 
+/// One class's booster being fitted: the training rows, targets and weights, and the
+/// validation rows that stop it and choose its depth.
+struct Fitting<'a> {
+    train: (&'a Matrix<'a, f64>, &'a [f64], &'a [f64]),
+    val: (Matrix<'a, f64>, &'a [f64], &'a [f64]),
+}
+
+impl Fitting<'_> {
+    /// The depth (of [`DEPTHS`]) under which the validation rows (records or patients the
+    /// trees did not train on) are best predicted, and its booster.
+    fn best_depth(&self, seed: u64, class: usize) -> Result<(usize, GradientBooster)> {
+        let (train_x, train_y, train_w) = self.train;
+        let (val_x, val_y, val_w) = &self.val;
+        let mut best: Option<(f64, usize, GradientBooster)> = None;
+        for depth in DEPTHS {
+            let mut booster = GradientBooster::default()
+                .set_iterations(ROUNDS)
+                .set_learning_rate(0.1)
+                .set_max_depth(depth)
+                .set_colsample_bytree(0.3)
+                .set_subsample(0.8)
+                .set_seed(seed)
+                .set_early_stopping_rounds(Some(PATIENCE));
+            let stopping = Matrix::new(val_x.data, val_x.rows, val_x.cols);
+            booster
+                .fit(
+                    train_x,
+                    train_y,
+                    train_w,
+                    Some(vec![(stopping, *val_y, *val_w)]),
+                )
+                .map_err(|err| Error::Config(format!("boosted trees, class {class}: {err}")))?;
+            let loss = log_loss(&booster.predict(val_x, true), val_y, val_w);
+            if best.as_ref().is_none_or(|(b, _, _)| loss < *b) {
+                best = Some((loss, depth, booster));
+            }
+        }
+        let (_, depth, booster) = best.expect("at least one depth is tried");
+        Ok((depth, booster))
+    }
+}
+
 impl BoostedReadout {
-    /// Trains the boosters on `data.train`, stopping each early on `data.val`.
-    pub fn fit(e: &Experiment, classes: usize, data: &Split, seed: u64) -> Result<BoostedReadout> {
-        let grid = e.network.grid;
-        let fitness = data.val.fitness();
-        let val_groups = data.val.scored_groups();
-        let (train, width) = columns(&data.train, grid)?;
-        let (val, _) = columns(fitness, grid)?;
+    /// Trains the boosters on `data.train`, stopping each early on `data.val`, each class's
+    /// depth the one that predicts the validation rows best.
+    pub fn fit(
+        settings: &TreeSettings,
+        classes: usize,
+        data: TreeData<'_>,
+        seed: u64,
+    ) -> Result<BoostedReadout> {
+        let grid = settings.grid;
+        let (train, width) = columns(data.train, grid)?;
+        let (val, _) = columns(data.val, grid)?;
         let train_x = Matrix::new(&train, data.train.len(), width);
-        let class_weight = match e.train.class_weights {
-            ClassWeights::None => vec![1.0; classes],
-            ClassWeights::Balanced => balanced_class_weights(&data.train.labels, classes),
+        let class_weight = if settings.balanced_classes {
+            balanced_class_weights(&data.train.labels, classes)
+        } else {
+            vec![1.0; classes]
         };
-        let power = f64::from(e.train.group_balance);
+        let power = f64::from(settings.group_balance);
         let weights = |set: &FeatureSet, groups: &[usize]| -> Vec<f64> {
             group_weights(&set.labels, groups, classes, power)
                 .into_iter()
@@ -119,8 +190,8 @@ impl BoostedReadout {
                 .map(|(w, &y)| w * f64::from(class_weight[y]))
                 .collect()
         };
-        let train_w = weights(&data.train, &data.train_groups);
-        let val_w = weights(fitness, &val_groups);
+        let train_w = weights(data.train, data.train_groups);
+        let val_w = weights(data.val, data.val_groups);
         let mut boosters = Vec::with_capacity(classes);
         let mut depths = Vec::with_capacity(classes);
         for c in 0..classes {
@@ -130,38 +201,12 @@ impl BoostedReadout {
                     .map(|&y| f64::from(u8::from(y == c)))
                     .collect()
             };
-            let (train_y, val_y) = (target(&data.train), target(fitness));
-            let val_x = Matrix::new(&val, fitness.len(), width);
-            // The depth under which the validation inputs (records or patients the trees did
-            // not train on) are best predicted.
-            let mut best: Option<(f64, usize, GradientBooster)> = None;
-            for depth in DEPTHS {
-                let mut booster = GradientBooster::default()
-                    .set_iterations(ROUNDS)
-                    .set_learning_rate(0.1)
-                    .set_max_depth(depth)
-                    .set_colsample_bytree(0.3)
-                    .set_subsample(0.8)
-                    .set_seed(seed + c as u64)
-                    .set_early_stopping_rounds(Some(PATIENCE));
-                booster
-                    .fit(
-                        &train_x,
-                        &train_y,
-                        &train_w,
-                        Some(vec![(
-                            Matrix::new(&val, fitness.len(), width),
-                            &val_y,
-                            &val_w,
-                        )]),
-                    )
-                    .map_err(|err| Error::Config(format!("boosted trees, class {c}: {err}")))?;
-                let loss = log_loss(&booster.predict(&val_x, true), &val_y, &val_w);
-                if best.as_ref().is_none_or(|(b, _, _)| loss < *b) {
-                    best = Some((loss, depth, booster));
-                }
-            }
-            let (_, depth, booster) = best.expect("at least one depth is tried");
+            let (train_y, val_y) = (target(data.train), target(data.val));
+            let fitted = Fitting {
+                train: (&train_x, &train_y, &train_w),
+                val: (Matrix::new(&val, data.val.len(), width), &val_y, &val_w),
+            };
+            let (depth, booster) = fitted.best_depth(seed + c as u64, c)?;
             depths.push(depth);
             boosters.push(
                 booster
@@ -181,18 +226,18 @@ impl BoostedReadout {
     /// `count` readouts fitted with seeds `seed`, `seed + BAG_SEED_STEP`, ...: the first holds
     /// the others as its bags.
     pub fn fit_bagged(
-        e: &Experiment,
+        settings: &TreeSettings,
         classes: usize,
-        data: &Split,
+        data: TreeData<'_>,
         seed: u64,
         count: usize,
     ) -> Result<BoostedReadout> {
-        let mut readout = BoostedReadout::fit(e, classes, data, seed)?;
+        let mut readout = BoostedReadout::fit(settings, classes, data, seed)?;
         for bag in 1..count {
             let seed = seed + BAG_SEED_STEP * bag as u64;
             readout
                 .bags
-                .push(BoostedReadout::fit(e, classes, data, seed)?);
+                .push(BoostedReadout::fit(settings, classes, data, seed)?);
         }
         Ok(readout)
     }
@@ -204,9 +249,7 @@ impl BoostedReadout {
         for bag in &self.bags {
             tables.push(bag.predict_alone(set)?);
         }
-        Ok(crate::ensemble::mean_probs(
-            tables.iter().map(Vec::as_slice),
-        ))
+        Ok(crate::mean_probs(tables.iter().map(Vec::as_slice)))
     }
 
     /// Class probabilities of this readout's own boosters (its bags left out).
@@ -242,37 +285,18 @@ impl BoostedReadout {
 
     /// Writes the boosters to `path` (JSON).
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_json(path, self)
+        Ok(write_json(path, self)?)
     }
 
     /// Reads boosters written by [`BoostedReadout::save`].
     pub fn load(path: &Path) -> Result<BoostedReadout> {
-        read_json(path)
+        Ok(read_json(path)?)
     }
-}
-
-/// Trains `bags` readouts of boosters on `data` (see [`BoostedReadout::fit_bagged`]) and
-/// returns the class probabilities of every row of `data.val` and `data.test` with them.
-pub fn train_and_predict(
-    e: &Experiment,
-    classes: usize,
-    data: &Split,
-    seed: u64,
-    bags: usize,
-) -> Result<(BoostedReadout, Vec<f32>, Vec<f32>)> {
-    let readout = BoostedReadout::fit_bagged(e, classes, data, seed, bags)?;
-    let rule = &data.view_rule;
-    let val = answer_views(&data.val.set, &data.val.views, rule, |s| readout.predict(s))?;
-    let test = answer_views(&data.test.set, &data.test.views, rule, |s| {
-        readout.predict(s)
-    })?;
-    Ok((readout, val, test))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sets::EvalSet;
     use rand::{Rng, SeedableRng};
 
     /// Examples whose class is the exclusive or of two columns' halves, with a noise column.
@@ -292,30 +316,37 @@ mod tests {
         set
     }
 
-    /// A one-task experiment (its folder `dir`) and exclusive-or train, validation and test sets
-    /// of `sizes` examples, seeded from `seed`.
-    fn xor_split(dir: &Path, sizes: [usize; 3], seed: u64) -> (Experiment, Split) {
-        let e = Experiment::parse(
-            &format!("name = \"t\"\n[tasks.img]\nkind = \"images\"\nroot = {dir:?}\n"),
-            &[],
-            "test",
-        )
-        .unwrap();
-        let data = Split {
-            train: xor_set(sizes[0], seed),
-            train_groups: Vec::new(),
-            val: EvalSet::plain(xor_set(sizes[1], seed + 1)),
-            test: EvalSet::plain(xor_set(sizes[2], seed + 2)),
-            view_rule: crate::views::ViewRule::Mean,
+    /// Settings of a 2 x 2 grid without class or group weights.
+    const PLAIN: TreeSettings = TreeSettings {
+        grid: 2,
+        balanced_classes: false,
+        group_balance: 0.0,
+    };
+
+    /// Exclusive-or train, validation and test sets of `sizes` examples, seeded from `seed`.
+    fn xor_sets(sizes: [usize; 3], seed: u64) -> [FeatureSet; 3] {
+        [
+            xor_set(sizes[0], seed),
+            xor_set(sizes[1], seed + 1),
+            xor_set(sizes[2], seed + 2),
+        ]
+    }
+
+    /// Trees fitted on `train`, stopped on `val`, `bags` seeds.
+    fn fitted(train: &FeatureSet, val: &FeatureSet, bags: usize) -> BoostedReadout {
+        let data = TreeData {
+            train,
+            train_groups: &[],
+            val,
+            val_groups: &[],
         };
-        (e, data)
+        BoostedReadout::fit_bagged(&PLAIN, 2, data, 0, bags).unwrap()
     }
 
     #[test]
     fn the_depth_is_chosen_on_validation_and_an_interaction_gets_more_than_stumps() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (e, data) = xor_split(tmp.path(), [600, 200, 200], 1);
-        let (readout, _, test) = train_and_predict(&e, 2, &data, 0, 1).unwrap();
+        let [train, val, test] = xor_sets([600, 200, 200], 1);
+        let readout = fitted(&train, &val, 1);
         assert_eq!(readout.depths.len(), 2);
         // One split cannot express an exclusive or: stumps must lose on validation.
         assert!(
@@ -323,9 +354,10 @@ mod tests {
             "{:?}",
             readout.depths
         );
-        let right = test
+        let probs = readout.predict(&test).unwrap();
+        let right = probs
             .chunks_exact(2)
-            .zip(data.test.labels())
+            .zip(&test.labels)
             .filter(|(p, y)| usize::from(p[1] > p[0]) == **y)
             .count();
         assert!(right >= 180, "{right} of 200 right");
@@ -360,21 +392,22 @@ mod tests {
     #[test]
     fn bags_differ_by_seed_and_their_mean_is_the_answer_also_after_a_reload() {
         let tmp = tempfile::tempdir().unwrap();
-        let (e, data) = xor_split(tmp.path(), [400, 150, 150], 4);
-        let (readout, _, test) = train_and_predict(&e, 2, &data, 0, 3).unwrap();
+        let [train, val, test] = xor_sets([400, 150, 150], 4);
+        let readout = fitted(&train, &val, 3);
+        let probs = readout.predict(&test).unwrap();
         assert_eq!(readout.bags.len(), 2);
         assert_ne!(readout.boosters, readout.bags[0].boosters, "seeds differ");
         let alone: Vec<Vec<f32>> = std::iter::once(&readout)
             .chain(&readout.bags)
-            .map(|r| r.predict_alone(&data.test.set).unwrap())
+            .map(|r| r.predict_alone(&test).unwrap())
             .collect();
-        for (i, p) in test.iter().enumerate() {
+        for (i, p) in probs.iter().enumerate() {
             let mean = alone.iter().map(|a| a[i]).sum::<f32>() / 3.0;
             assert!((p - mean).abs() < 1e-6, "{i}: {p} vs {mean}");
         }
         let file = tmp.path().join("boosted.json");
         readout.save(&file).unwrap();
         let reloaded = BoostedReadout::load(&file).unwrap();
-        assert_eq!(reloaded.predict(&data.test.set).unwrap(), test);
+        assert_eq!(reloaded.predict(&test).unwrap(), probs);
     }
 }

@@ -11,7 +11,7 @@
 use medpath_pathnet::FeatureSet;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{ReadoutError as Error, Result};
 
 /// How the probabilities on an example's test-time pictures join those on its own picture.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

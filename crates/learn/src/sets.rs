@@ -2,11 +2,10 @@
 //! and test sets whose answers are computed on every row (for ECG, every beat of each record,
 //! as `predict` sees a record) while only the scored rows are measured.
 
-use medpath_pathnet::FeatureSet;
+use medpath_pathnet::{FeatureSet, Path, SuperNet};
+use medpath_readout::{BeatPlace, PathReadout, ViewRule, answer};
 
 use crate::error::Result;
-use crate::smoothing::BeatPlace;
-use crate::views::ViewRule;
 
 /// A validation or test set: every row is answered; `scored` rows are measured.
 pub struct EvalSet {
@@ -129,4 +128,17 @@ impl Split {
             view_rule: ViewRule::Mean,
         })
     }
+}
+
+/// Probabilities of `path` on every row of `eval`, joined with those on its test-time views by
+/// `rule`.
+pub fn evaluate_on(
+    net: &SuperNet,
+    head: usize,
+    path: &Path,
+    eval: &EvalSet,
+    rule: &ViewRule,
+) -> Result<Vec<f32>> {
+    let readout = PathReadout { net, head, path };
+    Ok(answer(&readout, &eval.set, &eval.views, rule)?)
 }
