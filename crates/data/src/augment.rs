@@ -61,6 +61,37 @@ impl Default for AugmentConfig {
     }
 }
 
+/// A named set of augmented views for images, as an experiment file names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentSet {
+    /// The paper's: horizontal flip, zoom ±10 %, rotation ±5 degrees.
+    #[default]
+    Paper,
+    /// Flip, zoom ±15 %, rotation ±10 degrees, shifts up to 8 %, contrast ±20 %, gamma up to
+    /// 1.2x either way.
+    Strong,
+    /// `strong` plus aspect-ratio changes up to 1.3x either way (`strong-aspect`): for images
+    /// squashed to a square from originals whose shape differs by class.
+    #[serde(rename = "strong-aspect")]
+    StrongAspect,
+}
+
+impl AugmentSet {
+    /// The augmentation of `views` pictures per image (1: none) seeded by `seed`.
+    pub fn config(self, views: usize, seed: u64) -> AugmentConfig {
+        match self {
+            AugmentSet::Paper => AugmentConfig {
+                views: views.max(1),
+                seed,
+                ..AugmentConfig::default()
+            },
+            AugmentSet::Strong => AugmentConfig::strong(views.max(1), seed),
+            AugmentSet::StrongAspect => AugmentConfig::strong_aspect(views.max(1), seed),
+        }
+    }
+}
+
 impl AugmentConfig {
     /// A stronger set for images from other scanners and exposures: flip, zoom ±15 %, rotation
     /// ±10 degrees, shifts up to 8 % of the side, contrast ±20 %, gamma up to 1.2x either way.

@@ -12,7 +12,7 @@ pub mod preprocess;
 pub mod report;
 pub mod splits;
 
-pub use augment::{AugmentConfig, ViewTransform, apply_transform};
+pub use augment::{AugmentConfig, AugmentSet, ViewTransform, apply_transform};
 pub use dicom::{DicomInfo, is_dicom_file};
 pub use error::{DataError, Result};
 pub use folder::{ImageDataset, ImageEntry, Layout};

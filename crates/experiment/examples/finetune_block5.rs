@@ -23,8 +23,8 @@ use std::time::Instant;
 
 use medpath_conv::{Activations, Adam, BLOCK4_END, Block5Classifier, Vgg16Cpu};
 use medpath_experiment::Experiment;
-use medpath_experiment::encoding::Encoding;
 use medpath_experiment::tasks::Input;
+use medpath_infer::encoder::Encoding;
 use medpath_split::Role;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

@@ -50,44 +50,7 @@ pub struct Experiment {
     pub tasks: BTreeMap<String, TaskSpec>,
 }
 
-/// Encoder weights, preprocessing and cache.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EncoderSettings {
-    /// VGG-16 weights file (safetensors or .pth); none: seeded random weights (demo only).
-    pub weights: Option<PathBuf>,
-    /// Seed of the random weights.
-    pub random_seed: u64,
-    /// `caffe` or `torchvision`; default: what the weights declare, else torchvision.
-    pub preprocess: Option<String>,
-    /// `stretch`, `pad` or `crop`.
-    pub fit: String,
-    /// Feature cache folder (default: `$MEDPATH_CACHE`, else `~/.cache/medpath`).
-    pub cache: Option<PathBuf>,
-    /// `f16` or `f32`.
-    pub cache_precision: String,
-    /// Images per encoder batch.
-    pub batch: usize,
-    /// Where a run keeps its tasks' encoded features while it learns: `memory`, or `disk`
-    /// (unnamed files in the run folder at the cache's precision, read a batch at a time:
-    /// memory then stays flat however many examples there are).
-    pub features: String,
-}
-
-impl Default for EncoderSettings {
-    fn default() -> Self {
-        EncoderSettings {
-            weights: None,
-            random_seed: 0,
-            preprocess: None,
-            fit: "stretch".into(),
-            cache: None,
-            cache_precision: "f16".into(),
-            batch: 8,
-            features: "memory".into(),
-        }
-    }
-}
+pub use medpath_infer::encoder::{EncoderSettings, FeatureStore};
 
 /// Router settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -408,21 +371,7 @@ pub struct ImageTask {
     pub ensemble: usize,
 }
 
-/// A set of augmented views for images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AugmentSet {
-    /// The paper's: horizontal flip, zoom ±10 %, rotation ±5 degrees.
-    #[default]
-    Paper,
-    /// Flip, zoom ±15 %, rotation ±10 degrees, shifts up to 8 %, contrast ±20 %, gamma up to
-    /// 1.2x either way.
-    Strong,
-    /// `strong` plus aspect-ratio changes up to 1.3x either way (`strong-aspect`): for images
-    /// squashed to a square from originals whose shape differs by class.
-    #[serde(rename = "strong-aspect")]
-    StrongAspect,
-}
+pub use medpath_data::AugmentSet;
 
 pub use medpath_readout::ReadoutKind;
 
@@ -609,16 +558,6 @@ impl Experiment {
     /// Every enumerated setting is one of its values, every number in its range and every
     /// folder and file there, so that a bad setting fails before anything is written.
     fn check_settings(&self) -> std::result::Result<(), String> {
-        fn one_of(key: &str, value: &str, allowed: &[&str]) -> std::result::Result<(), String> {
-            if allowed.contains(&value) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{key}: \"{value}\" is not one of {}",
-                    allowed.join(", ")
-                ))
-            }
-        }
         fn at_least(key: &str, value: usize, least: usize) -> std::result::Result<(), String> {
             if value >= least {
                 Ok(())
@@ -655,17 +594,7 @@ impl Experiment {
             }
         }
         let enc = &self.encoder;
-        if let Some(p) = &enc.preprocess {
-            one_of("encoder.preprocess", p, &["caffe", "torchvision"])?;
-        }
-        one_of("encoder.fit", &enc.fit, &["stretch", "pad", "crop"])?;
-        one_of(
-            "encoder.cache_precision",
-            &enc.cache_precision,
-            &["f16", "f32"],
-        )?;
         at_least("encoder.batch", enc.batch, 1)?;
-        one_of("encoder.features", &enc.features, &["memory", "disk"])?;
         if let Some(w) = &enc.weights {
             exists("encoder.weights", w)?;
         }

@@ -6,7 +6,9 @@ use medpath_data::AugmentConfig;
 use medpath_pathnet::FeatureSet;
 use medpath_split::Role;
 
-use crate::encoding::{Encoding, augmentation, no_augmentation};
+use medpath_infer::encoder::{Encoding, no_augmentation};
+
+use crate::encoding::{picture_features, picture_features_into};
 use crate::error::{Error, Result};
 use crate::pictures::PictureOf;
 use crate::tasks::{Example, Input, PreparedTask};
@@ -86,7 +88,7 @@ pub fn task_augmentation(task: &PreparedTask) -> AugmentConfig {
     if task.pipeline.is_some() {
         return no_augmentation();
     }
-    augmentation(task.augment, task.augment_views, 0)
+    task.augment.config(task.augment_views, 0)
 }
 
 /// The inputs whose mean features centre each record or site (empty without centring), in
@@ -121,7 +123,8 @@ impl EncodedTask {
         let total = inputs.len();
         let mut encoded = enc.task_set(task.size, 0, !task.centre_refs.is_empty())?;
         let mut row_of = vec![None; inputs.len()];
-        let failed = enc.picture_features_into(
+        let failed = picture_features_into(
+            enc,
             task,
             &inputs,
             task.size,
@@ -381,10 +384,14 @@ fn centres(
     let pictures = centre_pictures(task);
     let label = format!("{} encode centres", task.name);
     let total = pictures.len();
-    let (features, _) =
-        enc.picture_features(task, &pictures, task.size, no_augmentation(), &mut |done| {
-            reporter.progress(&label, done, total)
-        })?;
+    let (features, _) = picture_features(
+        enc,
+        task,
+        &pictures,
+        task.size,
+        no_augmentation(),
+        &mut |done| reporter.progress(&label, done, total),
+    )?;
     let mut features = features.into_iter();
     let mut centres = std::collections::BTreeMap::new();
     for (key, inputs) in &task.centre_refs {

@@ -1,17 +1,12 @@
-//! The frozen encoder of a run: weights, preprocessing convention, cache, and turning a task's
-//! examples into feature sets.
+//! Encoding a task's pictures: beats drawn in memory by the task's record pipeline a chunk at a
+//! time (never written to files), image files read by the encoder, all through the feature
+//! cache.
 
-use std::path::{Path, PathBuf};
+use medpath_data::AugmentConfig;
+use medpath_infer::InferError;
+use medpath_infer::encoder::{EncodedViews, Encoding};
 
-use medpath_cache::Precision;
-use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
-use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, default_engine, open_cache};
-use medpath_pathnet::{DiskPrecision, FeatureSet};
-use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
-use serde::{Deserialize, Serialize};
-
-use crate::config::{AugmentSet, EncoderSettings};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::pictures::{Drawer, PictureOf};
 use crate::tasks::{Input, PreparedTask};
 
@@ -19,372 +14,72 @@ use crate::tasks::{Input, PreparedTask};
 /// megabytes of beat pictures in memory at a time.
 const DRAWN_AT_ONCE: usize = 512;
 
-/// What identifies an encoder's features: stored in the model bundle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EncoderReference {
-    /// Weights file, absent for random weights.
-    pub weights_file: Option<PathBuf>,
-    /// Seed of random weights.
-    pub random_seed: Option<u64>,
-    /// Hash of the weights.
-    pub weights_hash: String,
-    /// Normalisation convention.
-    pub normalization: Normalization,
-    /// How images are made square.
-    pub fit: Fit,
-}
-
-/// Features of each requested view (`None` where the input could not be read) and the reasons
-/// for the failures.
-pub type EncodedViews = (Vec<Option<Vec<f32>>>, Vec<String>);
-
-/// The loaded encoder and its cache.
-pub struct Encoding {
-    /// The weights.
-    pub weights: EncoderWeights,
-    /// The network.
-    pub encoder: Vgg16Encoder,
-    /// Bundle reference.
-    pub reference: EncoderReference,
-    cache_root: Option<PathBuf>,
-    precision: Precision,
-    batch: usize,
-    /// Where a run keeps its tasks' features when they live on disk (`None`: in memory).
-    spill: Option<PathBuf>,
-}
-
-/// The default cache folder: `$MEDPATH_CACHE`, else `$XDG_CACHE_HOME/medpath`, else
-/// `~/.cache/medpath`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MEDPATH_CACHE") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("medpath");
-    }
-    std::env::var_os("HOME").map_or_else(
-        || PathBuf::from(".medpath-cache"),
-        |h| PathBuf::from(h).join(".cache/medpath"),
-    )
-}
-
-fn parse_fit(text: &str) -> Result<Fit> {
-    match text {
-        "stretch" => Ok(Fit::Stretch),
-        "pad" => Ok(Fit::Pad),
-        "crop" => Ok(Fit::Crop),
-        other => Err(Error::Config(format!(
-            "encoder.fit `{other}`: expected stretch, pad or crop"
-        ))),
-    }
-}
-
-impl Encoding {
-    /// Loads the weights (random ones when none are named: `warn` is told) and settles the
-    /// preprocessing: an explicit choice, else the weights' declaration, else torchvision.
-    pub fn load(settings: &EncoderSettings, warn: &mut dyn FnMut(String)) -> Result<Encoding> {
-        let weights = match &settings.weights {
-            Some(path) => EncoderWeights::load(path)?,
-            None => {
-                warn(format!(
-                    "no encoder weights given: the encoder uses RANDOM weights (seed {}); features carry no ImageNet knowledge (demo and tests only)",
-                    settings.random_seed
-                ));
-                EncoderWeights::random(settings.random_seed)
-            }
-        };
-        let chosen = settings
-            .preprocess
-            .as_deref()
-            .map(Normalization::parse)
-            .transpose()?;
-        let normalization = match (chosen, weights.declared_preprocess) {
-            (Some(c), Some(d)) if c != d => {
-                warn(format!(
-                    "preprocessing {c:?} overrides the {d:?} preprocessing the weights declare; mixing conventions silently degrades features"
-                ));
-                c
-            }
-            (Some(c), _) => c,
-            (None, Some(d)) => d,
-            (None, None) => Normalization::Torchvision,
-        };
-        let precision = match settings.cache_precision.as_str() {
-            "f16" => Precision::F16,
-            "f32" => Precision::F32,
-            other => {
-                return Err(Error::Config(format!(
-                    "encoder.cache_precision `{other}`: expected f16 or f32"
-                )));
-            }
-        };
-        let reference = EncoderReference {
-            weights_file: settings.weights.clone(),
-            random_seed: weights.is_random().then_some(settings.random_seed),
-            weights_hash: weights.hash.clone(),
-            normalization,
-            fit: parse_fit(&settings.fit)?,
-        };
-        let encoder = Vgg16Encoder::new(&weights, &default_engine());
-        Ok(Encoding {
-            weights,
-            encoder,
-            reference,
-            cache_root: Some(settings.cache.clone().unwrap_or_else(default_cache_dir)),
-            precision,
-            batch: settings.batch.max(1),
-            spill: None,
-        })
-    }
-
-    /// The encoder a model bundle was trained with, without a cache (`predict` sees each
-    /// input once); the weights must hash to what the bundle recorded.
-    pub fn for_bundle(reference: &EncoderReference) -> Result<Encoding> {
-        let weights = match (&reference.weights_file, reference.random_seed) {
-            (Some(path), _) => EncoderWeights::load(path)?,
-            (None, Some(seed)) => EncoderWeights::random(seed),
-            (None, None) => {
-                return Err(Error::Config(
-                    "the bundle names neither a weights file nor a random seed".into(),
-                ));
-            }
-        };
-        if weights.hash != reference.weights_hash {
-            return Err(Error::Config(format!(
-                "encoder weights {} hash to {}, but the model was trained with weights hashing to {}: use the same weights file",
-                reference
-                    .weights_file
-                    .as_deref()
-                    .map_or("(random)".into(), |p| p.display().to_string()),
-                weights.hash,
-                reference.weights_hash
-            )));
-        }
-        let encoder = Vgg16Encoder::new(&weights, &default_engine());
-        Ok(Encoding {
-            weights,
-            encoder,
-            reference: reference.clone(),
-            cache_root: None,
-            precision: Precision::F32,
-            batch: 8,
-            spill: None,
-        })
-    }
-
-    /// The preprocessing at input side `size`.
-    pub fn preprocess(&self, size: usize) -> Preprocess {
-        Preprocess {
-            size,
-            fit: self.reference.fit,
-            normalization: self.reference.normalization,
-        }
-    }
-
-    /// Features of `requests` at side `size` (augmented views from `augment`); `None` for inputs
-    /// that could not be read, with the reasons in the second value.
-    pub fn features(
-        &self,
-        requests: &[ViewRequest],
-        size: usize,
-        augment: AugmentConfig,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<EncodedViews> {
-        let mut out = vec![None; requests.len()];
-        let failed = self.features_into(
-            requests,
-            size,
-            augment,
-            &mut |i, values| {
-                out[i] = Some(values);
-                Ok(())
-            },
-            progress,
-        )?;
-        Ok((out, failed))
-    }
-
-    /// Like [`Encoding::features`], but hands each request's features to `sink` (with the
-    /// request's index) as soon as they are computed or read from the cache, so that no more
-    /// than one batch is held here; returns the reasons for inputs that could not be read.
-    pub fn features_into(
-        &self,
-        requests: &[ViewRequest],
-        size: usize,
-        augment: AugmentConfig,
-        sink: &mut dyn FnMut(usize, Vec<f32>) -> Result<()>,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<String>> {
-        let preprocess = self.preprocess(size);
-        let featurizer = Featurizer {
-            encoder: &self.encoder,
-            preprocess,
-            augment,
-            cache: self.cache_root.as_ref().map(|root| {
-                open_cache(
-                    root,
-                    &self.encoder.cache_identity(),
-                    &preprocess,
-                    &augment,
-                    self.precision,
-                )
-            }),
-            batch_size: self.batch,
-        };
+/// Like [`Encoding::features_into`] for pictures of `task`'s inputs (`pictures`: an input
+/// and which of its pictures, each): beats are drawn in memory by the task's record
+/// pipeline a chunk at a time, never written to files; `sink` gets each picture's index
+/// in `pictures`.
+pub fn picture_features_into(
+    enc: &Encoding,
+    task: &PreparedTask,
+    pictures: &[(&Input, PictureOf)],
+    size: usize,
+    augment: AugmentConfig,
+    sink: &mut dyn FnMut(usize, Vec<f32>) -> Result<()>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<String>> {
+    let mut drawer = Drawer::new(task);
+    let mut failed = Vec::new();
+    for (c, chunk) in pictures.chunks(DRAWN_AT_ONCE).enumerate() {
+        let base = c * DRAWN_AT_ONCE;
+        let requests = chunk
+            .iter()
+            .map(|(input, which)| drawer.request(input, *which))
+            .collect::<Result<Vec<_>>>()?;
         // The sink's own error stops the encoder; it is handed back as it was.
         let mut refused = None;
-        let outcome = featurizer.run(
-            requests,
-            &mut |i, values| {
-                sink(i, values).map_err(|e| {
-                    let message = e.to_string();
-                    refused = Some(e);
-                    medpath_model::ModelError::Input(message)
-                })
-            },
-            progress,
-        );
-        match (outcome, refused) {
-            (_, Some(e)) => Err(e),
-            (Ok(stats), None) => Ok(stats.failed),
-            (Err(e), None) => Err(e.into()),
-        }
-    }
-
-    /// Like [`Encoding::features_into`] for pictures of `task`'s inputs (`pictures`: an input
-    /// and which of its pictures, each): beats are drawn in memory by the task's record
-    /// pipeline a chunk at a time, never written to files; `sink` gets each picture's index
-    /// in `pictures`.
-    pub fn picture_features_into(
-        &self,
-        task: &PreparedTask,
-        pictures: &[(&Input, PictureOf)],
-        size: usize,
-        augment: AugmentConfig,
-        sink: &mut dyn FnMut(usize, Vec<f32>) -> Result<()>,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<String>> {
-        let mut drawer = Drawer::new(task);
-        let mut failed = Vec::new();
-        for (c, chunk) in pictures.chunks(DRAWN_AT_ONCE).enumerate() {
-            let base = c * DRAWN_AT_ONCE;
-            let requests = chunk
-                .iter()
-                .map(|(input, which)| drawer.request(input, *which))
-                .collect::<Result<Vec<_>>>()?;
-            failed.extend(self.features_into(
-                &requests,
-                size,
-                augment,
-                &mut |i, values| sink(base + i, values),
-                &mut |done| progress(base + done),
-            )?);
-        }
-        Ok(failed)
-    }
-
-    /// Features of `pictures` of `task`'s inputs (see [`Encoding::picture_features_into`]):
-    /// `None` for inputs that could not be read, with the reasons.
-    pub fn picture_features(
-        &self,
-        task: &PreparedTask,
-        pictures: &[(&Input, PictureOf)],
-        size: usize,
-        augment: AugmentConfig,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<EncodedViews> {
-        let mut out = vec![None; pictures.len()];
-        let failed = self.picture_features_into(
-            task,
-            pictures,
+        let outcome = enc.features_into(
+            &requests,
             size,
             augment,
             &mut |i, values| {
-                out[i] = Some(values);
-                Ok(())
-            },
-            progress,
-        )?;
-        Ok((out, failed))
-    }
-
-    /// Keeps the feature sets that [`Encoding::task_set`] makes on disk, in unnamed files in
-    /// `dir` at the cache's precision, instead of in memory.
-    pub fn keep_features_on_disk(&mut self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        self.spill = Some(dir.to_path_buf());
-        Ok(())
-    }
-
-    /// An empty feature set for a task's (or the router's) pictures at side `size`: on disk
-    /// when the run keeps features there (see [`Encoding::keep_features_on_disk`]), else in
-    /// memory. On disk, values are kept at the cache's precision, which loses nothing, unless
-    /// they are `derived` from cached values (centred, say): those keep f32.
-    pub fn task_set(&self, size: usize, side_width: usize, derived: bool) -> Result<FeatureSet> {
-        let Some(dir) = &self.spill else {
-            return Ok(Encoding::feature_set(size, side_width));
-        };
-        let precision = match self.precision {
-            Precision::F16 if !derived => DiskPrecision::F16,
-            _ => DiskPrecision::F32,
-        };
-        let side = size / STRIDE;
-        Ok(FeatureSet::on_disk(side, side, OUTPUT_CHANNELS, dir, precision)?.with_side(side_width))
-    }
-
-    /// Features of pictures already fitted to the square side `size` (RGB, 0..255), in batches;
-    /// no cache (for pictures that exist only in memory, such as occluded copies).
-    pub fn encode_images(
-        &self,
-        images: &[medpath_data::RgbImage],
-        size: usize,
-    ) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(images.len());
-        let len = medpath_model::Vgg16Encoder::feature_len(size);
-        for chunk in images.chunks(self.batch) {
-            let inputs: Vec<f32> = chunk
-                .iter()
-                .flat_map(|im| {
-                    medpath_data::preprocess::normalize(im, self.reference.normalization)
+                sink(base + i, values).map_err(|e| {
+                    let message = e.to_string();
+                    refused = Some(e);
+                    InferError::Config(message)
                 })
-                .collect();
-            let features = self.encoder.encode(&inputs, chunk.len(), size)?;
-            out.extend(features.chunks_exact(len).map(|f| f.to_vec()));
+            },
+            &mut |done| progress(base + done),
+        );
+        if let Some(e) = refused {
+            return Err(e);
         }
-        Ok(out)
+        failed.extend(outcome?);
     }
-
-    /// An empty feature set for inputs of side `size` with `side_width` side inputs per
-    /// example.
-    pub fn feature_set(size: usize, side_width: usize) -> FeatureSet {
-        let side = size / STRIDE;
-        FeatureSet::new(side, side, OUTPUT_CHANNELS).with_side(side_width)
-    }
+    Ok(failed)
 }
 
-/// The augmentation of a task's training views (`views` = 1: none).
-pub fn augmentation(set: AugmentSet, views: usize, seed: u64) -> AugmentConfig {
-    match set {
-        AugmentSet::Paper => AugmentConfig {
-            views: views.max(1),
-            seed,
-            ..AugmentConfig::default()
+/// Features of `pictures` of `task`'s inputs (see [`picture_features_into`]):
+/// `None` for inputs that could not be read, with the reasons.
+pub fn picture_features(
+    enc: &Encoding,
+    task: &PreparedTask,
+    pictures: &[(&Input, PictureOf)],
+    size: usize,
+    augment: AugmentConfig,
+    progress: &mut dyn FnMut(usize),
+) -> Result<EncodedViews> {
+    let mut out = vec![None; pictures.len()];
+    let failed = picture_features_into(
+        enc,
+        task,
+        pictures,
+        size,
+        augment,
+        &mut |i, values| {
+            out[i] = Some(values);
+            Ok(())
         },
-        AugmentSet::Strong => AugmentConfig::strong(views.max(1), seed),
-        AugmentSet::StrongAspect => AugmentConfig::strong_aspect(views.max(1), seed),
-    }
-}
-
-/// No augmentation: every input as it is.
-pub fn no_augmentation() -> AugmentConfig {
-    augmentation(AugmentSet::Paper, 1, 0)
-}
-
-/// Features of a single image file at side `size` (view 0), for prediction.
-pub fn single(encoding: &Encoding, path: PathBuf, size: usize) -> Result<Vec<f32>> {
-    let request = ViewRequest::file(path.clone());
-    let (mut out, failed) = encoding.features(&[request], size, no_augmentation(), &mut |_| {})?;
-    out.pop()
-        .flatten()
-        .ok_or_else(|| Error::run(&path, failed.join("; ")))
+        progress,
+    )?;
+    Ok((out, failed))
 }

@@ -62,6 +62,9 @@ pub enum Error {
     /// A readout.
     #[error(transparent)]
     Readout(#[from] medpath_readout::ReadoutError),
+    /// Answering with a model.
+    #[error(transparent)]
+    Infer(#[from] medpath_infer::InferError),
     /// A file of the run folder.
     #[error(transparent)]
     File(#[from] medpath_runkit::FileError),

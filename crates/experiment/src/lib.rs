@@ -1,28 +1,25 @@
-//! medpath experiments end to end.
+//! medpath experiments end to end: an experiment file in, a run folder out.
 //!
-//! - [`config`]: the TOML experiment file and `--set` overrides.
-//! - [`tasks`]: preparing examples (beat images, image folders) and splits by protocol.
-//! - [`encoding`]: the frozen encoder and feature cache of a run.
-//! - [`learn`]: one task on the shared super-network (search, training, ablations).
-//! - [`run`]: the whole run, router, joint test, no-forgetting check, metrics, bundle.
-//! - [`bundle`]: the saved model for `predict`.
-//! - [`predict`]: new images and WFDB records through a saved model.
-//! - [`report`]: the self-contained HTML report.
-//! - [`views`]: how an answer joins an example's own picture with its test-time pictures.
-//! - [`demo`]: the built-in demo experiment on generated data.
+//! - [`config`]: the TOML experiment file and `--set` overrides, parsed into types once.
+//! - [`tasks`]: preparing examples (beats of whole records, image folders) by protocol.
+//! - [`pictures`], [`encoding`], [`dataset`]: the pictures of a task drawn and encoded through
+//!   the cache, and the feature sets a role assignment makes of them.
+//! - [`crossval`]: the record-kfold protocol.
+//! - [`run`]: the whole run: tasks in order, router, joint test, no-forgetting check, novelty
+//!   rule, metrics, bundle, report.
+//! - [`shard`]: one shard of a run's encoding, for job arrays.
+//! - [`demo`], [`ood`]: the built-in demo data and the generated pictures of no task.
+//!
+//! Learning a task is `medpath-learn`; answering with a saved model is `medpath-infer`.
 
-pub mod bundle;
 pub mod config;
 pub mod crossval;
 pub mod dataset;
 pub mod demo;
 pub mod encoding;
 pub mod error;
-pub mod explain;
-pub mod novelty;
 pub mod ood;
 pub mod pictures;
-pub mod predict;
 pub mod report;
 pub mod run;
 pub mod shard;

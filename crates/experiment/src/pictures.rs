@@ -8,6 +8,8 @@ use medpath_data::{PixelImage, RgbImage};
 use medpath_ecg::{Picture, TransformedRecord};
 use medpath_model::ViewRequest;
 
+use medpath_infer::pixel_image;
+
 use crate::error::{Error, Result};
 use crate::tasks::{Input, PreparedTask};
 
@@ -27,16 +29,6 @@ pub struct Drawer<'a> {
     /// The task whose beats are drawn (none: image files only).
     task: Option<&'a PreparedTask>,
     current: Option<(usize, TransformedRecord)>,
-}
-
-/// A beat picture as the encoder takes it.
-pub fn pixel_image(image: medpath_ecg::BeatImage) -> PixelImage {
-    PixelImage {
-        width: image.size as usize,
-        height: image.size as usize,
-        channels: image.channels,
-        pixels: image.pixels,
-    }
 }
 
 impl<'a> Drawer<'a> {

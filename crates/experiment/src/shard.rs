@@ -13,11 +13,11 @@ use medpath_data::AugmentConfig;
 
 use crate::config::Experiment;
 use crate::dataset::{centre_pictures, task_augmentation, task_pictures};
-use crate::encoding::{Encoding, no_augmentation};
 use crate::error::{Error, Result};
 use crate::pictures::{Drawer, PictureOf};
 use crate::run::{prepare_task, router_choice, router_pictures};
 use crate::tasks::{Input, PreparedTask};
+use medpath_infer::encoder::{Encoding, no_augmentation};
 use medpath_runkit::Reporter;
 
 /// What one shard did.

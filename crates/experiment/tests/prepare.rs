@@ -7,8 +7,8 @@ use medpath_experiment::Recorder;
 use medpath_experiment::config::{AugmentSet, TaskSpec};
 use medpath_experiment::dataset::EncodedTask;
 use medpath_experiment::demo::write_shapes;
-use medpath_experiment::encoding::{Encoding, augmentation};
 use medpath_experiment::tasks::{Input, PreparedTask, prepare};
+use medpath_infer::encoder::Encoding;
 use medpath_split::Role;
 
 /// An experiment of one ECG and one image task whose folders exist under `dir`
@@ -87,14 +87,14 @@ fn strong_aspect_views_are_the_strong_ones_with_the_aspect_changed() {
     let TaskSpec::Images(t) = &e.tasks["img"] else {
         panic!("not an image task")
     };
-    let views = augmentation(t.augment, t.augment_views, 5);
+    let views = t.augment.config(t.augment_views, 5);
     assert_eq!(views.aspect, 0.3);
     assert_eq!(
         AugmentConfig {
             aspect: 0.0,
             ..views
         },
-        augmentation(AugmentSet::Strong, 4, 5)
+        AugmentSet::Strong.config(4, 5)
     );
     let unknown = refusal(&base, "tasks.img.augment=\"aspect\"");
     assert!(unknown.contains("strong-aspect"), "{unknown}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use medpath_experiment::encoding::default_cache_dir;
+use medpath_infer::encoder::default_cache_dir;
 
 use crate::output::emit;
 

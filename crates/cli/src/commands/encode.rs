@@ -10,7 +10,7 @@ use medpath_cache::Precision;
 use medpath_data::folder::is_image_file;
 use medpath_data::{AugmentConfig, Fit, Normalization, Preprocess};
 use medpath_experiment::config::EncoderSettings;
-use medpath_experiment::encoding::{Encoding, default_cache_dir};
+use medpath_infer::encoder::{Encoding, default_cache_dir};
 use medpath_model::{Featurizer, Vgg16Encoder, ViewRequest, open_cache};
 use medpath_weights::{EncoderWeights, OUTPUT_CHANNELS, STRIDE};
 
@@ -123,16 +123,8 @@ impl EncoderArgs {
         let settings = EncoderSettings {
             weights: self.weights.clone(),
             random_seed: self.random_seed,
-            preprocess: self.preprocess.map(|p| match p {
-                PreprocessArg::Caffe => "caffe".to_string(),
-                PreprocessArg::Torchvision => "torchvision".to_string(),
-            }),
-            fit: match self.fit {
-                FitArg::Stretch => "stretch",
-                FitArg::Pad => "pad",
-                FitArg::Crop => "crop",
-            }
-            .to_string(),
+            preprocess: self.preprocess.map(Normalization::from),
+            fit: Fit::from(self.fit),
             ..EncoderSettings::default()
         };
         let encoding = Encoding::load(&settings, &mut |warning| eprintln!("WARNING: {warning}"))?;

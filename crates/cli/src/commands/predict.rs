@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use medpath_experiment::predict::{Prediction, Predictor, expand_inputs, site_centring_note};
+use medpath_infer::predict::{Prediction, Predictor, expand_inputs, site_centring_note};
 
 use crate::output::emit;
 

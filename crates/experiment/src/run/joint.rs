@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::router::RouterData;
 use super::sheets::raw_answers;
 use super::{Encoded, Learned, RunContext};
-use crate::encoding::{Encoding, no_augmentation};
+use medpath_infer::encoder::{Encoding, no_augmentation};
+
+use crate::encoding::picture_features;
 use crate::error::{Error, Result};
 use crate::pictures::PictureOf;
 use crate::tasks::PreparedTask;
@@ -127,7 +129,8 @@ fn misrouted_features(
     size: usize,
 ) -> Result<Vec<f32>> {
     let input = &task.examples[example].input;
-    let (mut values, failed) = enc.picture_features(
+    let (mut values, failed) = picture_features(
+        enc,
         task,
         &[(input, PictureOf::Own)],
         size,

@@ -27,9 +27,9 @@ use medpath_pathnet::checkpoint;
 use crate::config::{Experiment, TaskSpec};
 use crate::crossval::cross_validate;
 use crate::dataset::{EncodedTask, prepared_roles};
-use crate::encoding::Encoding;
 use crate::error::{Error, Result};
 use crate::tasks::{PreparedTask, prepare};
+use medpath_infer::encoder::Encoding;
 use medpath_learn::{Split, TaskPlan, TaskResult, evaluate_on, learn_task, network_config};
 use medpath_readout::SideScaling;
 use medpath_readout::parse_target;
@@ -83,7 +83,7 @@ fn encode_task(
 /// so (`encoder.features = "disk"`).
 fn run_encoding(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Result<Encoding> {
     let mut enc = Encoding::load(&e.encoder, &mut |w| reporter.warn(&w))?;
-    if e.encoder.features == "disk" {
+    if e.encoder.features == crate::config::FeatureStore::Disk {
         enc.keep_features_on_disk(&dir.join("features"))?;
     }
     Ok(enc)

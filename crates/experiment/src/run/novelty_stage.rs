@@ -10,12 +10,12 @@ use medpath_pathnet::FeatureSet;
 use super::router::RouterData;
 use super::{Encoded, Learned, RunContext};
 use crate::config::Experiment;
-use crate::encoding::{Encoding, no_augmentation};
 use crate::error::Result;
-use crate::novelty::{NoveltyModel, NoveltyReport};
 use crate::ood::write_ood_set;
 use crate::pictures::{Drawer, PictureOf};
 use crate::tasks::PreparedTask;
+use medpath_infer::encoder::{Encoding, no_augmentation};
+use medpath_infer::novelty::{NoveltyModel, NoveltyReport};
 use medpath_runkit::Reporter;
 
 /// The generated pictures of no task (written under `dir/ood`), encoded at `size`, with each
@@ -39,7 +39,7 @@ fn encode_ood_set(
     for (values, file) in features.iter().zip(&files) {
         if let Some(values) = values {
             ood_set.push_chw(values, 0)?;
-            ood_blank.push(crate::novelty::blank_file(file)?.is_some());
+            ood_blank.push(medpath_infer::novelty::blank_file(file)?.is_some());
             let name = file
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -76,7 +76,7 @@ fn test_blanks(
         .into_iter()
         .map(|(t, i)| {
             let image = drawers[t].image(&prepared[t].examples[i].input, PictureOf::Own)?;
-            Ok(crate::novelty::blank_picture(&image).is_some())
+            Ok(medpath_infer::novelty::blank_picture(&image).is_some())
         })
         .collect()
 }
@@ -184,7 +184,7 @@ pub(super) fn novelty_stage(
     };
     let ood_scores = either(model.scores(&ood_set)?, &ood_blank);
     let ood: Vec<(String, f64)> = kinds.into_iter().zip(ood_scores).collect();
-    let report = crate::novelty::report(
+    let report = medpath_infer::novelty::report(
         &model,
         &scores(&val)?,
         &either(test_scores, &test_blank),

@@ -8,11 +8,11 @@ use medpath_pathnet::SuperNet;
 
 use super::joint::JointResult;
 use super::{Encoded, Learned, ROUTER, RunContext};
-use crate::bundle::{Bundle, BundleTask};
 use crate::config::{AugmentSet, Centre, Experiment, ReadoutKind, TaskSpec};
 use crate::error::{Error, Result};
-use crate::novelty::{NoveltyModel, NoveltyReport};
 use crate::tasks::{Input, PreparedTask, TRAINING_SITE};
+use medpath_infer::bundle::{Bundle, BundleTask};
+use medpath_infer::novelty::{NoveltyModel, NoveltyReport};
 use medpath_learn::TaskResult;
 use medpath_readout::ViewRule;
 use medpath_runkit::{read_json, write_atomic};
@@ -222,7 +222,7 @@ pub(super) fn bundle_stage(
     novelty: Option<&NoveltyModel>,
 ) -> Result<()> {
     let bundle = Bundle {
-        format: crate::bundle::FORMAT.into(),
+        format: medpath_infer::bundle::FORMAT.into(),
         experiment: cx.e.name.clone(),
         encoder: cx.enc.reference.clone(),
         tasks: learned
@@ -273,7 +273,7 @@ pub(super) fn bundle_stage(
         }
     }
     if let Some(model) = novelty {
-        model.save(&bundle_dir.join(crate::bundle::NOVELTY_FILE))?;
+        model.save(&bundle_dir.join(medpath_infer::bundle::NOVELTY_FILE))?;
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{ROUTER, RunContext, load_network, network_after, save_network};
 use crate::config::{Experiment, ReadoutKind};
-use crate::encoding::{Encoding, no_augmentation};
+use medpath_infer::encoder::{Encoding, no_augmentation};
+
+use crate::encoding::picture_features_into;
 use crate::error::Result;
 use crate::pictures::PictureOf;
 use crate::tasks::{Input, PreparedTask};
@@ -81,7 +83,8 @@ fn router_data(
         let label = format!("router encode {}", task.name);
         let total = pictures.len();
         // Unreadable inputs are left out (the task's own encoding has reported them).
-        enc.picture_features_into(
+        picture_features_into(
+            enc,
             task,
             &pictures,
             size,

@@ -8,10 +8,10 @@ use medpath_plot::{Figure, Tile, image_sheet};
 
 use super::Encoded;
 use crate::config::ReadoutKind;
-use crate::encoding::Encoding;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::pictures::{Drawer, PictureOf};
 use crate::tasks::PreparedTask;
+use medpath_infer::encoder::Encoding;
 use medpath_learn::TaskResult;
 
 /// Draws up to `per_class` right and wrong test inputs of each class with their predictions.
@@ -39,7 +39,7 @@ pub(super) fn sample_sheet(
                 };
                 tiles.push(Tile {
                     caption: format!("{class}>{}", task.classes[predicted[r]]),
-                    image: crate::explain::raster_of(&image),
+                    image: medpath_infer::explain::raster_of(&image),
                     correct,
                 });
             }
@@ -62,16 +62,19 @@ pub(super) fn raw_answers(
     result: &TaskResult,
     task_dir: &FilePath,
     set: &medpath_pathnet::FeatureSet,
-) -> Result<Vec<f32>> {
+) -> medpath_infer::Result<Vec<f32>> {
     Ok(match result.readout {
         ReadoutKind::BoostedTrees => {
             let file = task_dir.join(medpath_readout::boosted_file(&result.name));
             medpath_readout::BoostedReadout::load(&file)?.predict(set)?
         }
         ReadoutKind::Path => {
-            let head = net
-                .head_index(&result.name)
-                .ok_or_else(|| Error::task(&result.name, "the network has no readout for it"))?;
+            let head = net.head_index(&result.name).ok_or_else(|| {
+                medpath_infer::InferError::Config(format!(
+                    "task `{}`: the network has no readout for it",
+                    result.name
+                ))
+            })?;
             evaluate(net, head, &result.path, set)?.probs
         }
     })
@@ -113,23 +116,24 @@ pub(super) fn heatmap_sheet(
                 let fitted = enc.preprocess(task.size).fit(&image);
                 let class = answered[r];
                 let side = set.side_of(r);
-                let mut score = |batch: &[medpath_data::RgbImage]| -> Result<Vec<f32>> {
-                    let mut occluded = Encoding::feature_set(task.size, set.side_width);
-                    for values in enc.encode_images(batch, task.size)? {
-                        occluded.push_with_side(&values, side, 0)?;
-                    }
-                    let raw = raw_answers(net, result, task_dir, &occluded)?;
-                    Ok(result
-                        .decision
-                        .calibrated(&raw, k)
-                        .chunks_exact(k)
-                        .map(|p| p[class])
-                        .collect())
-                };
-                let map = crate::explain::occlusion_map(&fitted, &mut score)?;
+                let mut score =
+                    |batch: &[medpath_data::RgbImage]| -> medpath_infer::Result<Vec<f32>> {
+                        let mut occluded = Encoding::feature_set(task.size, set.side_width);
+                        for values in enc.encode_images(batch, task.size)? {
+                            occluded.push_with_side(&values, side, 0)?;
+                        }
+                        let raw = raw_answers(net, result, task_dir, &occluded)?;
+                        Ok(result
+                            .decision
+                            .calibrated(&raw, k)
+                            .chunks_exact(k)
+                            .map(|p| p[class])
+                            .collect())
+                    };
+                let map = medpath_infer::explain::occlusion_map(&fitted, &mut score)?;
                 let caption = format!("{}>{}", task.classes[c], task.classes[class]);
                 tiles.push(Tile {
-                    image: crate::explain::heat_overlay(&fitted, &map),
+                    image: medpath_infer::explain::heat_overlay(&fitted, &map),
                     caption,
                     correct,
                 });

@@ -18,7 +18,7 @@ use std::path::Path;
 use medpath_pathnet::FeatureSet;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{InferError as Error, Result};
 use medpath_runkit::{read_json, write_json};
 
 /// Spread of a picture's gray levels (standard deviation on the 0..255 scale) under which it

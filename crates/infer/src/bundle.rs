@@ -10,14 +10,15 @@ use medpath_pathnet::checkpoint;
 use medpath_pathnet::{Path, SuperNet};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentSet, Centre, ReadoutKind, one};
-use crate::encoding::EncoderReference;
-use crate::error::{Error, Result};
+use crate::encoder::EncoderReference;
+use crate::error::{InferError as Error, Result};
+use medpath_data::AugmentSet;
 use medpath_readout::Decision;
 use medpath_readout::SideScaling;
 use medpath_readout::Smoothing;
 use medpath_readout::ViewRule;
 use medpath_readout::member_file;
+use medpath_readout::{Centre, ReadoutKind};
 use medpath_runkit::{read_json, write_json};
 
 /// File of the novelty model in a bundle folder (absent: nothing is rejected).
@@ -53,7 +54,7 @@ pub struct BundleTask {
     #[serde(default)]
     pub decision: Decision,
     /// Views of each image whose probabilities are averaged (1: none).
-    #[serde(default = "one")]
+    #[serde(default = "one_view")]
     pub tta_views: usize,
     /// How the answer joins each input's picture with its test-time pictures (ECG tasks with
     /// first-lead classes read those from the beat drawn with its first lead alone).
@@ -85,6 +86,11 @@ pub struct BundleTask {
     /// [`crate::smoothing`]).
     #[serde(default)]
     pub smoothing: Option<Smoothing>,
+}
+
+/// One view per input: no test-time augmentation (bundles written before the setting existed).
+fn one_view() -> usize {
+    1
 }
 
 /// `bundle/model.json`.

@@ -23,12 +23,12 @@ use medpath_wfdb::RecordPath;
 use serde::Serialize;
 
 use crate::bundle::{Bundle, BundleTask, LoadedBundle, NOVELTY_FILE};
-use crate::config::{Centre, ReadoutKind};
-use crate::encoding::{Encoding, no_augmentation};
-use crate::error::{Error, Result};
+use crate::encoder::{Encoding, no_augmentation};
+use crate::error::{InferError as Error, Result};
 use crate::novelty::{NoveltyModel, Rejection};
 use medpath_readout::BoostedReadout;
 use medpath_readout::mean_of;
+use medpath_readout::{Centre, ReadoutKind};
 use medpath_readout::{Ensemble, PathReadout, answer, boosted_file};
 
 /// One classified input (an image, or one beat of a record).

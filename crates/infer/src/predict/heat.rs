@@ -6,8 +6,8 @@ use medpath_data::RgbImage;
 
 use super::Predictor;
 use crate::bundle::BundleTask;
-use crate::encoding::Encoding;
-use crate::error::{Error, Result};
+use crate::encoder::Encoding;
+use crate::error::{InferError as Error, Result};
 use crate::explain::{occlusion_map, save_overlay};
 use medpath_readout::ViewRule;
 use medpath_readout::subtract;

@@ -9,8 +9,7 @@ use medpath_pathnet::argmax_rows;
 
 use super::heat::Shown;
 use super::{Prediction, Predictor, site_centre};
-use crate::encoding::augmentation;
-use crate::error::{Error, Result};
+use crate::error::{InferError as Error, Result};
 use medpath_readout::subtract;
 
 impl Predictor {
@@ -87,7 +86,7 @@ impl Predictor {
         let mut set = self.plain_features(&requests, task.size)?;
         let mut views = (1..task.tta_views)
             .map(|view| {
-                let augment = augmentation(task.augment, task.tta_views, 0);
+                let augment = task.augment.config(task.tta_views, 0);
                 let viewed: Vec<ViewRequest> = paths
                     .iter()
                     .map(|p| ViewRequest::file_view(p.clone(), view))
