@@ -137,11 +137,9 @@ pub struct EcgTask {
     /// Amplitude normalisation before drawing: `none` (millivolts) or `record`.
     #[serde(default)]
     pub normalize: Normalization,
-    /// `intra-patient` (the paper's random beat split), `inter-patient` (DS1 train, DS2 test)
-    /// or `record-kfold` (records dealt into `folds` folds, each tested by a model trained on
-    /// the others).
-    #[serde(default = "intra")]
-    pub protocol: String,
+    /// How the task is tested (see [`Protocol`]).
+    #[serde(default)]
+    pub protocol: Protocol,
     /// Folds of the `record-kfold` protocol.
     #[serde(default = "five")]
     pub folds: usize,
@@ -203,6 +201,19 @@ pub struct EcgTask {
     /// Share of beats used for test under the intra-patient protocol.
     #[serde(default = "fraction_20")]
     pub test_fraction: f64,
+}
+
+/// How an ECG task is tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// The paper's: beats of all records split at random (a patient's beats on both sides).
+    #[default]
+    IntraPatient,
+    /// de Chazal's: DS1 records train, DS2 records test (whole).
+    InterPatient,
+    /// Records dealt into `folds` folds, each tested (whole) by a model trained on the others.
+    RecordKfold,
 }
 
 /// What an ECG task's answers read over a whole record (`[tasks.NAME.smooth]`): which classes
@@ -444,9 +455,6 @@ fn size_128() -> usize {
 fn mlii() -> String {
     "MLII".into()
 }
-fn intra() -> String {
-    "intra-patient".into()
-}
 fn fraction_20() -> f64 {
     0.2
 }
@@ -467,8 +475,9 @@ pub(crate) fn yes() -> bool {
 
 /// A settings error as a person reads it: an unknown choice is named with its key and the
 /// choices there are (`network.boundary: "clmap" is not one of wrap, clamp`); any other
-/// error is the parser's own words.
-fn explain_toml_error(e: &toml::de::Error) -> String {
+/// error is the parser's own words. `table` is what was parsed: where the parser names only
+/// the table holding the bad choice (a task's table), the key is found by the value.
+fn explain_toml_error(e: &toml::de::Error, table: &toml::Table) -> String {
     let text = e.to_string();
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("");
@@ -486,7 +495,32 @@ fn explain_toml_error(e: &toml::de::Error) -> String {
         .split(['`', ',', ' '])
         .filter(|w| !w.is_empty() && *w != "or")
         .collect();
+    let key = key_holding(table, key, value).unwrap_or_else(|| key.to_string());
     format!("{key}: \"{value}\" is not one of {}", choices.join(", "))
+}
+
+/// The dotted key under `key` of `table` whose value is the string `value`: `key` itself
+/// when it holds it, else the first of its entries (depth first) that does.
+fn key_holding(table: &toml::Table, key: &str, value: &str) -> Option<String> {
+    let mut at = toml::Value::Table(table.clone());
+    for part in key.split('.').filter(|p| !p.is_empty()) {
+        at = at.get(part)?.clone();
+    }
+    fn find(v: &toml::Value, value: &str, path: String) -> Option<String> {
+        match v {
+            toml::Value::String(s) if s == value => Some(path),
+            toml::Value::Table(t) => t.iter().find_map(|(k, v)| {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                find(v, value, child)
+            }),
+            _ => None,
+        }
+    }
+    find(&at, value, key.to_string())
 }
 
 /// Sets `dotted.key` in a TOML table to `value` (parsed as TOML, else taken as a string).
@@ -522,8 +556,9 @@ impl Experiment {
             apply_override(&mut table, o)?;
         }
         let experiment: Experiment = table
+            .clone()
             .try_into()
-            .map_err(|e| Error::Config(format!("{origin}: {}", explain_toml_error(&e))))?;
+            .map_err(|e| Error::Config(format!("{origin}: {}", explain_toml_error(&e, &table))))?;
         experiment.check(origin)?;
         Ok(experiment)
     }
@@ -711,15 +746,7 @@ impl Experiment {
                 }
                 continue;
             };
-            const PROTOCOLS: [&str; 3] = ["intra-patient", "inter-patient", "record-kfold"];
-            if !PROTOCOLS.contains(&t.protocol.as_str()) {
-                return bad(format!(
-                    "tasks.{name}.protocol: \"{}\" is not one of {}",
-                    t.protocol,
-                    PROTOCOLS.join(", ")
-                ));
-            }
-            if t.protocol == "record-kfold" && t.folds < 2 {
+            if t.protocol == Protocol::RecordKfold && t.folds < 2 {
                 return bad(format!(
                     "tasks.{name}.folds: {} (record-kfold needs at least 2)",
                     t.folds

@@ -65,6 +65,9 @@ pub enum Error {
     /// Answering with a model.
     #[error(transparent)]
     Infer(#[from] medpath_infer::InferError),
+    /// The report.
+    #[error(transparent)]
+    Report(#[from] medpath_report::ReportError),
     /// A file of the run folder.
     #[error(transparent)]
     File(#[from] medpath_runkit::FileError),

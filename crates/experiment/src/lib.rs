@@ -20,7 +20,6 @@ pub mod encoding;
 pub mod error;
 pub mod ood;
 pub mod pictures;
-pub mod report;
 pub mod run;
 pub mod shard;
 pub mod tasks;

@@ -162,10 +162,10 @@ pub fn evaluate_grouped(
     let mut per_class = BTreeMap::new();
     let mut sums = [0.0f64; 4];
     let mut macro_classes = Vec::new();
-    for c in 0..k {
+    for (c, name) in classes.iter().enumerate() {
         let (class, actual) = class_metrics(&m, c, total);
         if actual > 0 {
-            macro_classes.push(classes[c].clone());
+            macro_classes.push(name.clone());
             for (s, v) in
                 sums.iter_mut()
                     .zip([class.recall, class.precision, class.specificity, class.f1])
@@ -173,7 +173,7 @@ pub fn evaluate_grouped(
                 *s += v;
             }
         }
-        per_class.insert(classes[c].clone(), class);
+        per_class.insert(name.clone(), class);
     }
     let mean = |s: f64| s / macro_classes.len().max(1) as f64;
     let auroc_macro = probs.and_then(|p| macro_auroc(p, truth, k));

@@ -57,6 +57,8 @@ impl ViewRule {
                 sum.iter_mut().for_each(|p| *p /= n);
                 Ok(sum)
             }
+            // No rows (an empty test set): nothing to combine, and no view was drawn.
+            ViewRule::FirstLead { .. } if own.is_empty() => Ok(own),
             ViewRule::FirstLead { classes, weight } => {
                 let [first] = views else {
                     return Err(Error::Config(format!(
@@ -131,6 +133,16 @@ mod tests {
         for (a, b) in mean.iter().zip([0.4, 0.6, 0.3, 0.7]) {
             assert!((a - b).abs() < 1e-6, "{mean:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_set_needs_no_first_lead_view() {
+        let rule = ViewRule::FirstLead {
+            classes: vec![0],
+            weight: 0.75,
+        };
+        assert!(rule.combine(Vec::new(), &[], 3).unwrap().is_empty());
+        assert!(rule.combine(vec![0.2, 0.3, 0.5], &[], 3).is_err());
     }
 
     /// The first-lead rule with A listed at `weight`, on one beat whose own picture says A 0.1,

@@ -17,7 +17,7 @@ pub struct ReportArgs {
 
 /// Writes RUN_DIR/report.html.
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
-    let missing = medpath_experiment::report::write_report(&args.run)?;
+    let missing = medpath_report::write_report(&args.run)?;
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
         bail!(

@@ -379,7 +379,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
     let metrics = outputs::metrics_json(&cx, &learned, &joint, novelty.as_ref().map(|(_, r)| r));
     write_json(&dir.join("metrics.json"), &metrics)?;
     outputs::bundle_stage(&cx, &net, &learned, novelty.as_ref().map(|(m, _)| m))?;
-    crate::report::write_report(dir)?;
+    medpath_report::write_report(dir)?;
     Ok(RunSummary {
         dir: dir.to_path_buf(),
         metrics,

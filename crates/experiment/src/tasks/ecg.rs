@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::{Example, Input, PreparedTask};
-use crate::config::{AugmentSet, Centre, EcgTask};
+use crate::config::{AugmentSet, Centre, EcgTask, Protocol};
 use crate::error::{Error, Result};
 
 /// The beat options of an ECG task.
@@ -56,7 +56,7 @@ pub fn pipeline_of(task: &EcgTask, seed: u64) -> Result<EcgPipeline> {
 /// Whether the task's validation and test records are given whole (every protocol but the
 /// paper's intra-patient one).
 pub fn whole_records(task: &EcgTask) -> bool {
-    task.protocol != "intra-patient" || task.test_mitdb.is_some()
+    task.protocol != Protocol::IntraPatient || task.test_mitdb.is_some()
 }
 
 fn records_in(dir: &Path, only: Option<&[String]>) -> Result<Vec<RecordPath>> {
@@ -274,7 +274,6 @@ fn validation_words(examples: &[Example]) -> String {
 /// Sets every example's role (and fold) under the task's protocol and returns the protocol
 /// line and the number of folds.
 fn assign_roles(
-    name: &str,
     task: &EcgTask,
     cut: &mut Cut,
     main_records: usize,
@@ -303,8 +302,8 @@ fn assign_roles(
             0,
         ));
     }
-    match task.protocol.as_str() {
-        "inter-patient" => {
+    match task.protocol {
+        Protocol::InterPatient => {
             let (records, labels) = scored_records_and_labels(main);
             spread_roles(
                 main,
@@ -318,7 +317,7 @@ fn assign_roles(
                 0,
             ))
         }
-        "record-kfold" => {
+        Protocol::RecordKfold => {
             let (records, labels) = scored_records_and_labels(main);
             let folds = record_folds(&records, &labels, task.folds, seed);
             let fold_of: BTreeMap<&String, usize> =
@@ -339,8 +338,7 @@ fn assign_roles(
                 task.folds,
             ))
         }
-        _ => {
-            let _ = name;
+        Protocol::IntraPatient => {
             let labels: Vec<usize> = main.iter().map(|e| e.label).collect();
             let fractions = Fractions {
                 val: task.val_fraction,
@@ -411,7 +409,7 @@ pub fn prepare_ecg(name: &str, task: &EcgTask, seed: u64) -> Result<PreparedTask
     let whole = whole_records(task);
     let centre = task.centre == Centre::Record;
     let mut main = records_in(&task.mitdb, task.records.as_deref())?;
-    if task.protocol == "inter-patient" && task.test_mitdb.is_none() {
+    if task.protocol == Protocol::InterPatient && task.test_mitdb.is_none() {
         main.retain(|r| DS1.contains(&r.name.as_str()) || DS2.contains(&r.name.as_str()));
     }
     if main.is_empty() {
@@ -449,12 +447,12 @@ pub fn prepare_ecg(name: &str, task: &EcgTask, seed: u64) -> Result<PreparedTask
         cut.examples.extend(tested.examples);
         cut.centre_refs.extend(tested.centre_refs);
     }
-    if task.protocol == "inter-patient" && task.test_mitdb.is_none() {
+    if task.protocol == Protocol::InterPatient && task.test_mitdb.is_none() {
         notes.push("records outside DS1 and DS2 (paced records) left out".into());
     }
     cap_per_record(&mut cut.examples, task.max_per_record, seed);
     answer_notes(task, &mut notes);
-    let (protocol, folds) = assign_roles(name, task, &mut cut, main_records, seed)?;
+    let (protocol, folds) = assign_roles(task, &mut cut, main_records, seed)?;
     Ok(PreparedTask {
         name: name.to_string(),
         kind: "ecg".into(),

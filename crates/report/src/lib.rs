@@ -1,6 +1,7 @@
 //! The HTML report of a run folder: one self-contained file (charts embedded as inline SVG,
-//! pictures as PNG data),
-//! rebuilt from what the run wrote, so `medpath report RUN_DIR` gives the same page.
+//! pictures as PNG data), built from what the run wrote (`metrics.json`, `experiment.json`
+//! and the figures), never from the run's internals, so `medpath report RUN_DIR` gives the
+//! same page as the run did.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,24 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use medpath_runkit::{read_json, write_atomic};
+use medpath_runkit::{FileError, read_json, write_atomic};
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The folder holds no finished run.
+    #[error("{dir}: no metrics.json: not a finished medpath run folder (run `medpath run` or `medpath demo` first)", dir = dir.display())]
+    NotARun {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// A file of the run folder.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, ReportError>;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -453,9 +470,10 @@ fn routing_sections(dir: &Path, metrics: &Value, missing: &mut Vec<PathBuf>) -> 
 /// Writes `dir/report.html` from the run folder and returns the figures it could not find
 /// (none for a complete run).
 pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
-    let metrics: Value = read_json(&dir.join("metrics.json")).map_err(|_| {
-        Error::run(dir, "no metrics.json: not a finished medpath run folder (run `medpath run` or `medpath demo` first)")
-    })?;
+    let metrics: Value =
+        read_json(&dir.join("metrics.json")).map_err(|_| ReportError::NotARun {
+            dir: dir.to_path_buf(),
+        })?;
     let experiment: Value = read_json(&dir.join("experiment.json"))?;
     let mut missing = Vec::new();
     let title = format!(
