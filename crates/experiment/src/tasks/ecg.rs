@@ -285,14 +285,13 @@ fn assign_roles(
         .take_while(|e| input_record(e) < main_records)
         .count();
     let (main, test) = cut.examples.split_at_mut(n_main);
-    if task.test_mitdb.is_some() {
+    if let Some(dir) = &task.test_mitdb {
         let (records, labels) = scored_records_and_labels(main);
         spread_roles(
             main,
             &inter_patient_split(&records, &labels, &[], task.val_fraction, seed),
         );
         test.iter_mut().for_each(|e| e.role = Role::Test);
-        let dir = task.test_mitdb.as_ref().expect("checked");
         return Ok((
             format!(
                 "inter-patient, whole records: test = every record in {} given whole (every beat answered, the beats of the task's classes scored), {}",
