@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::image::RgbImage;
+use crate::pixels::RgbImage;
 
 /// Augmentation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder, VoiLutOpt
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::image::RgbImage;
+use crate::pixels::RgbImage;
 
 /// What a DICOM file says about its image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -133,6 +133,55 @@ fn name_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A class folder: the class's name, the folder, the split its parent names.
+type ClassFolder = (String, PathBuf, Option<Role>);
+
+/// The layout of `root` and its class folders, each with the split its parent folder names
+/// (Kermany layout) or none (ImageFolder); stray folders and files become warnings.
+fn class_folders(root: &Path, warnings: &mut Vec<String>) -> Result<(Layout, Vec<ClassFolder>)> {
+    let top = subdirs(root)?;
+    let split_dirs: Vec<(PathBuf, Role)> = SPLIT_FOLDERS
+        .iter()
+        .filter_map(|(name, role)| {
+            top.iter()
+                .find(|d| name_of(d) == *name)
+                .map(|d| (d.clone(), *role))
+        })
+        .collect();
+    let (layout, groups): (Layout, Vec<(PathBuf, Option<Role>)>) = if split_dirs.is_empty() {
+        (Layout::ImageFolder, vec![(root.to_path_buf(), None)])
+    } else {
+        for d in &top {
+            if !split_dirs.iter().any(|(s, _)| s == d) {
+                warnings.push(format!(
+                    "{}: ignored, not a train/val/test folder",
+                    d.display()
+                ));
+            }
+        }
+        (
+            Layout::Kermany,
+            split_dirs.into_iter().map(|(d, r)| (d, Some(r))).collect(),
+        )
+    };
+    let mut class_dirs = Vec::new();
+    for (dir, role) in &groups {
+        for class_dir in subdirs(dir)? {
+            class_dirs.push((name_of(&class_dir), class_dir, *role));
+        }
+        for file in read_dir_sorted(dir)?
+            .into_iter()
+            .filter(|p| p.is_file() && !is_hidden(p))
+        {
+            warnings.push(format!(
+                "{}: skipped, files must be inside a class folder",
+                file.display()
+            ));
+        }
+    }
+    Ok((layout, class_dirs))
+}
+
 impl ImageDataset {
     /// Scans `root`. It is the Kermany layout when it has a `train`, `val` or `test` folder,
     /// otherwise an ImageFolder whose sub-folders are the classes.
@@ -143,47 +192,8 @@ impl ImageDataset {
                 message: "not a folder".into(),
             });
         }
-        let top = subdirs(root)?;
-        let split_dirs: Vec<(PathBuf, Role)> = SPLIT_FOLDERS
-            .iter()
-            .filter_map(|(name, role)| {
-                top.iter()
-                    .find(|d| name_of(d) == *name)
-                    .map(|d| (d.clone(), *role))
-            })
-            .collect();
         let mut warnings = Vec::new();
-        let (layout, groups): (Layout, Vec<(PathBuf, Option<Role>)>) = if split_dirs.is_empty() {
-            (Layout::ImageFolder, vec![(root.to_path_buf(), None)])
-        } else {
-            for d in &top {
-                if !split_dirs.iter().any(|(s, _)| s == d) {
-                    warnings.push(format!(
-                        "{}: ignored, not a train/val/test folder",
-                        d.display()
-                    ));
-                }
-            }
-            (
-                Layout::Kermany,
-                split_dirs.into_iter().map(|(d, r)| (d, Some(r))).collect(),
-            )
-        };
-        let mut class_dirs: Vec<(String, PathBuf, Option<Role>)> = Vec::new();
-        for (dir, role) in &groups {
-            for class_dir in subdirs(dir)? {
-                class_dirs.push((name_of(&class_dir), class_dir, *role));
-            }
-            for file in read_dir_sorted(dir)?
-                .into_iter()
-                .filter(|p| p.is_file() && !is_hidden(p))
-            {
-                warnings.push(format!(
-                    "{}: skipped, files must be inside a class folder",
-                    file.display()
-                ));
-            }
-        }
+        let (layout, class_dirs) = class_folders(root, &mut warnings)?;
         let mut classes: Vec<String> = class_dirs.iter().map(|(c, _, _)| c.clone()).collect();
         classes.sort();
         classes.dedup();

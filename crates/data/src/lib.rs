@@ -8,6 +8,7 @@ pub mod error;
 pub mod folder;
 pub mod image;
 pub mod patient;
+pub mod pixels;
 pub mod preprocess;
 pub mod report;
 pub mod splits;
@@ -16,8 +17,9 @@ pub use augment::{AugmentConfig, AugmentSet, ViewTransform, apply_transform};
 pub use dicom::{DicomInfo, is_dicom_file};
 pub use error::{DataError, Result};
 pub use folder::{ImageDataset, ImageEntry, Layout};
-pub use image::{ImageInfo, PixelImage, RgbImage, load_rgb, truncation};
+pub use image::{ImageInfo, load_rgb, truncation};
 pub use patient::patient_id;
+pub use pixels::{PixelImage, RgbImage};
 pub use preprocess::{Fit, Normalization, Preprocess};
 pub use report::DatasetReport;
 pub use splits::{

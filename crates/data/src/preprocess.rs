@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DataError, Result};
-use crate::image::RgbImage;
+use crate::pixels::RgbImage;
+pub use medpath_weights::Normalization;
 
 /// ImageNet channel means (RGB) on the 0..1 scale, torchvision convention.
 pub const TORCHVISION_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -16,29 +16,6 @@ pub const TORCHVISION_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const TORCHVISION_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// Caffe channel means in B, G, R order on the 0..255 scale.
 pub const CAFFE_MEAN_BGR: [f32; 3] = [103.939, 116.779, 123.68];
-
-/// How pixel values are normalised for the encoder; must match the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Normalization {
-    /// RGB, scaled to [0, 1], minus ImageNet mean, divided by std (torchvision and timm weights).
-    Torchvision,
-    /// BGR, 0..255 minus the per-channel mean, no scaling (Keras / original Caffe VGG weights).
-    Caffe,
-}
-
-impl Normalization {
-    /// Parses `torchvision` or `caffe`.
-    pub fn parse(text: &str) -> Result<Normalization> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "torchvision" | "pytorch" | "torch" => Ok(Normalization::Torchvision),
-            "caffe" => Ok(Normalization::Caffe),
-            other => Err(DataError::Invalid(format!(
-                "preprocessing {other:?}: expected caffe or torchvision"
-            ))),
-        }
-    }
-}
 
 /// How a non-square image becomes square.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

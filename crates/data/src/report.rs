@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use medpath_split::Role;
 use serde::Serialize;
 
+use crate::dicom::DicomInfo;
 use crate::folder::{ImageDataset, Layout};
 use crate::image::load_rgb;
 use crate::splits::ContentHash;
@@ -79,6 +80,58 @@ pub struct DatasetReport {
     pub warnings: Vec<String>,
 }
 
+/// What decoding every image of a data set found: sizes, channel counts, DICOM header values
+/// and the files that did not decode.
+#[derive(Default)]
+struct Decoded {
+    widths: Vec<usize>,
+    heights: Vec<usize>,
+    channels: BTreeMap<u8, usize>,
+    unreadable: Vec<String>,
+    dicom: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+impl Decoded {
+    /// Decodes every image of `dataset`, calling `progress` after each.
+    fn scan(dataset: &ImageDataset, progress: &mut dyn FnMut(usize)) -> Decoded {
+        let mut out = Decoded::default();
+        for (i, entry) in dataset.entries.iter().enumerate() {
+            match load_rgb(&entry.path) {
+                Ok((_, info)) => {
+                    out.widths.push(info.width);
+                    out.heights.push(info.height);
+                    *out.channels.entry(info.channels).or_default() += 1;
+                    if let Some(d) = &info.dicom {
+                        out.count_dicom(d);
+                    }
+                }
+                Err(e) => out.unreadable.push(e.to_string()),
+            }
+            progress(i + 1);
+        }
+        out
+    }
+
+    /// Counts one DICOM file's header values.
+    fn count_dicom(&mut self, d: &DicomInfo) {
+        let unknown = || "(none)".to_string();
+        for (key, value) in [
+            ("modality", d.modality.clone().unwrap_or_else(unknown)),
+            ("body part", d.body_part.clone().unwrap_or_else(unknown)),
+            ("photometric", d.photometric.clone()),
+            ("bits stored", d.bits_stored.to_string()),
+            ("frames", d.frames.to_string()),
+        ] {
+            *self
+                .dicom
+                .entry(key.to_string())
+                .or_default()
+                .entry(value)
+                .or_default() += 1;
+        }
+    }
+}
+
 impl DatasetReport {
     /// Builds the report. Every image is decoded, so corrupt files show up here; `progress` is
     /// called after each image.
@@ -110,36 +163,14 @@ impl DatasetReport {
             *part.0.entry(class).or_default() += 1;
             part.1.insert(&entry.patient);
         }
-        let (mut widths, mut heights, mut channels, mut unreadable) =
-            (vec![], vec![], BTreeMap::new(), vec![]);
-        let mut dicom: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-        for (i, entry) in dataset.entries.iter().enumerate() {
-            match load_rgb(&entry.path) {
-                Ok((_, info)) => {
-                    widths.push(info.width);
-                    heights.push(info.height);
-                    *channels.entry(info.channels).or_default() += 1;
-                    if let Some(d) = &info.dicom {
-                        let unknown = || "(none)".to_string();
-                        for (key, value) in [
-                            ("modality", d.modality.clone().unwrap_or_else(unknown)),
-                            ("body part", d.body_part.clone().unwrap_or_else(unknown)),
-                            ("photometric", d.photometric.clone()),
-                            ("bits stored", d.bits_stored.to_string()),
-                            ("frames", d.frames.to_string()),
-                        ] {
-                            *dicom
-                                .entry(key.to_string())
-                                .or_default()
-                                .entry(value)
-                                .or_default() += 1;
-                        }
-                    }
-                }
-                Err(e) => unreadable.push(e.to_string()),
-            }
-            progress(i + 1);
-        }
+        let decoded = Decoded::scan(dataset, progress);
+        let Decoded {
+            widths,
+            heights,
+            channels,
+            unreadable,
+            dicom,
+        } = decoded;
         let mut warnings = dataset.warnings.clone();
         let multi_frame: usize = dicom.get("frames").map_or(0, |f| {
             f.iter().filter(|(k, _)| *k != "1").map(|(_, n)| n).sum()

@@ -239,18 +239,7 @@ fn cut_beats(
     keep: &dyn Fn(&str) -> bool,
 ) -> std::result::Result<RecordBeats, MissingLead> {
     let names = record.signal_names();
-    let mut lead_sources = Vec::with_capacity(options.leads.len());
-    for lead in &options.leads {
-        match lead.resolve(&names) {
-            Some(source) => lead_sources.push(source),
-            None => {
-                return Err(MissingLead {
-                    lead: lead.to_string(),
-                    available: names,
-                });
-            }
-        }
-    }
+    let lead_sources = resolve_leads(options, &names)?;
     let fs = record.fs();
     let mut beat_annotations: Vec<&Annotation> =
         annotations.iter().filter(|a| a.is_beat()).collect();
@@ -261,21 +250,7 @@ fn cut_beats(
         0 | 1 => 1.0,
         n => (beat_samples[n - 1] - beat_samples[0]) as f64 / fs / (n - 1) as f64,
     };
-    let n = record.n_samples() as i64;
-    let signals: Vec<Vec<f32>> = lead_sources
-        .iter()
-        .map(|&source| match source {
-            LeadSource::Signal(i) => {
-                let mut s = record.physical(i);
-                if options.normalization == Normalization::Record {
-                    let scale = record_scale(&s, &beat_samples, fs);
-                    s.iter_mut().for_each(|v| *v *= scale);
-                }
-                s
-            }
-            LeadSource::Blank => vec![0.0; n as usize],
-        })
-        .collect();
+    let signals = lead_signals(record, &lead_sources, &beat_samples, options);
     let mut intervals: Vec<f32> = beat_samples
         .windows(2)
         .map(|w| ((w[1] - w[0]) as f64 / fs) as f32)
@@ -292,37 +267,91 @@ fn cut_beats(
             .collect(),
         median_rr: (!intervals.is_empty()).then(|| f64::from(median(&mut intervals))),
     };
-    let before = (options.before_s * fs).round() as i64;
-    let after = (options.after_s * fs).round() as i64;
+    let window = BeatWindow {
+        record,
+        signals: &signals,
+        options,
+        mean_rr,
+    };
     for (annotation, timing) in beat_annotations.iter().zip(&timings) {
-        let symbol = annotation.symbol();
-        if !keep(&symbol) {
+        if !keep(&annotation.symbol()) {
             continue;
         }
-        let extra = options.context as f64 * timing.local_rr.unwrap_or(mean_rr);
+        match window.cut(annotation, timing) {
+            Some(beat) => out.beats.push(beat),
+            None => out.skipped_at_edges += 1,
+        }
+    }
+    Ok(out)
+}
+
+/// Where each requested lead comes from in a record with signals `names`.
+fn resolve_leads(
+    options: &BeatOptions,
+    names: &[String],
+) -> std::result::Result<Vec<LeadSource>, MissingLead> {
+    options
+        .leads
+        .iter()
+        .map(|lead| {
+            lead.resolve(names).ok_or_else(|| MissingLead {
+                lead: lead.to_string(),
+                available: names.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Each requested lead's signal in millivolts (scaled to the record's typical beat amplitude
+/// under record normalisation; zeros for a blank lead).
+fn lead_signals(
+    record: &Record,
+    lead_sources: &[LeadSource],
+    beat_samples: &[i64],
+    options: &BeatOptions,
+) -> Vec<Vec<f32>> {
+    let fs = record.fs();
+    lead_sources
+        .iter()
+        .map(|&source| match source {
+            LeadSource::Signal(i) => {
+                let mut s = record.physical(i);
+                if options.normalization == Normalization::Record {
+                    let scale = record_scale(&s, beat_samples, fs);
+                    s.iter_mut().for_each(|v| *v *= scale);
+                }
+                s
+            }
+            LeadSource::Blank => vec![0.0; record.n_samples()],
+        })
+        .collect()
+}
+
+/// What cutting one beat out of a record needs: the record's lead signals and the options.
+struct BeatWindow<'a> {
+    record: &'a Record,
+    signals: &'a [Vec<f32>],
+    options: &'a BeatOptions,
+    mean_rr: f64,
+}
+
+impl BeatWindow<'_> {
+    /// The beat at `annotation` (its window widened by the context beats), or `None` where the
+    /// window runs past the record's edges.
+    fn cut(&self, annotation: &Annotation, timing: &BeatTiming) -> Option<Beat> {
+        let (options, fs) = (self.options, self.record.fs());
+        let n = self.record.n_samples() as i64;
+        let before = (options.before_s * fs).round() as i64;
+        let after = (options.after_s * fs).round() as i64;
+        let extra = options.context as f64 * timing.local_rr.unwrap_or(self.mean_rr);
         let start = annotation.sample - ((options.before_s + extra) * fs).round() as i64;
         let (core_start, core_end) = (annotation.sample - before, annotation.sample + after + 1);
         let end = annotation.sample + ((options.after_s + extra) * fs).round() as i64 + 1;
         if start < 0 || end > n || core_start < start || core_end > end {
-            out.skipped_at_edges += 1;
-            continue;
+            return None;
         }
-        let traces = signals
-            .iter()
-            .map(|s| {
-                let window = &s[start as usize..end as usize];
-                let baseline = median(&mut window.to_vec());
-                window.iter().map(|v| v - baseline).collect()
-            })
-            .collect();
-        let cores: Vec<Vec<f32>> = signals
-            .iter()
-            .map(|s| {
-                let window = &s[core_start as usize..core_end as usize];
-                let baseline = median(&mut window.to_vec());
-                window.iter().map(|v| v - baseline).collect()
-            })
-            .collect();
+        let traces = self.baselined(start, end);
+        let cores = self.baselined(core_start, core_end);
         let signal = cores
             .iter()
             .flat_map(|core| bin_means(core, options.signal_points))
@@ -331,18 +360,29 @@ fn cut_beats(
             .iter()
             .flat_map(|core| lead_measurements(core, before as usize, fs))
             .collect();
-        out.beats.push(Beat {
-            record: record.path.name.clone(),
+        Some(Beat {
+            record: self.record.path.name.clone(),
             sample: annotation.sample,
-            symbol,
+            symbol: annotation.symbol(),
             timing: *timing,
             traces,
             r_index: (annotation.sample - start) as usize,
             signal,
             measurements,
-        });
+        })
     }
-    Ok(out)
+
+    /// Every lead's samples `start..end`, minus their median (the baseline).
+    fn baselined(&self, start: i64, end: i64) -> Vec<Vec<f32>> {
+        self.signals
+            .iter()
+            .map(|s| {
+                let window = &s[start as usize..end as usize];
+                let baseline = median(&mut window.to_vec());
+                window.iter().map(|v| v - baseline).collect()
+            })
+            .collect()
+    }
 }
 
 /// Up to `count` beats of `record` of any beat type, evenly spaced over the record and cut and

@@ -239,44 +239,8 @@ pub fn export_beat_images(
                 ),
             )),
             Ok(beats) => {
-                summary.skipped_at_edges += beats.skipped_at_edges;
-                let leads = beats.lead_names.join(";");
-                let median_rr = beats.median_rr.unwrap_or(1.0);
-                for beat in &beats.beats {
-                    let (relative, first_lead) = write_beat(beat, &style, plan, out)?;
-                    *summary
-                        .written
-                        .entry(class_folder(&beat.symbol))
-                        .or_default() += 1;
-                    let t = &beat.timing;
-                    let _ = writeln!(
-                        csv,
-                        "{},{},{},{},{},{},{},{},{},{},{}",
-                        csv_field(&beat.record),
-                        beat.sample,
-                        csv_field(&beat.symbol),
-                        class_folder(&beat.symbol),
-                        csv_field(&relative[0]),
-                        csv_field(&leads),
-                        seconds(t.prev_rr),
-                        seconds(t.next_rr),
-                        seconds(t.local_rr),
-                        seconds(beats.median_rr),
-                        relative.len()
-                    );
-                    summary.beats.push(ExportedBeat {
-                        record: beat.record.clone(),
-                        sample: beat.sample,
-                        seconds: beat.sample as f64 / record.fs(),
-                        symbol: beat.symbol.clone(),
-                        path: relative[0].clone(),
-                        views: relative[1..].to_vec(),
-                        first_lead,
-                        rhythm: rhythm_features(t, median_rr),
-                        signal: beat.signal.clone(),
-                        measurements: beat.measurements.clone(),
-                    });
-                }
+                let drawing = (&style, plan, out);
+                export_record(&record, &beats, drawing, &mut summary, &mut csv)?;
             }
         }
         progress(done + 1, records.len(), &path.name);
@@ -294,6 +258,56 @@ pub fn export_beat_images(
     std::fs::write(&options_path, format!("{json:#}\n"))
         .map_err(|e| EcgError::io(&options_path, e))?;
     Ok(summary)
+}
+
+/// Draws and writes every beat of `beats` (cut from `record`), adding a row per beat to `csv`
+/// and to `summary`.
+fn export_record(
+    record: &Record,
+    beats: &crate::beats::RecordBeats,
+    (style, plan, out): (&TraceStyle, &ViewPlan, &Path),
+    summary: &mut ExportSummary,
+    csv: &mut String,
+) -> Result<()> {
+    summary.skipped_at_edges += beats.skipped_at_edges;
+    let leads = beats.lead_names.join(";");
+    let median_rr = beats.median_rr.unwrap_or(1.0);
+    for beat in &beats.beats {
+        let (relative, first_lead) = write_beat(beat, style, plan, out)?;
+        *summary
+            .written
+            .entry(class_folder(&beat.symbol))
+            .or_default() += 1;
+        let t = &beat.timing;
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&beat.record),
+            beat.sample,
+            csv_field(&beat.symbol),
+            class_folder(&beat.symbol),
+            csv_field(&relative[0]),
+            csv_field(&leads),
+            seconds(t.prev_rr),
+            seconds(t.next_rr),
+            seconds(t.local_rr),
+            seconds(beats.median_rr),
+            relative.len()
+        );
+        summary.beats.push(ExportedBeat {
+            record: beat.record.clone(),
+            sample: beat.sample,
+            seconds: beat.sample as f64 / record.fs(),
+            symbol: beat.symbol.clone(),
+            path: relative[0].clone(),
+            views: relative[1..].to_vec(),
+            first_lead,
+            rhythm: rhythm_features(t, median_rr),
+            signal: beat.signal.clone(),
+            measurements: beat.measurements.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Draws one beat to `out/<class>/<record>_<sample>.png` and its augmented views (and its

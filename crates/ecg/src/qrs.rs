@@ -57,6 +57,31 @@ pub fn detect_qrs(signal: &[f32], fs: f64) -> Vec<i64> {
     let x: Vec<f64> = signal.iter().map(|&v| f64::from(v)).collect();
     let high = zero_phase(&Biquad::butterworth(5.0, fs, true), &x);
     let band = zero_phase(&Biquad::butterworth(15.0, fs, false), &high);
+    let integrated = integrated_energy(&band, fs);
+    let refractory = (0.2 * fs).round() as usize;
+    let candidates = candidate_peaks(&integrated, refractory);
+    let peaks = threshold_peaks(&integrated, &candidates, fs);
+    // The integrator lags the QRS; the R peak is the largest band-passed deflection in the
+    // window before the integrator peak.
+    let back = (0.25 * fs) as usize;
+    let ahead = (0.05 * fs) as usize;
+    let mut out: Vec<i64> = peaks
+        .iter()
+        .map(|&p| {
+            let lo = p.saturating_sub(back);
+            let hi = (p + ahead).min(band.len() - 1);
+            (lo..=hi)
+                .max_by(|&a, &b| band[a].abs().total_cmp(&band[b].abs()))
+                .unwrap_or(p) as i64
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup_by(|a, b| (*a - *b) < refractory as i64);
+    out
+}
+
+/// The band-passed signal's derivative, squared and integrated over a moving 150 ms window.
+fn integrated_energy(band: &[f64], fs: f64) -> Vec<f64> {
     let step = ((fs / 200.0).round() as usize).max(1);
     let squared: Vec<f64> = (0..band.len())
         .map(|i| {
@@ -75,8 +100,11 @@ pub fn detect_qrs(signal: &[f32], fs: f64) -> Vec<i64> {
         }
         integrated[i] = sum / window as f64;
     }
-    // Candidate peaks: local maxima of the integrated signal at least 200 ms apart.
-    let refractory = (0.2 * fs).round() as usize;
+    integrated
+}
+
+/// Local maxima of the integrated signal at least `refractory` samples apart (the larger kept).
+fn candidate_peaks(integrated: &[f64], refractory: usize) -> Vec<usize> {
     let mut candidates: Vec<usize> = Vec::new();
     for i in 1..integrated.len() - 1 {
         if integrated[i] > integrated[i - 1] && integrated[i] >= integrated[i + 1] {
@@ -90,6 +118,13 @@ pub fn detect_qrs(signal: &[f32], fs: f64) -> Vec<i64> {
             }
         }
     }
+    candidates
+}
+
+/// The candidates taken as beats by Pan-Tompkins' adaptive signal and noise levels, with a
+/// search back for a beat missed in a long gap.
+fn threshold_peaks(integrated: &[f64], candidates: &[usize], fs: f64) -> Vec<usize> {
+    let refractory = (0.2 * fs).round() as usize;
     let learn = (2.0 * fs) as usize;
     let first: Vec<f64> = integrated[..learn.min(integrated.len())].to_vec();
     let mut spk = 0.25 * first.iter().copied().fold(0.0, f64::max);
@@ -128,23 +163,7 @@ pub fn detect_qrs(signal: &[f32], fs: f64) -> Vec<i64> {
             npk = 0.125 * value + 0.875 * npk;
         }
     }
-    // The integrator lags the QRS; the R peak is the largest band-passed deflection in the
-    // window before the integrator peak.
-    let back = (0.25 * fs) as usize;
-    let ahead = (0.05 * fs) as usize;
-    let mut out: Vec<i64> = peaks
-        .iter()
-        .map(|&p| {
-            let lo = p.saturating_sub(back);
-            let hi = (p + ahead).min(band.len() - 1);
-            (lo..=hi)
-                .max_by(|&a, &b| band[a].abs().total_cmp(&band[b].abs()))
-                .unwrap_or(p) as i64
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup_by(|a, b| (*a - *b) < refractory as i64);
-    out
+    peaks
 }
 
 /// Sensitivity and positive predictive value of `detected` against `reference` R peaks, a

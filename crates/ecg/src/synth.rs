@@ -174,6 +174,18 @@ pub fn synthesize(
         beat += 1;
     }
     add_noise_and_wander(&mut mv, &mut rng);
+    SyntheticRecord {
+        record: synthetic_record(
+            name,
+            &mv,
+            format!("medpath synthetic record, conduction {conduction:?}, seed {seed}"),
+        ),
+        annotations,
+    }
+}
+
+/// A two-lead record named `name` of the millivolt signals `mv`, stored in format 212.
+fn synthetic_record(name: &str, mv: &[Vec<f64>; 2], comment: String) -> Record {
     let signals = mv
         .iter()
         .map(|lead| {
@@ -189,7 +201,7 @@ pub fn synthesize(
             fs: SYNTH_FS,
             counter_freq: None,
             base_counter: None,
-            n_samples: Some(n as u64),
+            n_samples: Some(mv[0].len() as u64),
             base_time: None,
             base_date: None,
         },
@@ -197,20 +209,15 @@ pub fn synthesize(
             .iter()
             .map(|lead| SignalSpec::new(format!("{name}.dat"), 212, GAIN, *lead))
             .collect(),
-        comments: vec![format!(
-            "medpath synthetic record, conduction {conduction:?}, seed {seed}"
-        )],
+        comments: vec![comment],
     };
-    SyntheticRecord {
-        record: Record {
-            path: RecordPath {
-                dir: ".".into(),
-                name: name.to_string(),
-            },
-            header,
-            signals,
+    Record {
+        path: RecordPath {
+            dir: ".".into(),
+            name: name.to_string(),
         },
-        annotations,
+        header,
+        signals,
     }
 }
 

@@ -593,41 +593,6 @@ impl Experiment {
     /// Every enumerated setting is one of its values, every number in its range and every
     /// folder and file there, so that a bad setting fails before anything is written.
     fn check_settings(&self) -> std::result::Result<(), String> {
-        fn at_least(key: &str, value: usize, least: usize) -> std::result::Result<(), String> {
-            if value >= least {
-                Ok(())
-            } else {
-                Err(format!("{key}: {value} (at least {least})"))
-            }
-        }
-        fn fraction(key: &str, value: f64) -> std::result::Result<(), String> {
-            if value > 0.0 && value < 1.0 {
-                Ok(())
-            } else {
-                Err(format!("{key}: {value} (a share in (0, 1))"))
-            }
-        }
-        fn exists(key: &str, path: &Path) -> std::result::Result<(), String> {
-            if path.exists() {
-                Ok(())
-            } else {
-                Err(format!("{key}: {} does not exist", path.display()))
-            }
-        }
-        fn bad_centre(key: &str, allowed: &str) -> std::result::Result<(), String> {
-            Err(format!(
-                "{key}: this kind of task centres on none or {allowed}"
-            ))
-        }
-        fn input_size(key: &str, size: usize) -> std::result::Result<(), String> {
-            if size >= 32 && size % 32 == 0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{key}: {size} (VGG-16 needs a multiple of 32, at least 32)"
-                ))
-            }
-        }
         let enc = &self.encoder;
         at_least("encoder.batch", enc.batch, 1)?;
         if let Some(w) = &enc.weights {
@@ -651,40 +616,7 @@ impl Experiment {
         at_least("router.tournaments", self.router.tournaments, 1)?;
         input_size("router.size", self.router.size)?;
         for (name, task) in &self.tasks {
-            let key = |k: &str| format!("tasks.{name}.{k}");
-            input_size(&key("size"), task.size())?;
-            match task {
-                TaskSpec::Ecg(t) => {
-                    exists(&key("mitdb"), &t.mitdb)?;
-                    if let Some(dir) = &t.test_mitdb {
-                        exists(&key("test_mitdb"), dir)?;
-                    }
-                    fraction(&key("val_fraction"), t.val_fraction)?;
-                    fraction(&key("test_fraction"), t.test_fraction)?;
-                    if t.centre == Centre::Site {
-                        return bad_centre(&key("centre"), "record");
-                    }
-                }
-                TaskSpec::Images(t) => {
-                    exists(&key("root"), &t.root)?;
-                    if let Some(dir) = &t.test_dir {
-                        exists(&key("test_dir"), dir)?;
-                    }
-                    fraction(&key("val_fraction"), t.val_fraction)?;
-                    if t.test_dir.is_none() {
-                        fraction(&key("test_fraction"), t.test_fraction)?;
-                    }
-                    at_least(&key("augment_views"), t.augment_views, 1)?;
-                    at_least(&key("tta_views"), t.tta_views, 1)?;
-                    if !t.train_original {
-                        // Without the image itself, training needs at least one augmented view.
-                        at_least(&key("augment_views"), t.augment_views, 2)?;
-                    }
-                    if t.centre == Centre::Record {
-                        return bad_centre(&key("centre"), "site");
-                    }
-                }
-            }
+            check_task_settings(name, task)?;
         }
         Ok(())
     }
@@ -699,106 +631,198 @@ impl Experiment {
     }
 
     fn check(&self, origin: &str) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(format!("{origin}: {m}")));
+        let config = |m: String| Error::Config(format!("{origin}: {m}"));
+        self.check_structure().map_err(config)?;
+        self.check_settings().map_err(config)?;
+        for (name, task) in &self.tasks {
+            if task.ensemble() == 0 {
+                return Err(config(format!(
+                    "tasks.{name}.ensemble: 0 (at least 1 answer)"
+                )));
+            }
+            match task {
+                TaskSpec::Ecg(t) => self.check_ecg_answer(t),
+                TaskSpec::Images(t) => medpath_readout::parse_target(&t.operating_point)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            }
+            .map_err(|m| config(format!("tasks.{name}.{m}")))?;
+        }
+        self.check_rates().map_err(config)
+    }
+
+    /// Tasks named and ordered consistently, input sizes VGG-16 can read, a classifier layer.
+    fn check_structure(&self) -> std::result::Result<(), String> {
         if self.tasks.is_empty() {
-            return bad("no [tasks.NAME] section".into());
+            return Err("no [tasks.NAME] section".into());
         }
         for name in &self.order {
             if !self.tasks.contains_key(name) {
-                return bad(format!(
+                return Err(format!(
                     "order names task `{name}`, which has no [tasks.{name}] section"
                 ));
             }
         }
         if !self.order.is_empty() && self.order.len() != self.tasks.len() {
-            return bad("order must list every task once".into());
+            return Err("order must list every task once".into());
         }
         for (name, task) in &self.tasks {
             if name == "router" || name.contains('/') {
-                return bad(format!("task name `{name}` is reserved or contains `/`"));
+                return Err(format!("task name `{name}` is reserved or contains `/`"));
             }
             if task.size() < 32 {
-                return bad(format!(
+                return Err(format!(
                     "task `{name}`: size {} is below VGG-16's 32 pixels",
                     task.size()
                 ));
             }
         }
         if self.router.size < 32 {
-            return bad(format!(
+            return Err(format!(
                 "router.size {} is below 32 pixels",
                 self.router.size
             ));
         }
         if self.network.fc_widths.is_empty() {
-            return bad("network.fc_widths needs at least one layer".into());
+            return Err("network.fc_widths needs at least one layer".into());
         }
-        self.check_settings()
-            .map_err(|m| Error::Config(format!("{origin}: {m}")))?;
-        for (name, task) in &self.tasks {
-            if task.ensemble() == 0 {
-                return bad(format!("tasks.{name}.ensemble: 0 (at least 1 answer)"));
-            }
-            let TaskSpec::Ecg(t) = task else {
-                if let TaskSpec::Images(t) = task {
-                    medpath_readout::parse_target(&t.operating_point)
-                        .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
-                }
-                continue;
-            };
-            if t.protocol == Protocol::RecordKfold && t.folds < 2 {
-                return bad(format!(
-                    "tasks.{name}.folds: {} (record-kfold needs at least 2)",
-                    t.folds
-                ));
-            }
-            if t.side_inputs.contains(&SideInput::Signal) && t.signal_points == 0 {
-                return bad(format!(
-                    "tasks.{name}.signal_points: 0 (the signal side input needs at least 1)"
-                ));
-            }
-            if t.augment_views == 0 {
-                return bad(format!("tasks.{name}.augment_views: 0 (at least 1)"));
-            }
-            t.augment
-                .validate()
-                .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.augment: {e}")))?;
-            t.smooth
-                .resolve(&t.classes)
-                .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
-            if t.smooth.prior_steps > 0 && self.train.class_weights != ClassWeights::Balanced {
-                return bad(format!(
-                    "tasks.{name}.smooth.prior_steps: {} needs train.class_weights = \"balanced\" (the record prior starts from answers that assume equal classes)",
-                    t.smooth.prior_steps
-                ));
-            }
-            t.view_rule()
-                .map_err(|e| Error::Config(format!("{origin}: tasks.{name}.{e}")))?;
+        Ok(())
+    }
+
+    /// An ECG task's protocol, side inputs, augmentation, smoothing and first-lead rule fit
+    /// together (messages start at the key inside the task's table).
+    fn check_ecg_answer(&self, t: &EcgTask) -> std::result::Result<(), String> {
+        if t.protocol == Protocol::RecordKfold && t.folds < 2 {
+            return Err(format!(
+                "folds: {} (record-kfold needs at least 2)",
+                t.folds
+            ));
         }
+        if t.side_inputs.contains(&SideInput::Signal) && t.signal_points == 0 {
+            return Err("signal_points: 0 (the signal side input needs at least 1)".into());
+        }
+        if t.augment_views == 0 {
+            return Err("augment_views: 0 (at least 1)".into());
+        }
+        t.augment.validate().map_err(|e| format!("augment: {e}"))?;
+        t.smooth.resolve(&t.classes).map_err(|e| e.to_string())?;
+        if t.smooth.prior_steps > 0 && self.train.class_weights != ClassWeights::Balanced {
+            return Err(format!(
+                "smooth.prior_steps: {} needs train.class_weights = \"balanced\" (the record prior starts from answers that assume equal classes)",
+                t.smooth.prior_steps
+            ));
+        }
+        t.view_rule().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Shares and rates of the novelty and training sections in their ranges.
+    fn check_rates(&self) -> std::result::Result<(), String> {
         if !(self.novelty.keep > 0.0 && self.novelty.keep <= 1.0) {
-            return bad(format!(
+            return Err(format!(
                 "novelty.keep: {} (a share in (0, 1])",
                 self.novelty.keep
             ));
         }
-        if !(0.0..1.0).contains(&self.train.dropout) {
-            return bad(format!(
-                "train.dropout: {} (a rate in [0, 1))",
-                self.train.dropout
-            ));
+        let t = &self.train;
+        if !(0.0..1.0).contains(&t.dropout) {
+            return Err(format!("train.dropout: {} (a rate in [0, 1))", t.dropout));
         }
-        if !(self.train.weight_decay >= 0.0 && self.train.weight_decay.is_finite()) {
-            return bad(format!(
+        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
+            return Err(format!(
                 "train.weight_decay: {} (must be >= 0)",
-                self.train.weight_decay
+                t.weight_decay
             ));
         }
-        if !(0.0..=1.0).contains(&self.train.group_balance) {
-            return bad(format!(
+        if !(0.0..=1.0).contains(&t.group_balance) {
+            return Err(format!(
                 "train.group_balance: {} (a power in [0, 1])",
-                self.train.group_balance
+                t.group_balance
             ));
         }
         Ok(())
+    }
+}
+
+/// A task's input size, folders and shares (keys `tasks.NAME.KEY`).
+fn check_task_settings(name: &str, task: &TaskSpec) -> std::result::Result<(), String> {
+    let key = |k: &str| format!("tasks.{name}.{k}");
+    input_size(&key("size"), task.size())?;
+    match task {
+        TaskSpec::Ecg(t) => {
+            exists(&key("mitdb"), &t.mitdb)?;
+            if let Some(dir) = &t.test_mitdb {
+                exists(&key("test_mitdb"), dir)?;
+            }
+            fraction(&key("val_fraction"), t.val_fraction)?;
+            fraction(&key("test_fraction"), t.test_fraction)?;
+            if t.centre == Centre::Site {
+                return bad_centre(&key("centre"), "record");
+            }
+        }
+        TaskSpec::Images(t) => {
+            exists(&key("root"), &t.root)?;
+            if let Some(dir) = &t.test_dir {
+                exists(&key("test_dir"), dir)?;
+            }
+            fraction(&key("val_fraction"), t.val_fraction)?;
+            if t.test_dir.is_none() {
+                fraction(&key("test_fraction"), t.test_fraction)?;
+            }
+            at_least(&key("augment_views"), t.augment_views, 1)?;
+            at_least(&key("tta_views"), t.tta_views, 1)?;
+            if !t.train_original {
+                // Without the image itself, training needs at least one augmented view.
+                at_least(&key("augment_views"), t.augment_views, 2)?;
+            }
+            if t.centre == Centre::Record {
+                return bad_centre(&key("centre"), "site");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `key`'s `value` is at least `least`.
+fn at_least(key: &str, value: usize, least: usize) -> std::result::Result<(), String> {
+    if value >= least {
+        Ok(())
+    } else {
+        Err(format!("{key}: {value} (at least {least})"))
+    }
+}
+
+/// `key`'s `value` is a share strictly between 0 and 1.
+fn fraction(key: &str, value: f64) -> std::result::Result<(), String> {
+    if value > 0.0 && value < 1.0 {
+        Ok(())
+    } else {
+        Err(format!("{key}: {value} (a share in (0, 1))"))
+    }
+}
+
+/// `key`'s `path` exists.
+fn exists(key: &str, path: &Path) -> std::result::Result<(), String> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(format!("{key}: {} does not exist", path.display()))
+    }
+}
+
+/// The refusal of a centring this kind of task cannot do.
+fn bad_centre(key: &str, allowed: &str) -> std::result::Result<(), String> {
+    Err(format!(
+        "{key}: this kind of task centres on none or {allowed}"
+    ))
+}
+
+/// `key`'s input `size` is one VGG-16 reads: a multiple of 32, at least 32.
+fn input_size(key: &str, size: usize) -> std::result::Result<(), String> {
+    if size >= 32 && size % 32 == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key}: {size} (VGG-16 needs a multiple of 32, at least 32)"
+        ))
     }
 }

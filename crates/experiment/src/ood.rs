@@ -70,6 +70,60 @@ const WORDS: [&str; 16] = [
     "ACUTE", "SIGNED", "REVIEW", "AND", "PAGE", "NOTE",
 ];
 
+/// A page of random report words in capitals.
+fn text_page(rng: &mut ChaCha8Rng) -> Result<Raster> {
+    let lines = (0..12)
+        .map(|_| {
+            let mut text = String::new();
+            while text.len() < 22 {
+                text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+                text.push(' ');
+            }
+            text[..22].to_string()
+        })
+        .collect();
+    Ok(TextPage {
+        side: SIDE,
+        lines,
+        text_size: 11,
+    }
+    .to_raster()?)
+}
+
+/// An ECG that is no beat picture: a whole 12-second strip (`ecg_strip`, every other one white
+/// on black) or one second drawn at a tenth of the usual scale (`ecg_scale`).
+fn ecg_picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Raster> {
+    let conduction = [
+        Conduction::Normal,
+        Conduction::LeftBundleBranchBlock,
+        Conduction::RightBundleBranchBlock,
+    ][index % 3];
+    let generated = synthesize(
+        &format!("ood{index}"),
+        conduction,
+        12.0,
+        rng.random_range(0..u64::MAX),
+    );
+    let signal = generated.record.physical(0);
+    let mut style = TraceStyle::for_size(SIDE as u32);
+    let trace = if kind == "ecg_scale" {
+        // One second around the middle, drawn at a tenth of the usual scale: the QRS runs far
+        // off the picture.
+        style.top_mv = 0.25;
+        style.bottom_mv = -0.15;
+        signal[signal.len() / 2 - 180..signal.len() / 2 + 180].to_vec()
+    } else {
+        signal.clone()
+    };
+    let image = render_traces(&[trace], &style)?;
+    let white_on_black = kind == "ecg_strip" && index % 2 == 1;
+    Ok(canvas_from(|x, y| {
+        let v = image.pixels[(y * SIDE + x) * image.channels];
+        [if white_on_black { 255 - v } else { v }; 3]
+    }))
+}
+
+/// The `index`-th generated picture of `kind`.
 fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Raster> {
     let colour = |rng: &mut ChaCha8Rng| -> [u8; 3] { [0, 1, 2].map(|_| rng.random_range(0..=255)) };
     Ok(match kind {
@@ -114,59 +168,13 @@ fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Raster> {
                 }
             })
         }
-        "text" => {
-            let lines = (0..12)
-                .map(|_| {
-                    let mut text = String::new();
-                    while text.len() < 22 {
-                        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
-                        text.push(' ');
-                    }
-                    text[..22].to_string()
-                })
-                .collect();
-            TextPage {
-                side: SIDE,
-                lines,
-                text_size: 11,
-            }
-            .to_raster()?
-        }
+        "text" => text_page(rng)?,
         "shapes" => {
             let pixels = crate::demo::shape_image(index % 2 == 1, rng);
             let side = crate::demo::SIDE;
             canvas_from(|x, y| [pixels[(y * side / SIDE) * side + x * side / SIDE]; 3])
         }
-        "ecg_scale" | "ecg_strip" => {
-            let conduction = [
-                Conduction::Normal,
-                Conduction::LeftBundleBranchBlock,
-                Conduction::RightBundleBranchBlock,
-            ][index % 3];
-            let generated = synthesize(
-                &format!("ood{index}"),
-                conduction,
-                12.0,
-                rng.random_range(0..u64::MAX),
-            );
-            let signal = generated.record.physical(0);
-            let mut style = TraceStyle::for_size(SIDE as u32);
-            let trace = if kind == "ecg_scale" {
-                // One second around the middle, drawn at a tenth of the usual scale: the QRS
-                // runs far off the picture.
-                style.top_mv = 0.25;
-                style.bottom_mv = -0.15;
-                signal[signal.len() / 2 - 180..signal.len() / 2 + 180].to_vec()
-            } else {
-                signal.clone()
-            };
-            let image = render_traces(&[trace], &style)?;
-            let white_on_black = kind == "ecg_strip" && index % 2 == 1;
-            canvas_from(|x, y| {
-                let v = image.pixels[(y * SIDE + x) * image.channels];
-                [if white_on_black { 255 - v } else { v }; 3]
-            })
-        }
+        "ecg_scale" | "ecg_strip" => ecg_picture(kind, index, rng)?,
         other => {
             return Err(Error::Config(format!(
                 "no generated out-of-distribution kind `{other}`"

@@ -265,6 +265,55 @@ fn log_det(l: &[f64], dims: usize) -> f64 {
     (0..dims).map(|i| 2.0 * l[i * dims + i].ln()).sum()
 }
 
+/// The covariance shared by all tasks: their own, weighted by their inputs.
+fn shared_covariance(
+    gaussians: &[(Vec<f64>, Vec<f64>)],
+    train: &[&FeatureSet],
+    dims: usize,
+) -> Vec<f64> {
+    let total: usize = train.iter().map(|set| set.len()).sum();
+    let mut shared = vec![0f64; dims * dims];
+    for ((_, cov), set) in gaussians.iter().zip(train) {
+        let weight = set.len() as f64 / total as f64;
+        for (s, c) in shared.iter_mut().zip(cov) {
+            *s += weight * c;
+        }
+    }
+    shared
+}
+
+/// The blend of a task's own covariance and the `shared` one under which the task's inputs
+/// `own` are likeliest: (log-likelihood, pooling weight, Cholesky factor), or `None` where no
+/// blend is positive definite.
+fn best_blend(
+    own: &FeatureSet,
+    (mean, cov): (&[f64], &[f64]),
+    shared: &[f64],
+) -> Result<Option<(f64, f64, Vec<f64>)>> {
+    let dims = mean.len();
+    let mut best: Option<(f64, f64, Vec<f64>)> = None;
+    for pooling in POOLING_GRID {
+        let blend: Vec<f64> = cov
+            .iter()
+            .zip(shared)
+            .map(|(c, s)| (1.0 - pooling) * c + pooling * s)
+            .collect();
+        let Some(l) = shrunk_cholesky(&blend, dims, SHRINKAGE) else {
+            continue;
+        };
+        let mut total = 0.0;
+        for_each_summary(own, |s| {
+            let d: Vec<f64> = s.iter().zip(mean).map(|(a, b)| a - b).collect();
+            total += mahalanobis(&l, &d);
+        })?;
+        let fit = -(total / own.len().max(1) as f64 + log_det(&l, dims));
+        if best.as_ref().is_none_or(|(b, _, _)| fit > *b) {
+            best = Some((fit, pooling, l));
+        }
+    }
+    Ok(best)
+}
+
 impl NoveltyModel {
     /// Fits one Gaussian per task on `train` (one feature set per task, inputs at `size`),
     /// scales each task's distances by the one that keeps `keep` of that task's inputs of
@@ -306,40 +355,11 @@ impl NoveltyModel {
                 "novelty model: the tasks' features differ in length".into(),
             ));
         }
-        // The covariance shared by all tasks: their own, weighted by their inputs.
-        let total: usize = train.iter().map(|set| set.len()).sum();
-        let mut shared = vec![0f64; dims * dims];
-        for ((_, cov), set) in gaussians.iter().zip(train) {
-            let weight = set.len() as f64 / total as f64;
-            for (s, c) in shared.iter_mut().zip(cov) {
-                *s += weight * c;
-            }
-        }
+        let shared = shared_covariance(&gaussians, train, dims);
         let mut unseen_scores = Vec::new();
         for (t, ((mean, cov), set)) in gaussians.into_iter().zip(train).enumerate() {
             let own = val.get(t).filter(|v| !v.is_empty()).unwrap_or(set);
-            // The blend of the task's own and the shared covariance under which the task's
-            // validation inputs are likeliest.
-            let mut best: Option<(f64, f64, Vec<f64>)> = None;
-            for pooling in POOLING_GRID {
-                let blend: Vec<f64> = cov
-                    .iter()
-                    .zip(&shared)
-                    .map(|(c, s)| (1.0 - pooling) * c + pooling * s)
-                    .collect();
-                let Some(l) = shrunk_cholesky(&blend, dims, SHRINKAGE) else {
-                    continue;
-                };
-                let mut total = 0.0;
-                for_each_summary(own, |s| {
-                    let d: Vec<f64> = s.iter().zip(&mean).map(|(a, b)| a - b).collect();
-                    total += mahalanobis(&l, &d);
-                })?;
-                let fit = -(total / own.len().max(1) as f64 + log_det(&l, dims));
-                if best.as_ref().is_none_or(|(b, _, _)| fit > *b) {
-                    best = Some((fit, pooling, l));
-                }
-            }
+            let best = best_blend(own, (&mean, &cov), &shared)?;
             let (_, pooling, cholesky) = best.ok_or_else(|| {
                 Error::Config(format!(
                     "novelty model: the feature covariance of task `{}` is not positive definite",

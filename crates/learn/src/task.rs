@@ -145,6 +145,37 @@ fn answer_with_other(
     (tested, decision)
 }
 
+/// Probabilities (a row per input) with the inputs' true classes.
+type Labelled<'a> = (&'a [f32], &'a [usize]);
+
+/// The answer's calibration (where the test set has labels) and operating point, measured on
+/// validation and test, with the reliability, ROC and confusion figures drawn into `dir`.
+fn judge_answer(
+    plan: &TaskPlan<'_>,
+    decision: &Decision,
+    (val, scored): (Labelled<'_>, Labelled<'_>),
+    confusion: &[Vec<usize>],
+    dir: &FilePath,
+) -> Result<(Option<CalibrationReport>, Option<OperatingReport>)> {
+    let k = plan.classes.len();
+    let calibration =
+        (!scored.1.is_empty()).then(|| CalibrationReport::measure(decision, k, val, scored));
+    let operating_point = OperatingReport::measure(decision, plan.classes, val, scored);
+    if let Some(report) = &calibration {
+        write_calibration_figures(dir, plan, decision, scored, report)?;
+    }
+    confusion_heatmap(&format!("{}: test", plan.name), plan.classes, confusion)
+        .save(&dir.join("confusion.png"))?;
+    Ok((calibration, operating_point))
+}
+
+/// An ablation's name with its metrics, and its name with its probabilities.
+fn split_ablation(
+    (name, (metrics, probs)): (String, (Metrics, Vec<f32>)),
+) -> ((String, Metrics), (String, Vec<f32>)) {
+    ((name.clone(), metrics), (name, probs))
+}
+
 /// Learns one task on `net` (which must hold every earlier task, frozen), writing logs, figures
 /// and checkpoints into `dir`; leaves the task's path frozen in `net`.
 pub fn learn_task(
@@ -188,26 +219,11 @@ pub fn learn_task(
             (tested, decision, other.val)
         }
     };
-    let k = plan.classes.len();
     let val = (answer_val.as_slice(), data.val.labels());
     let scored = (tested.probs.as_slice(), tested.truth.as_slice());
-    let calibration =
-        (!tested.truth.is_empty()).then(|| CalibrationReport::measure(&decision, k, val, scored));
-    let operating_point = OperatingReport::measure(&decision, plan.classes, val, scored);
-    if let Some(report) = &calibration {
-        write_calibration_figures(dir, plan, &decision, scored, report)?;
-    }
-    confusion_heatmap(
-        &format!("{}: test", plan.name),
-        plan.classes,
-        &tested.test.confusion,
-    )
-    .save(&dir.join("confusion.png"))?;
-    let (ablations, ablation_probs): (BTreeMap<_, _>, BTreeMap<_, _>) = tested
-        .ablations
-        .into_iter()
-        .map(|(name, (m, p))| ((name.clone(), m), (name, p)))
-        .unzip();
+    let (calibration, operating_point) =
+        judge_answer(plan, &decision, (val, scored), &tested.test.confusion, dir)?;
+    let (ablations, ablation_probs) = tested.ablations.into_iter().map(split_ablation).unzip();
     let result = TaskResult {
         name: plan.name.to_string(),
         classes: plan.classes.to_vec(),

@@ -46,22 +46,25 @@ fn fill(mut set: FeatureSet, n: usize, seed: u64) -> FeatureSet {
     set
 }
 
+/// An empty feature set of `side` x `side` x 512 maps kept as `store` says.
+fn empty_set(store: &str, side: usize) -> Result<FeatureSet, medpath_pathnet::Error> {
+    let dir = std::env::temp_dir();
+    match store {
+        "memory" => Ok(FeatureSet::new(side, side, 512)),
+        "disk-f16" => FeatureSet::on_disk(side, side, 512, &dir, DiskPrecision::F16),
+        "disk-f32" => FeatureSet::on_disk(side, side, 512, &dir, DiskPrecision::F32),
+        other => Err(medpath_pathnet::Error::Shape(format!(
+            "unknown store `{other}` (memory, disk-f16, disk-f32)"
+        ))),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args.first().map_or(Ok(10_000), |a| a.parse())?;
     let side: usize = args.get(1).map_or(Ok(2), |a| a.parse())?;
     let store = args.get(2).map_or("memory", String::as_str);
-    let dir = std::env::temp_dir();
-    let empty = || -> Result<FeatureSet, medpath_pathnet::Error> {
-        match store {
-            "memory" => Ok(FeatureSet::new(side, side, 512)),
-            "disk-f16" => FeatureSet::on_disk(side, side, 512, &dir, DiskPrecision::F16),
-            "disk-f32" => FeatureSet::on_disk(side, side, 512, &dir, DiskPrecision::F32),
-            other => Err(medpath_pathnet::Error::Shape(format!(
-                "unknown store `{other}` (memory, disk-f16, disk-f32)"
-            ))),
-        }
-    };
+    let empty = || empty_set(store, side);
     let started = Instant::now();
     let train = fill(empty()?, n, 1);
     let val = fill(empty()?, (n / 10).max(30), 2);

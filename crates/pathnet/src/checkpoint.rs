@@ -100,6 +100,22 @@ pub fn save_weights(path: &Path, net: &SuperNet) -> Result<()> {
     )
 }
 
+/// Whether the network's parameters fill its blocks exactly.
+fn check_params(net: &SuperNet) -> std::result::Result<(), String> {
+    let expected: usize = net.blocks.iter().map(|b| b.len()).sum();
+    let consistent = net
+        .blocks
+        .iter()
+        .all(|b| b.offset + b.len() <= net.params.len());
+    if net.params.len() != expected || !consistent {
+        return Err(format!(
+            "`params` has {} values, the network it describes needs {expected}",
+            net.params.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a checkpoint written by [`save`], checking that every tensor fits the network it
 /// describes.
 pub fn load(path: &Path) -> Result<Checkpoint> {
@@ -141,20 +157,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let mut net: SuperNet = serde_json::from_str(field("network")?)
         .map_err(|e| file_error(path, format!("network description: {e}")))?;
     net.params = read("params")?;
-    let expected: usize = net.blocks.iter().map(|b| b.len()).sum();
-    let consistent = net
-        .blocks
-        .iter()
-        .all(|b| b.offset + b.len() <= net.params.len());
-    if net.params.len() != expected || !consistent {
-        return Err(file_error(
-            path,
-            format!(
-                "`params` has {} values, the network it describes needs {expected}",
-                net.params.len()
-            ),
-        ));
-    }
+    check_params(&net).map_err(|m| file_error(path, m))?;
     let adam = match metadata.get("adam") {
         Some(text) => {
             let mut adam: Adam = serde_json::from_str(text)

@@ -72,6 +72,57 @@ struct FitState {
     best_loss: f64,
 }
 
+/// Whether a stop rule ends training before `epoch`: the epoch budget, the step budget or
+/// spent patience.
+fn stop_before(settings: &FitSettings, outcome: &FitOutcome, epoch: usize) -> bool {
+    let out_of_budget = settings.max_steps.is_some_and(|m| outcome.steps >= m);
+    let patience_spent = settings
+        .patience
+        .is_some_and(|p| epoch > outcome.best_epoch + p && outcome.best_epoch > 0);
+    epoch > settings.epochs || out_of_budget || patience_spent
+}
+
+/// One epoch of training along `path` and its validation score (a NaN or infinite validation
+/// loss is [`Error::Diverged`]); the step count goes into `state`.
+fn one_epoch(
+    learner: Learner<'_>,
+    path: &Path,
+    data: Examples<'_>,
+    settings: &FitSettings,
+    state: &mut FitState,
+) -> Result<EpochRecord> {
+    let Learner { net, adam, head } = learner;
+    let Examples { train, val } = data;
+    let epoch = state.outcome.log.len() + 1;
+    let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+    rng.set_stream(epoch as u64);
+    let mut stepper = Stepper::new(net, adam, head, path)?.regularised(&settings.regularisation);
+    stepper.steps = state.outcome.steps;
+    let (train_loss, train_accuracy, _) =
+        stepper.epoch(train, settings.batch, settings.max_steps, &mut rng)?;
+    state.outcome.steps = stepper.steps;
+    let scored = evaluate(net, head, path, val)?;
+    let val_loss = match settings.regularisation.class_weights.as_slice() {
+        [] => scored.loss,
+        weights => scored.weighted_loss(&val.labels, weights),
+    };
+    if !val_loss.is_finite() {
+        return Err(Error::Diverged {
+            task: state.head.clone(),
+            step: state.outcome.steps,
+            loss: val_loss as f32,
+        });
+    }
+    Ok(EpochRecord {
+        epoch,
+        steps: state.outcome.steps,
+        train_loss,
+        train_accuracy,
+        val_loss,
+        val_accuracy: scored.accuracy,
+    })
+}
+
 /// Trains the learner's readout along the fixed `path` on `data.train`, stopping early on
 /// `data.val` (resuming from `checkpoint` when it exists), and leaves the network at its best
 /// epoch's weights.
@@ -85,12 +136,7 @@ pub fn fit(
 ) -> Result<FitOutcome> {
     let Learner { net, adam, head } = learner;
     let Examples { train, val } = data;
-    if train.is_empty() || val.is_empty() {
-        return Err(Error::Shape(
-            "training needs training and validation examples".into(),
-        ));
-    }
-    net.check_features(train)?;
+    net.check_examples(train, val, "training")?;
     net.check_path(path)?;
     let head_name = net.heads[head].name.clone();
     let mut state = FitState {
@@ -125,44 +171,19 @@ pub fn fit(
     let mut interrupted = false;
     while !state.outcome.finished {
         let epoch = state.outcome.log.len() + 1;
-        let out_of_budget = settings.max_steps.is_some_and(|m| state.outcome.steps >= m);
-        let patience_spent = settings
-            .patience
-            .is_some_and(|p| epoch > state.outcome.best_epoch + p && state.outcome.best_epoch > 0);
-        if epoch > settings.epochs || out_of_budget || patience_spent {
+        if stop_before(settings, &state.outcome, epoch) {
             state.outcome.finished = true;
             break;
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
-        rng.set_stream(epoch as u64);
-        let mut stepper =
-            Stepper::new(net, adam, head, path)?.regularised(&settings.regularisation);
-        stepper.steps = state.outcome.steps;
-        let (train_loss, train_accuracy, _) =
-            stepper.epoch(train, settings.batch, settings.max_steps, &mut rng)?;
-        state.outcome.steps = stepper.steps;
-        let scored = evaluate(net, head, path, val)?;
-        let val_loss = match settings.regularisation.class_weights.as_slice() {
-            [] => scored.loss,
-            weights => scored.weighted_loss(&val.labels, weights),
-        };
-        if !val_loss.is_finite() {
-            return Err(Error::Diverged {
-                task: state.head.clone(),
-                step: state.outcome.steps,
-                loss: val_loss as f32,
-            });
-        }
-        let record = EpochRecord {
-            epoch,
-            steps: state.outcome.steps,
-            train_loss,
-            train_accuracy,
-            val_loss,
-            val_accuracy: scored.accuracy,
-        };
-        if val_loss < state.best_loss {
-            state.best_loss = val_loss;
+        let record = one_epoch(
+            Learner { net, adam, head },
+            path,
+            Examples { train, val },
+            settings,
+            &mut state,
+        )?;
+        if record.val_loss < state.best_loss {
+            state.best_loss = record.val_loss;
             state.outcome.best_epoch = epoch;
             best.clone_from(&net.params);
         }

@@ -412,6 +412,17 @@ impl SuperNet {
         Ok(())
     }
 
+    /// Checks that `what` (training or the path search) has training and validation examples
+    /// and that the training examples can be fed to this network.
+    pub fn check_examples(&self, train: &FeatureSet, val: &FeatureSet, what: &str) -> Result<()> {
+        if train.is_empty() || val.is_empty() {
+            return Err(Error::Shape(format!(
+                "{what} needs training and validation examples"
+            )));
+        }
+        self.check_features(train)
+    }
+
     /// Checks that `set` can be fed to this network.
     pub fn check_features(&self, set: &FeatureSet) -> Result<()> {
         if set.channels != self.config.channels {
@@ -536,6 +547,41 @@ impl SuperNet {
             .collect()
     }
 
+    /// Layer `l`'s active `modules` on `rows` rows of `inputs` values: their ReLU outputs
+    /// (kept for the backward pass, with each module's block) and their aggregate.
+    #[allow(clippy::type_complexity)]
+    fn layer_forward(
+        &self,
+        l: usize,
+        modules: &[usize],
+        (input, rows): (&[f32], usize),
+        (inputs, outputs): (usize, usize),
+    ) -> (Vec<f32>, Vec<(usize, Vec<f32>)>) {
+        let scale = self.aggregate_scale(modules.len());
+        let mut sum = vec![0.0; rows * outputs];
+        let mut outs = Vec::with_capacity(modules.len());
+        for &m in modules {
+            let block = self.module_block(l, m);
+            let mut y = Vec::new();
+            dense_forward(
+                input,
+                rows,
+                inputs,
+                &self.params[self.blocks[block].range()],
+                &mut y,
+            );
+            for (s, v) in sum.iter_mut().zip(y.iter_mut()) {
+                // `< 0` rather than `max`: a NaN must survive to the loss check.
+                if *v < 0.0 {
+                    *v = 0.0;
+                }
+                *s += *v * scale;
+            }
+            outs.push((block, y));
+        }
+        (sum, outs)
+    }
+
     /// Runs a batch through `path` and readout `head`; with `dropout`, the inputs of the fully
     /// connected layers and the readout are dropped out (training).
     pub(crate) fn forward(
@@ -566,28 +612,7 @@ impl SuperNet {
                 } else {
                     (&current, n)
                 };
-                let scale = self.aggregate_scale(modules.len());
-                let mut sum = vec![0.0; rows * outputs];
-                let mut outs = Vec::with_capacity(modules.len());
-                for &m in modules {
-                    let block = self.module_block(l, m);
-                    let mut y = Vec::new();
-                    dense_forward(
-                        input,
-                        rows,
-                        inputs,
-                        &self.params[self.blocks[block].range()],
-                        &mut y,
-                    );
-                    for (s, v) in sum.iter_mut().zip(y.iter_mut()) {
-                        // `< 0` rather than `max`: a NaN must survive to the loss check.
-                        if *v < 0.0 {
-                            *v = 0.0;
-                        }
-                        *s += *v * scale;
-                    }
-                    outs.push((block, y));
-                }
+                let (sum, outs) = self.layer_forward(l, modules, (input, rows), (inputs, outputs));
                 let kept_input = if l == 0 {
                     Vec::new()
                 } else {
@@ -642,16 +667,7 @@ impl SuperNet {
         let (n, hw) = (trace.n, batch.hw);
         let hb = self.blocks[self.heads[head].block];
         let classes = hb.outputs;
-        let mut loss = 0.0f64;
-        let mut d = trace.probs.clone();
-        for (e, &y) in targets.labels.iter().enumerate() {
-            let weight = targets.class_weights.map_or(1.0, |w| w[y]);
-            loss += f64::from(weight) * neg_log(trace.probs[e * classes + y]);
-            d[e * classes + y] -= 1.0;
-            for v in &mut d[e * classes..(e + 1) * classes] {
-                *v *= weight / n as f32;
-            }
-        }
+        let (loss, d) = cross_entropy(&trace.probs, targets, classes);
         let is_trainable = |b: usize| trainable.contains(&b);
         if is_trainable(self.heads[head].block) {
             dense_weight_grad(&d, &trace.head_input, n, hb.inputs, &mut grad[hb.range()]);
@@ -709,6 +725,23 @@ impl SuperNet {
         }
         (loss / n as f64) as f32
     }
+}
+
+/// The summed (class-weighted) cross-entropy of softmax outputs `probs` (`classes` per row)
+/// against `targets`, and its gradient with respect to the logits, averaged over the rows.
+fn cross_entropy(probs: &[f32], targets: &Targets<'_>, classes: usize) -> (f64, Vec<f32>) {
+    let n = probs.len() / classes.max(1);
+    let mut loss = 0.0f64;
+    let mut d = probs.to_vec();
+    for (e, &y) in targets.labels.iter().enumerate() {
+        let weight = targets.class_weights.map_or(1.0, |w| w[y]);
+        loss += f64::from(weight) * neg_log(probs[e * classes + y]);
+        d[e * classes + y] -= 1.0;
+        for v in &mut d[e * classes..(e + 1) * classes] {
+            *v *= weight / n as f32;
+        }
+    }
+    (loss, d)
 }
 
 /// Multiplies a gradient by dropout's factors (nothing to do without dropout).

@@ -161,6 +161,30 @@ fn train_candidate(
     })
 }
 
+/// Trains both candidates of a tournament from the same weights and keeps the winner's
+/// (shared modules trained by the loser are rolled back, as PathNet does); returns their fitness.
+fn play_pair(
+    learner: Learner<'_>,
+    (a, b): (&Genotype, &Genotype),
+    candidates: Examples<'_>,
+    settings: &SearchSettings,
+    tournament: usize,
+) -> Result<(f64, f64)> {
+    let Learner { net, adam, head } = learner;
+    let snapshot = (net.params.clone(), adam.clone());
+    let fa = train_candidate(net, adam, head, a, candidates, settings, tournament);
+    let after_a = (net.params.clone(), adam.clone());
+    net.params.clone_from(&snapshot.0);
+    *adam = snapshot.1;
+    let fb = train_candidate(net, adam, head, b, candidates, settings, tournament);
+    let (fa, fb) = (fa?, fb?);
+    if fa >= fb {
+        net.params = after_a.0;
+        *adam = after_a.1;
+    }
+    Ok((fa, fb))
+}
+
 /// Runs (or resumes from `checkpoint`) the path search for the learner's readout, training on
 /// `data.train` and scoring fitness on `data.val` (or as `settings` say). `progress` sees every
 /// tournament and may stop the search early (`ControlFlow::Break`); the checkpoint then holds
@@ -174,12 +198,7 @@ pub fn evolve(
 ) -> Result<SearchOutcome> {
     let Learner { net, adam, head } = learner;
     let Examples { train, val } = data;
-    if train.is_empty() || val.is_empty() {
-        return Err(Error::Shape(
-            "path search needs training and validation examples".into(),
-        ));
-    }
-    net.check_features(train)?;
+    net.check_examples(train, val, "path search")?;
     let head_name = net.heads[head].name.clone();
     let mut search = Search::new(settings.space, settings.config, settings.seed);
     let mut seconds_before = 0.0;
@@ -216,25 +235,11 @@ pub fn evolve(
         let mut failure = None;
         let record = search
             .tournament(&mut |a, b| {
-                let snapshot = (net.params.clone(), adam.clone());
-                let fa = train_candidate(net, adam, head, a, candidates, settings, t);
-                let after_a = (net.params.clone(), adam.clone());
-                net.params.clone_from(&snapshot.0);
-                *adam = snapshot.1;
-                let fb = train_candidate(net, adam, head, b, candidates, settings, t);
-                match (fa, fb) {
-                    (Ok(fa), Ok(fb)) => {
-                        if fa >= fb {
-                            net.params = after_a.0;
-                            *adam = after_a.1;
-                        }
-                        (fa, fb)
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        failure = Some(e);
-                        (f64::NAN, f64::NAN)
-                    }
-                }
+                let learner = Learner { net, adam, head };
+                play_pair(learner, (a, b), candidates, settings, t).unwrap_or_else(|e| {
+                    failure = Some(e);
+                    (f64::NAN, f64::NAN)
+                })
             })
             .clone();
         if let Some(e) = failure {

@@ -351,8 +351,32 @@ pub fn image_sheet(title: &str, tiles: &[Tile], columns: usize, side: usize) -> 
 
 impl ImageSheet {
     fn tile_size(&self) -> (i32, i32) {
-        (self.side as i32 + 16, self.side as i32 + 32)
+        (self.side as i32 + 16, self.side as i32 + 50)
     }
+}
+
+/// A tile's caption in at most two lines of at most `fits` characters each: split after `>`
+/// (true class, then the answer) or where the first line is full; a line that is still too
+/// long ends in an ellipsis, so neighbouring captions never run into each other.
+fn caption_lines(caption: &str, fits: usize) -> Vec<String> {
+    let fits = fits.max(2);
+    let chars: Vec<char> = caption.chars().collect();
+    let split = match chars.iter().position(|&c| c == '>') {
+        Some(i) if chars.len() > fits => i + 1,
+        _ => fits.min(chars.len()),
+    };
+    let clip = |part: &[char]| -> String {
+        if part.len() <= fits {
+            part.iter().collect()
+        } else {
+            part[..fits - 1].iter().chain(['…'].iter()).collect()
+        }
+    };
+    let mut lines = vec![clip(&chars[..split])];
+    if split < chars.len() {
+        lines.push(clip(&chars[split..]));
+    }
+    lines
 }
 
 /// Draws `image` scaled to `side x side` with its top-left corner at `at`.
@@ -402,15 +426,18 @@ impl Figure for ImageSheet {
                 [200, 30, 30]
             };
             outline(root, (x - 2, y - 2), (x + side + 2, y + side + 2), 2, rgb)?;
-            let fits = (self.side + 8) / 8;
-            let caption: String = t.caption.chars().take(fits).collect();
             let left_top = (HPos::Left, VPos::Top);
-            label(
-                root,
-                &caption,
-                (x, y + side + 6),
-                &text_style(15, rgb, left_top),
-            )?;
+            for (line, text) in caption_lines(&t.caption, (self.side + 8) / 10)
+                .iter()
+                .enumerate()
+            {
+                label(
+                    root,
+                    text,
+                    (x, y + side + 6 + 17 * line as i32),
+                    &text_style(15, rgb, left_top),
+                )?;
+            }
         }
         Ok(())
     }
@@ -474,5 +501,26 @@ impl Figure for TextPage {
             label(root, line, (6, 6 + i as i32 * spacing), &style)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caption_lines;
+
+    #[test]
+    fn long_captions_wrap_after_the_arrow_and_end_in_an_ellipsis() {
+        assert_eq!(caption_lines("A>L", 10), vec!["A>L"]);
+        assert_eq!(
+            caption_lines("NORMAL>PNEUMONIA", 10),
+            vec!["NORMAL>", "PNEUMONIA"]
+        );
+        assert_eq!(
+            caption_lines("PNEUMONIA>NORMAL", 8),
+            vec!["PNEUMON…", "NORMAL"]
+        );
+        for line in caption_lines("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 8) {
+            assert!(line.chars().count() <= 8, "{line}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use medpath_data::Normalization;
+use crate::normalization::Normalization;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -382,11 +382,7 @@ impl EncoderWeights {
                     })?;
             views.push((name.clone(), view));
         }
-        let name = match preprocess {
-            Normalization::Caffe => "caffe",
-            Normalization::Torchvision => "torchvision",
-        };
-        let metadata = [("preprocess".to_string(), name.to_string())]
+        let metadata = [("preprocess".to_string(), preprocess.name().to_string())]
             .into_iter()
             .collect();
         let bytes =

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use medpath_data::Normalization;
+use medpath_weights::Normalization;
 use medpath_weights::{EncoderWeights, WeightsError};
 
 #[test]
