@@ -68,7 +68,7 @@ pub struct BundleTask {
     pub centre: Centre,
     /// With site centring, the training site's mean features: what `predict` subtracts when it
     /// is given too few images together to centre them on their own mean
-    /// ([`crate::predict::SITE_MIN_IMAGES`]).
+    /// (`SITE_MIN_IMAGES` in the predict module).
     #[serde(default)]
     pub site_centre: Vec<f32>,
     /// Beats of a record averaged for its centre.

@@ -15,7 +15,6 @@ use crate::plan::TaskPlan;
 use crate::result::TaskResult;
 use crate::sets::Split;
 use crate::settings::LearnSettings;
-use crate::task::learn_task;
 
 /// Seed step between members, far from the offsets a task plan adds to its own seed.
 const MEMBER_SEED_STEP: u64 = 10_007;
@@ -32,10 +31,22 @@ pub struct Member {
     pub test_probs: Vec<f32>,
 }
 
+/// How one task is learned on a network (the task module's `learn_task`, passed in so that the
+/// members do not import the task that owns them).
+pub type LearnOne = fn(
+    &LearnSettings,
+    &mut SuperNet,
+    &TaskPlan<'_>,
+    &Split,
+    &FilePath,
+    &mut dyn Reporter,
+) -> Result<TaskResult>;
+
 /// Learns members 1 .. `plan.ensemble` of the task from `before` (the network as it was before
-/// the task), each in `dir/members/<m>/` with its own checkpoints; a member finished in an earlier
-/// invocation is read back.
+/// the task) with `learn_task`, each in `dir/members/<m>/` with its own checkpoints; a member
+/// finished in an earlier invocation is read back.
 pub fn train_members(
+    learn_task: LearnOne,
     e: &LearnSettings,
     before: &SuperNet,
     plan: &TaskPlan<'_>,

@@ -207,7 +207,7 @@ pub fn learn_task(
         reporter,
     )?;
     let members = match plan.readout {
-        ReadoutKind::Path => train_members(e, &before, plan, data, dir, reporter)?,
+        ReadoutKind::Path => train_members(learn_task, e, &before, plan, data, dir, reporter)?,
         ReadoutKind::BoostedTrees => Vec::new(),
     };
     let other = other_answer(e, plan, data, (&val_probs, &test_raw), &members, dir)?;
