@@ -86,6 +86,10 @@ pub struct BundleTask {
     /// [`crate::smoothing`]).
     #[serde(default)]
     pub smoothing: Option<Smoothing>,
+    /// The expected calibration error of the task's probabilities on records it never saw
+    /// (record k-fold, after temperature scaling); `None` where the run did not measure it.
+    #[serde(default)]
+    pub unseen_ece: Option<f64>,
 }
 
 /// One view per input: no test-time augmentation (bundles written before the setting existed).
@@ -188,4 +192,44 @@ fn check_readout(net: &SuperNet, file: &FilePath, task: &BundleTask, path: &Path
         ));
     }
     Ok(net.check_path(path)?)
+}
+
+/// Above this expected calibration error on unseen records, `predict` says that a task's
+/// probabilities are calibrated for its training patients only.
+pub const UNSEEN_ECE_WARNING: f64 = 0.05;
+
+impl BundleTask {
+    /// A note for `predict`'s output when the task's probabilities were measured to be off on
+    /// unseen records ([`UNSEEN_ECE_WARNING`]).
+    pub fn calibration_note(&self) -> Option<String> {
+        let ece = self.unseen_ece.filter(|e| *e > UNSEEN_ECE_WARNING)?;
+        Some(format!(
+            "task {}: probabilities are calibrated for the training patients only: on records it never saw (record k-fold) their expected calibration error was {ece:.3}; read them as a ranking, not as frequencies",
+            self.name
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task_with(unseen_ece: Option<f64>) -> BundleTask {
+        let mut task: BundleTask = serde_json::from_value(serde_json::json!({
+            "name": "ecg", "kind": "ecg", "classes": ["A", "L", "R"],
+            "path": [[0, 1, 2]], "size": 64, "protocol": "record-kfold",
+        }))
+        .expect("a task of the bundle format");
+        task.unseen_ece = unseen_ece;
+        task
+    }
+
+    #[test]
+    fn predict_warns_only_where_unseen_records_were_badly_calibrated() {
+        assert_eq!(task_with(None).calibration_note(), None);
+        assert_eq!(task_with(Some(0.03)).calibration_note(), None);
+        let note = task_with(Some(0.17)).calibration_note().expect("a note");
+        assert!(note.contains("training patients only"), "{note}");
+        assert!(note.contains("0.170"), "{note}");
+    }
 }

@@ -82,6 +82,22 @@ fn centring_notes(predictor: &Predictor, predictions: &[Prediction]) -> Vec<Stri
         .collect()
 }
 
+/// For each task that answered and whose probabilities were off on unseen records, a note
+/// saying they are calibrated for its training patients only.
+fn calibration_notes(predictor: &Predictor, predictions: &[Prediction]) -> Vec<String> {
+    predictor
+        .bundle()
+        .tasks
+        .iter()
+        .filter(|task| {
+            predictions
+                .iter()
+                .any(|p| p.task.as_deref() == Some(task.name.as_str()))
+        })
+        .filter_map(|task| task.calibration_note())
+        .collect()
+}
+
 /// Runs the predictions.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let predictor = Predictor::open(&args.model)?;
@@ -94,7 +110,8 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         summaries.push(summary);
     }
     let rejected = predictions.iter().filter(|p| p.rejected.is_some()).count();
-    let notes = centring_notes(&predictor, &predictions);
+    let mut notes = centring_notes(&predictor, &predictions);
+    notes.extend(calibration_notes(&predictor, &predictions));
     if args.json {
         let doc = serde_json::json!({
             "predictions": predictions,

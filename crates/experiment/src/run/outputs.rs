@@ -81,14 +81,17 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// The per-record table and folds of a cross-validated task, for `metrics.json`.
-fn kfold_summary(dir: &FilePath, task: &str) -> serde_json::Value {
-    let file = dir
-        .join("tasks")
+/// Where a cross-validated task's record k-fold summary is written.
+fn kfold_file(dir: &FilePath, task: &str) -> std::path::PathBuf {
+    dir.join("tasks")
         .join(task)
         .join("kfold")
-        .join("kfold.json");
-    match read_json::<crate::crossval::CrossValidation>(&file) {
+        .join("kfold.json")
+}
+
+/// The per-record table and folds of a cross-validated task, for `metrics.json`.
+fn kfold_summary(dir: &FilePath, task: &str) -> serde_json::Value {
+    match read_json::<crate::crossval::CrossValidation>(&kfold_file(dir, task)) {
         Ok(cv) => serde_json::json!({
             "folds": cv.folds,
             "fold_records": cv.fold_records,
@@ -178,7 +181,12 @@ pub(super) fn metrics_json(
 }
 
 /// A learned task as the bundle records it.
-fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encoded) -> BundleTask {
+fn bundle_task(
+    (e, dir): (&Experiment, &FilePath),
+    p: &PreparedTask,
+    r: &TaskResult,
+    encoded: &Encoded,
+) -> BundleTask {
     let (ecg, centre) = match &e.tasks[&p.name] {
         TaskSpec::Ecg(t) => (Some(t), t.centre),
         TaskSpec::Images(t) => (None, t.centre),
@@ -210,6 +218,9 @@ fn bundle_task(e: &Experiment, p: &PreparedTask, r: &TaskResult, encoded: &Encod
         readout: r.readout,
         members: r.members.clone(),
         smoothing: ecg.and_then(|t| t.smooth.resolve(&p.classes).ok().flatten()),
+        unseen_ece: read_json::<crate::crossval::CrossValidation>(&kfold_file(dir, &p.name))
+            .ok()
+            .map(|cv| cv.test_ece[1]),
     }
 }
 
@@ -230,7 +241,7 @@ pub(super) fn bundle_stage(
             .iter()
             .zip(&learned.results)
             .zip(&learned.encoded)
-            .map(|((p, r), encoded)| bundle_task(cx.e, p, r, encoded))
+            .map(|((p, r), encoded)| bundle_task((cx.e, cx.dir), p, r, encoded))
             .collect(),
         router: learned.router.as_ref().map(|(r, _)| BundleTask {
             name: ROUTER.into(),
@@ -251,6 +262,7 @@ pub(super) fn bundle_stage(
             readout: ReadoutKind::Path,
             members: Vec::new(),
             smoothing: None,
+            unseen_ece: None,
         }),
     };
     let bundle_dir = cx.dir.join("bundle");
