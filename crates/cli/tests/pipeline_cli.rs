@@ -608,6 +608,21 @@ fn record_kfold_with_every_ecg_lever_then_predict_a_record_with_rhythm_features(
     let doc: Value = serde_json::from_str(&ok(&predicted)).unwrap();
     let beats = doc["predictions"].as_array().unwrap();
     assert!(beats.len() > 40, "{} beats", beats.len());
+    // The bundle keeps the calibration error measured on unseen records (record-kfold, after
+    // temperature); predict says so in its notes when it is above 0.05, and only then.
+    let unseen_ece = bundle["tasks"][0]["unseen_ece"].as_f64().expect("measured");
+    assert_eq!(
+        unseen_ece,
+        m["tasks"]["ecg"]["record_kfold"]["unseen_record_ece"]["after"]
+            .as_f64()
+            .unwrap()
+    );
+    let warned = doc["summary"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("training patients only"));
+    assert_eq!(warned, unseen_ece > 0.05, "{}", doc["summary"]["notes"]);
     assert_eq!(
         doc["records"][0]["model_classes"],
         serde_json::json!(["A", "L", "R"])
