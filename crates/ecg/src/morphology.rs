@@ -3,7 +3,7 @@
 //! wave, and the activity where a P wave would be. They describe the beat's shape in a few
 //! numbers with a clinical meaning (bundle branch blocks widen the QRS and turn its terminal
 //! part positive in V1 for RBBB, negative for LBBB). Measured on MIT-BIH under record-kfold they
-//! did not transfer to unseen patients (README, "ECG beats of new patients").
+//! did not transfer to unseen patients (docs/results/ecg.md).
 
 /// Names of [`lead_measurements`]' values, in order.
 pub const MEASUREMENTS: [&str; 7] = [

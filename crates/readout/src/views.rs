@@ -4,8 +4,7 @@
 //!
 //! Why the first-lead rule exists: under record-kfold the second lead (V1) is what tells left
 //! from right bundle branch block, yet a model that sees it calls the atrial premature beats of
-//! an unseen patient worse than the same model shown MLII alone (README, "ECG beats of new
-//! patients"). So `A`'s probability can come from the first-lead picture while L and R split
+//! an unseen patient worse than the same model shown MLII alone (docs/results/ecg.md). So `A`'s probability can come from the first-lead picture while L and R split
 //! the rest as the two-lead picture splits them.
 
 use medpath_pathnet::FeatureSet;
