@@ -27,6 +27,19 @@ impl Activations {
         }
     }
 
+    /// Zero-filled maps of the given shape in `buffer`'s memory (its capacity is reused).
+    pub fn reusing(mut buffer: Vec<f32>, n: usize, h: usize, w: usize, c: usize) -> Activations {
+        buffer.clear();
+        buffer.resize(n * h * w * c, 0.0);
+        Activations {
+            data: buffer,
+            n,
+            h,
+            w,
+            c,
+        }
+    }
+
     /// Reorders an NCHW batch (`n * c * h * w` values) into NHWC.
     pub fn from_nchw(values: &[f32], n: usize, c: usize, h: usize, w: usize) -> Activations {
         assert_eq!(

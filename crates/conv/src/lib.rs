@@ -6,12 +6,14 @@
 //! multiplications), with the weight transform done once, in f64, when the network is built. The
 //! 3-channel first layer uses im2col. Bias and ReLU are applied while the output tile is written.
 //! Work is split over rayon's threads by rows of tiles; the matrix products are the `gemm` crate's,
-//! which picks AVX2/FMA or AVX-512 kernels at run time.
+//! which picks AVX2/FMA or AVX-512 kernels at run time. At bf16 precision ([`Arithmetic::Bf16`])
+//! the Winograd products run on Intel AMX tiles instead ([`amx`]).
 //!
 //! For a task that fine-tunes VGG's last block, [`finetune`] trains a copy of block 5 on block
 //! 4's frozen output, with the backward passes of [`backprop`].
 
 pub mod activations;
+pub mod amx;
 pub mod backprop;
 pub mod finetune;
 pub mod im2col;
@@ -22,4 +24,4 @@ pub mod winograd;
 
 pub use activations::Activations;
 pub use finetune::{Adam, Block5Classifier, StepReport};
-pub use vgg::{BLOCK4_END, Conv3x3, Vgg16Cpu};
+pub use vgg::{Arithmetic, ArithmeticUnavailable, BLOCK4_END, Conv3x3, Vgg16Cpu};

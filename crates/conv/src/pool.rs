@@ -7,8 +7,13 @@ use crate::activations::{Activations, bands_per_part};
 
 /// Halves height and width, keeping each 2x2 block's largest value per channel.
 pub fn max_pool2(x: &Activations) -> Activations {
+    max_pool2_into(x, Vec::new())
+}
+
+/// [`max_pool2`] into `buffer`'s memory.
+pub fn max_pool2_into(x: &Activations, buffer: Vec<f32>) -> Activations {
     let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);
-    let mut out = Activations::zeros(x.n, oh, ow, c);
+    let mut out = Activations::reusing(buffer, x.n, oh, ow, c);
     if out.data.is_empty() {
         return out;
     }

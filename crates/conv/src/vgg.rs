@@ -2,15 +2,61 @@
 
 use medpath_weights::{EncoderWeights, PlanStep};
 
+use std::sync::Mutex;
+
 use crate::activations::Activations;
-use crate::im2col;
-use crate::pool::max_pool2;
-use crate::winograd;
+use crate::pool::max_pool2_into;
+use crate::{amx, im2col, winograd};
+
+/// The arithmetic of the Winograd layers' matrix products (`f32` or `bf16` in settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arithmetic {
+    /// f32 throughout (the reference).
+    #[default]
+    F32,
+    /// bf16 products with f32 sums on Intel AMX tiles (layers whose channel counts are multiples
+    /// of 32); transforms, bias, ReLU, pooling and the first layer stay f32.
+    Bf16,
+}
+
+impl Arithmetic {
+    /// Whether this CPU runs it.
+    pub fn is_available(self) -> bool {
+        match self {
+            Arithmetic::F32 => true,
+            Arithmetic::Bf16 => amx::available(),
+        }
+    }
+
+    /// Its name in settings: `f32` or `bf16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arithmetic::F32 => "f32",
+            Arithmetic::Bf16 => "bf16",
+        }
+    }
+
+    /// Parses a name from [`Self::name`].
+    pub fn parse(name: &str) -> Option<Arithmetic> {
+        [Arithmetic::F32, Arithmetic::Bf16]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+}
+
+/// An arithmetic this CPU (or operating system) does not run.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "encoder precision {}: this CPU or operating system has no AMX bf16 (Intel Sapphire Rapids or later, Linux 5.16 or later); use f32",
+    .0.name()
+)]
+pub struct ArithmeticUnavailable(pub Arithmetic);
 
 /// How a layer convolves, with its kernel in the layout that method reads.
 enum Method {
     /// Winograd F(4x4, 3x3): both channel counts are multiples of 8.
-    Winograd(Vec<f32>),
+    Winograd(winograd::Kernel),
     /// im2col and one matrix product: any channel counts.
     Im2col(Vec<f32>),
 }
@@ -24,12 +70,28 @@ pub struct Conv3x3 {
 }
 
 impl Conv3x3 {
-    /// Prepares a layer from an OIHW kernel (`c_out * c_in * 9` values) and its bias.
+    /// Prepares an f32 layer from an OIHW kernel (`c_out * c_in * 9` values) and its bias.
     pub fn new(weight_oihw: &[f32], bias: &[f32], c_in: usize, c_out: usize) -> Conv3x3 {
+        Conv3x3::with_arithmetic(weight_oihw, bias, (c_in, c_out), Arithmetic::F32)
+    }
+
+    /// Prepares a layer whose Winograd products run in `arithmetic` where its channel counts
+    /// allow (f32 otherwise); `arithmetic` must be [`Arithmetic::is_available`].
+    pub fn with_arithmetic(
+        weight_oihw: &[f32],
+        bias: &[f32],
+        (c_in, c_out): (usize, usize),
+        arithmetic: Arithmetic,
+    ) -> Conv3x3 {
         assert_eq!(weight_oihw.len(), c_out * c_in * 9, "OIHW kernel length");
         assert_eq!(bias.len(), c_out, "bias length");
         let method = if winograd::supports(c_in, c_out) {
-            Method::Winograd(winograd::transform_kernel(weight_oihw, c_in, c_out))
+            let kernel = winograd::transform_kernel(weight_oihw, c_in, c_out);
+            let bf16 = match arithmetic {
+                Arithmetic::Bf16 => winograd::Kernel::bf16(&kernel, c_in, c_out),
+                Arithmetic::F32 => None,
+            };
+            Method::Winograd(bf16.unwrap_or(winograd::Kernel::F32(kernel)))
         } else {
             Method::Im2col(im2col::arrange_kernel(weight_oihw, c_in, c_out))
         };
@@ -40,18 +102,24 @@ impl Conv3x3 {
         }
     }
 
-    /// The method's name: `winograd` or `im2col`.
+    /// The method's name: `winograd`, `winograd-bf16` or `im2col`.
     pub fn method(&self) -> &'static str {
         match self.method {
-            Method::Winograd(_) => "winograd",
+            Method::Winograd(winograd::Kernel::F32(_)) => "winograd",
+            Method::Winograd(winograd::Kernel::Bf16(_)) => "winograd-bf16",
             Method::Im2col(_) => "im2col",
         }
     }
 
     /// Convolves, adds the bias and applies ReLU; the output has the input's size.
     pub fn forward(&self, x: &Activations) -> Activations {
+        self.forward_into(x, Vec::new())
+    }
+
+    /// [`Self::forward`] into `buffer`'s memory (a spare buffer: no fresh pages to fault in).
+    pub fn forward_into(&self, x: &Activations, buffer: Vec<f32>) -> Activations {
         assert_eq!(x.c, self.c_in, "input channels");
-        let mut out = Activations::zeros(x.n, x.h, x.w, self.bias.len());
+        let mut out = Activations::reusing(buffer, x.n, x.h, x.w, self.bias.len());
         match &self.method {
             Method::Winograd(kernel) => winograd::convolve(x, kernel, &self.bias, &mut out),
             Method::Im2col(kernel) => im2col::convolve(x, kernel, &self.bias, &mut out),
@@ -72,21 +140,53 @@ enum Layer {
 /// VGG-16's convolutional part with fixed weights, on the CPU.
 pub struct Vgg16Cpu {
     layers: Vec<Layer>,
+    arithmetic: Arithmetic,
+    /// Activation buffers kept between layers and batches, so that a forward pass reuses memory
+    /// already mapped instead of faulting in fresh pages for every layer.
+    spare: Mutex<Vec<Vec<f32>>>,
 }
 
 impl Vgg16Cpu {
-    /// Builds the network from checked weights (kernels are transformed here, once).
+    /// Builds the f32 network from checked weights (kernels are transformed here, once).
     pub fn new(weights: &EncoderWeights) -> Vgg16Cpu {
+        Vgg16Cpu::build(weights, Arithmetic::F32)
+    }
+
+    /// Builds the network with its Winograd products in `arithmetic`; an error where this CPU
+    /// does not run it.
+    pub fn with_arithmetic(
+        weights: &EncoderWeights,
+        arithmetic: Arithmetic,
+    ) -> Result<Vgg16Cpu, ArithmeticUnavailable> {
+        if !arithmetic.is_available() {
+            return Err(ArithmeticUnavailable(arithmetic));
+        }
+        Ok(Vgg16Cpu::build(weights, arithmetic))
+    }
+
+    fn build(weights: &EncoderWeights, arithmetic: Arithmetic) -> Vgg16Cpu {
         let layers = weights
             .steps()
             .map(|step| match step {
                 PlanStep::Pool => Layer::Pool,
-                PlanStep::Conv(c) => {
-                    Layer::Conv(Conv3x3::new(&c.weight, &c.bias, c.input, c.output))
-                }
+                PlanStep::Conv(c) => Layer::Conv(Conv3x3::with_arithmetic(
+                    &c.weight,
+                    &c.bias,
+                    (c.input, c.output),
+                    arithmetic,
+                )),
             })
             .collect();
-        Vgg16Cpu { layers }
+        Vgg16Cpu {
+            layers,
+            arithmetic,
+            spare: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The arithmetic of its Winograd products.
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.arithmetic
     }
 
     /// Runs all layers on an NHWC batch of 3-channel images (each side at least 32).
@@ -98,12 +198,36 @@ impl Vgg16Cpu {
     /// on an NHWC batch; `0..BLOCK4_END` gives block 4's pooled output.
     pub fn forward_steps(&self, mut x: Activations, steps: std::ops::Range<usize>) -> Activations {
         for layer in &self.layers[steps] {
-            x = match layer {
-                Layer::Conv(conv) => conv.forward(&x),
-                Layer::Pool => max_pool2(&x),
+            let buffer = self.take_spare();
+            let next = match layer {
+                Layer::Conv(conv) => conv.forward_into(&x, buffer),
+                Layer::Pool => max_pool2_into(&x, buffer),
             };
+            self.give_back(std::mem::replace(&mut x, next).data);
         }
         x
+    }
+
+    /// The largest spare buffer, or a new empty one.
+    fn take_spare(&self) -> Vec<f32> {
+        let mut spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        spare.pop().unwrap_or_default()
+    }
+
+    /// Keeps a buffer for later layers (the two largest are kept).
+    fn give_back(&self, buffer: Vec<f32>) {
+        let mut spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        spare.push(buffer);
+        spare.sort_by_key(Vec::capacity);
+        if spare.len() > 2 {
+            spare.remove(0);
+        }
     }
 
     /// Encodes `n` images of `h x w` given NCHW and returns NCHW features

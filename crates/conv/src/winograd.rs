@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::activations::{Activations, bands_per_part};
+use crate::amx;
 use crate::matmul::matmul;
 
 /// Output tile side.
@@ -39,6 +40,39 @@ const G: [[f64; 3]; 6] = [
 /// Whether a layer with these channel counts can use this method.
 pub fn supports(c_in: usize, c_out: usize) -> bool {
     c_in % LANES == 0 && c_out % LANES == 0 && c_in > 0 && c_out > 0
+}
+
+/// A layer's transformed kernel, in the arithmetic its 36 products run in.
+pub enum Kernel {
+    /// f32 products (`gemm`), `[36][c_in][c_out]` from [`transform_kernel`].
+    F32(Vec<f32>),
+    /// bf16 products with f32 sums on AMX tiles, from [`Kernel::bf16`].
+    Bf16(Vec<u16>),
+}
+
+impl Kernel {
+    /// The bf16 form of a [`transform_kernel`] kernel (rounded from the f32 transform, one AMX
+    /// pair-interleaved matrix per tile position), where [`amx::supports`] the channel counts.
+    pub fn bf16(kernel: &[f32], c_in: usize, c_out: usize) -> Option<Kernel> {
+        if !amx::supports(c_in, c_out) {
+            return None;
+        }
+        let per_position = c_in * c_out;
+        Some(Kernel::Bf16(
+            kernel
+                .chunks_exact(per_position)
+                .flat_map(|u| amx::pack_right(u, c_in, c_out))
+                .collect(),
+        ))
+    }
+
+    /// Rows of a part's products for `tiles` tiles (bf16 pads to whole AMX blocks).
+    fn rows(&self, tiles: usize) -> usize {
+        match self {
+            Kernel::F32(_) => tiles,
+            Kernel::Bf16(_) => tiles.next_multiple_of(amx::BLOCK),
+        }
+    }
 }
 
 /// Transforms an OIHW kernel (`c_out * c_in * 9` values) to U = G g Gt for each tile position,
@@ -70,9 +104,9 @@ pub fn transform_kernel(weight_oihw: &[f32], c_in: usize, c_out: usize) -> Vec<f
     kernel
 }
 
-/// Convolves `x` with a [`transform_kernel`] kernel, adds `bias`, applies ReLU and writes every
-/// value of `out` (same size as `x`, `bias.len()` channels).
-pub fn convolve(x: &Activations, kernel: &[f32], bias: &[f32], out: &mut Activations) {
+/// Convolves `x` with a transformed kernel, adds `bias`, applies ReLU and writes every value of
+/// `out` (same size as `x`, `bias.len()` channels).
+pub fn convolve(x: &Activations, kernel: &Kernel, bias: &[f32], out: &mut Activations) {
     let (c_in, c_out) = (x.c, out.c);
     let tiles_per_band = x.w.div_ceil(TILE);
     let total_bands = x.n * x.bands_per_image(TILE);
@@ -82,39 +116,68 @@ pub fn convolve(x: &Activations, kernel: &[f32], bias: &[f32], out: &mut Activat
         .into_par_iter()
         .for_each(|part| {
             SCRATCH.with(|scratch| {
-                let (input, products) = &mut *scratch.borrow_mut();
+                let Scratch {
+                    input,
+                    bf16_rows,
+                    products,
+                } = &mut *scratch.borrow_mut();
                 let tiles = part.bands * tiles_per_band;
+                let rows = kernel.rows(tiles);
                 input.resize(POSITIONS * tiles * c_in, 0.0);
-                products.resize(POSITIONS * tiles * c_out, 0.0);
+                products.resize(POSITIONS * rows * c_out, 0.0);
                 let origin = x.band_start_row(part.first_band, TILE);
                 for t in 0..tiles {
                     let tile = tile_place(x, part.first_band, tiles_per_band, t);
                     transform_input(x, tile, t, tiles, input);
                 }
-                for p in 0..POSITIONS {
-                    matmul(
-                        tiles,
-                        c_in,
-                        c_out,
-                        &input[p * tiles * c_in..(p + 1) * tiles * c_in],
-                        &kernel[p * c_in * c_out..(p + 1) * c_in * c_out],
-                        &mut products[p * tiles * c_out..(p + 1) * tiles * c_out],
-                    );
-                }
+                multiply(
+                    kernel,
+                    (tiles, rows, c_in, c_out),
+                    input,
+                    bf16_rows,
+                    products,
+                );
                 for t in 0..tiles {
                     let Tile { img, ty, tx } = tile_place(x, part.first_band, tiles_per_band, t);
                     let row0 = img * h + ty * TILE - origin;
-                    let rows = TILE.min(h - ty * TILE);
-                    let cols = TILE.min(w - tx * TILE);
-                    transform_output(products, bias, t, tiles, |r, col, lane0, values| {
-                        if r < rows && col < cols {
+                    let valid_rows = TILE.min(h - ty * TILE);
+                    let valid_cols = TILE.min(w - tx * TILE);
+                    transform_output(products, bias, t, rows, |r, col, lane0, values| {
+                        if r < valid_rows && col < valid_cols {
                             let at = ((row0 + r) * w + tx * TILE + col) * c_out + lane0;
-                            part.data[at..at + values.len()].copy_from_slice(values);
+                            let target: &mut Lanes = (&mut part.data[at..at + LANES])
+                                .try_into()
+                                .expect("8 lanes");
+                            *target = *values;
                         }
                     });
                 }
             })
         });
+}
+
+/// The 36 products of a part: `products[p]` (`rows x c_out`, rows past `tiles` unused) =
+/// `input[p]` (`tiles x c_in`) times the kernel's `U[p]`.
+fn multiply(
+    kernel: &Kernel,
+    (tiles, rows, c_in, c_out): (usize, usize, usize, usize),
+    input: &[f32],
+    bf16_rows: &mut Vec<u16>,
+    products: &mut [f32],
+) {
+    for p in 0..POSITIONS {
+        let v = &input[p * tiles * c_in..(p + 1) * tiles * c_in];
+        let m = &mut products[p * rows * c_out..(p + 1) * rows * c_out];
+        match kernel {
+            Kernel::F32(u) => matmul(tiles, c_in, c_out, v, &u[p * c_in * c_out..], m),
+            Kernel::Bf16(u) => {
+                bf16_rows.clear();
+                bf16_rows.extend(v.iter().map(|&x| amx::to_bf16(x)));
+                bf16_rows.resize(rows * c_in, 0);
+                amx::matmul_bf16(rows, c_in, c_out, bf16_rows, &u[p * c_in * c_out..], m);
+            }
+        }
+    }
 }
 
 /// Writes the transformed input of `tile`, the part's `t`-th, into `input`
@@ -143,31 +206,41 @@ fn transform_input(x: &Activations, tile: Tile, t: usize, tiles: usize, input: &
             let mut d = [[0.0; LANES]; IN_TILE];
             for (i, di) in d.iter_mut().enumerate() {
                 if let Some(s) = source[i * IN_TILE + j] {
-                    di.copy_from_slice(&x.data[s + lane0..s + lane0 + LANES]);
+                    *di = x.data[s + lane0..s + lane0 + LANES]
+                        .try_into()
+                        .expect("8 lanes");
                 }
             }
-            *col = input_transform(&d);
+            input_transform(&d, col);
         }
-        // Then rows: V[i, :] = Bt (Bt d)[i, :].
-        let rows: [[Lanes; IN_TILE]; IN_TILE] =
-            std::array::from_fn(|i| std::array::from_fn(|j| cols[j][i]));
-        for (i, row) in rows.iter().enumerate() {
-            for (j, values) in input_transform(row).iter().enumerate() {
+        // Then rows: V[i, :] = Bt (Bt d)[i, :]. Row by row, written in place: moving whole
+        // 6 x 6 x 8 arrays compiles to `memmove` calls that cost as much as the arithmetic.
+        let mut transformed = [[0.0; LANES]; IN_TILE];
+        #[expect(
+            clippy::needless_range_loop,
+            reason = "i picks a row across the columns"
+        )]
+        for i in 0..IN_TILE {
+            let row: [Lanes; IN_TILE] = std::array::from_fn(|j| cols[j][i]);
+            input_transform(&row, &mut transformed);
+            for (j, values) in transformed.iter().enumerate() {
                 let at = ((i * IN_TILE + j) * tiles + t) * c + lane0;
-                input[at..at + LANES].copy_from_slice(values);
+                let target: &mut Lanes = (&mut input[at..at + LANES]).try_into().expect("8 lanes");
+                *target = *values;
             }
         }
     }
 }
 
-/// Turns tile `t`'s 36 products into its 4x4 outputs (+ bias, ReLU) and hands each output
-/// pixel's channels, `LANES` at a time from channel `lane0`, to `write(row, col, lane0, values)`.
+/// Turns tile `t`'s 36 products (`rows` rows per position) into its 4x4 outputs (+ bias, ReLU)
+/// and hands each output pixel's channels, `LANES` at a time from channel `lane0`, to
+/// `write(row, col, lane0, values)`.
 fn transform_output(
     products: &[f32],
     bias: &[f32],
     t: usize,
-    tiles: usize,
-    mut write: impl FnMut(usize, usize, usize, &[f32]),
+    rows: usize,
+    mut write: impl FnMut(usize, usize, usize, &Lanes),
 ) {
     let c = bias.len();
     for lane0 in (0..c).step_by(LANES) {
@@ -175,15 +248,20 @@ fn transform_output(
         let mut cols = [[[0.0; LANES]; TILE]; IN_TILE];
         for (j, col) in cols.iter_mut().enumerate() {
             let m: [Lanes; IN_TILE] = std::array::from_fn(|i| {
-                let at = ((i * IN_TILE + j) * tiles + t) * c + lane0;
+                let at = ((i * IN_TILE + j) * rows + t) * c + lane0;
                 products[at..at + LANES].try_into().expect("8 lanes")
             });
-            *col = output_transform(&m);
+            output_transform(&m, col);
         }
-        let rows: [[Lanes; IN_TILE]; TILE] =
-            std::array::from_fn(|r| std::array::from_fn(|j| cols[j][r]));
-        for (r, row) in rows.iter().enumerate() {
-            for (col, values) in output_transform(row).iter().enumerate() {
+        let mut transformed = [[0.0; LANES]; TILE];
+        #[expect(
+            clippy::needless_range_loop,
+            reason = "r picks a row across the columns"
+        )]
+        for r in 0..TILE {
+            let row: [Lanes; IN_TILE] = std::array::from_fn(|j| cols[j][r]);
+            output_transform(&row, &mut transformed);
+            for (col, values) in transformed.iter().enumerate() {
                 let activated: Lanes = std::array::from_fn(|l| (values[l] + bias[l]).max(0.0));
                 write(r, col, lane0, &activated);
             }
@@ -191,9 +269,20 @@ fn transform_output(
     }
 }
 
+/// Per-thread buffers of a part (reused across parts and layers).
+struct Scratch {
+    /// Transformed input, `[36][tiles][c_in]`.
+    input: Vec<f32>,
+    /// One position's transformed input in bf16, padded to whole AMX blocks.
+    bf16_rows: Vec<u16>,
+    /// Products, `[36][rows][c_out]`.
+    products: Vec<f32>,
+}
+
 thread_local! {
-    /// Per-thread buffers for a part's transformed input and products (reused across layers).
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { input: Vec::new(), bf16_rows: Vec::new(), products: Vec::new() })
+    };
 }
 
 /// Where a tile is: image, tile row, tile column.
@@ -215,10 +304,9 @@ fn tile_place(x: &Activations, first_band: usize, tiles_per_band: usize, t: usiz
     }
 }
 
-/// Bt d for one column of six inputs (each `LANES` channels).
+/// `r` = Bt d for one column of six inputs (each `LANES` channels).
 #[inline(always)]
-fn input_transform(d: &[Lanes; IN_TILE]) -> [Lanes; IN_TILE] {
-    let mut r = [[0.0; LANES]; IN_TILE];
+fn input_transform(d: &[Lanes; IN_TILE], r: &mut [Lanes; IN_TILE]) {
     for l in 0..LANES {
         let [d0, d1, d2, d3, d4, d5] = std::array::from_fn(|i| d[i][l]);
         r[0][l] = 4.0 * d0 - 5.0 * d2 + d4;
@@ -228,13 +316,11 @@ fn input_transform(d: &[Lanes; IN_TILE]) -> [Lanes; IN_TILE] {
         r[4][l] = 2.0 * (d1 - d3) - d2 + d4;
         r[5][l] = 4.0 * d1 - 5.0 * d3 + d5;
     }
-    r
 }
 
-/// At m for one column of six products (each `LANES` channels).
+/// `y` = At m for one column of six products (each `LANES` channels).
 #[inline(always)]
-fn output_transform(m: &[Lanes; IN_TILE]) -> [Lanes; TILE] {
-    let mut y = [[0.0; LANES]; TILE];
+fn output_transform(m: &[Lanes; IN_TILE], y: &mut [Lanes; TILE]) {
     for l in 0..LANES {
         let [m0, m1, m2, m3, m4, m5] = std::array::from_fn(|i| m[i][l]);
         let (s12, d12, s34, d34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
@@ -243,5 +329,4 @@ fn output_transform(m: &[Lanes; IN_TILE]) -> [Lanes; TILE] {
         y[2][l] = s12 + 4.0 * s34;
         y[3][l] = d12 + 8.0 * d34 + m5;
     }
-    y
 }

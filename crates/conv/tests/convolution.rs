@@ -1,7 +1,8 @@
 //! Every convolution method equals a direct float64 convolution, on odd sizes, padding edges and
-//! batches, and the whole network keeps shapes and batch independence.
+//! batches, and the whole network keeps shapes and batch independence; bf16 layers stay within
+//! bf16's rounding of both.
 
-use medpath_conv::{Activations, Conv3x3, Vgg16Cpu};
+use medpath_conv::{Activations, Arithmetic, Conv3x3, Vgg16Cpu};
 use medpath_weights::EncoderWeights;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -38,6 +39,16 @@ fn direct(x: &Activations, weight: &[f32], bias: &[f32], c_out: usize) -> Vec<f6
         }
     }
     out
+}
+
+/// Euclidean norm of the difference over the reference's norm.
+fn relative_l2_error(ours: &[f32], reference: &[f64]) -> f64 {
+    let diff: f64 = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (*a as f64 - b).powi(2))
+        .sum();
+    (diff / reference.iter().map(|b| b * b).sum::<f64>()).sqrt()
 }
 
 fn max_relative_error(ours: &[f32], reference: &[f64]) -> f64 {
@@ -94,4 +105,69 @@ fn network_output_shape_and_batch_independence() {
     // Parts are cut differently for one image and for two; every value must still be identical.
     assert_eq!(both, alone);
     assert!(both.iter().all(|v| v.is_finite() && *v >= 0.0));
+}
+
+#[test]
+fn bf16_layers_stay_within_bf16_rounding_of_direct_convolution() {
+    if !Arithmetic::Bf16.is_available() {
+        eprintln!("skipped: this CPU or operating system has no AMX bf16");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // Tile counts that are not whole AMX blocks (padding rows), one pixel, several bands.
+    for (n, h, w, c_in, c_out) in [(2, 7, 9, 32, 64), (1, 1, 1, 64, 32), (3, 30, 22, 32, 32)] {
+        let x = Activations {
+            data: random(n * h * w * c_in, &mut rng),
+            n,
+            h,
+            w,
+            c: c_in,
+        };
+        let weight = random(c_out * c_in * 9, &mut rng);
+        let bias = random(c_out, &mut rng);
+        let conv = Conv3x3::with_arithmetic(&weight, &bias, (c_in, c_out), Arithmetic::Bf16);
+        assert_eq!(conv.method(), "winograd-bf16");
+        let ours = conv.forward(&x);
+        let reference = direct(&x, &weight, &bias, c_out);
+        let (l2, max) = (
+            relative_l2_error(&ours.data, &reference),
+            max_relative_error(&ours.data, &reference),
+        );
+        eprintln!("bf16 {n}x{h}x{w}x{c_in}->{c_out}: relative error L2 {l2:e}, max {max:e}");
+        // bf16 keeps 8 significant bits (2^-9 relative rounding per operand), and Winograd's
+        // transforms (coefficients up to 8) amplify it about sevenfold; sums stay f32. A wrong
+        // product is O(1).
+        assert!(
+            l2 < 4e-2 && max < 0.1,
+            "bf16 {n}x{h}x{w}x{c_in}->{c_out}: {l2} {max}"
+        );
+        assert!(l2 > 1e-6, "bf16 layer gave f32-exact results: AMX not used");
+    }
+}
+
+#[test]
+fn bf16_network_features_stay_close_to_f32() {
+    if !Arithmetic::Bf16.is_available() {
+        eprintln!("skipped: this CPU or operating system has no AMX bf16");
+        return;
+    }
+    let weights = EncoderWeights::random(5);
+    let f32_net = Vgg16Cpu::new(&weights);
+    let bf16_net = Vgg16Cpu::with_arithmetic(&weights, Arithmetic::Bf16).expect("AMX available");
+    assert_eq!(bf16_net.arithmetic(), Arithmetic::Bf16);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let (n, h, w) = (3, 64, 64);
+    let x = random(n * 3 * h * w, &mut rng);
+    let reference = f32_net.encode_nchw(&x, n, h, w);
+    let ours = bf16_net.encode_nchw(&x, n, h, w);
+    let reference: Vec<f64> = reference.iter().map(|v| f64::from(*v)).collect();
+    let relative = relative_l2_error(&ours, &reference);
+    eprintln!("bf16 network: relative L2 feature error {relative:e}");
+    assert!(
+        reference.iter().any(|v| *v > 0.0) && relative < 3e-2,
+        "{relative}"
+    );
+    // Same batch-independence as f32: parts are cut differently for one image.
+    let alone = bf16_net.encode_nchw(&x[..3 * h * w], 1, h, w);
+    assert_eq!(alone, ours[..alone.len()]);
 }

@@ -5,7 +5,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
-use medpath_conv::Vgg16Cpu;
+use medpath_conv::{Arithmetic, Vgg16Cpu};
 use medpath_weights::{EncoderWeights, MIN_INPUT, OUTPUT_CHANNELS, PlanStep, STRIDE};
 
 use crate::error::{ModelError, Result};
@@ -13,9 +13,10 @@ use crate::error::{ModelError, Result};
 /// What runs the encoder's arithmetic.
 #[derive(Debug, Clone)]
 pub enum Engine {
-    /// medpath-conv's CPU kernels (Winograd F(4x4, 3x3), NHWC, multi-threaded): the default
-    /// without a GPU feature, about 3x faster than burn's Flex backend on a 2-core AVX2 machine.
-    Cpu,
+    /// medpath-conv's CPU kernels (Winograd F(4x4, 3x3), NHWC, multi-threaded) with their matrix
+    /// products in the given arithmetic: the default without a GPU feature (f32), about 3x faster
+    /// than burn's Flex backend on a 2-core AVX2 machine.
+    Cpu(Arithmetic),
     /// burn 0.22 on a device: Flex on the CPU, or a GPU with the `cuda` or `wgpu` feature.
     Burn(Device),
 }
@@ -24,15 +25,16 @@ impl Engine {
     /// A short name for logs and benchmark lines.
     pub fn describe(&self) -> String {
         match self {
-            Engine::Cpu => "cpu (winograd)".into(),
+            Engine::Cpu(Arithmetic::F32) => "cpu (winograd)".into(),
+            Engine::Cpu(a) => format!("cpu (winograd, {} amx)", a.name()),
             Engine::Burn(device) => format!("burn 0.22 ({device:?})"),
         }
     }
 
-    /// Parses `cpu` or `burn` (burn on [`crate::default_device`]).
+    /// Parses `cpu` (f32) or `burn` (burn on [`crate::default_device`]).
     pub fn parse(name: &str) -> Result<Engine> {
         match name {
-            "cpu" => Ok(Engine::Cpu),
+            "cpu" => Ok(Engine::Cpu(Arithmetic::F32)),
             "burn" => Ok(Engine::Burn(crate::default_device())),
             other => Err(ModelError::Input(format!(
                 "encoder engine `{other}`: expected cpu or burn"
@@ -69,20 +71,23 @@ pub struct Vgg16Encoder {
 }
 
 impl Vgg16Encoder {
-    /// Builds the encoder for `engine` from checked weights.
-    pub fn new(weights: &EncoderWeights, engine: &Engine) -> Vgg16Encoder {
+    /// Builds the encoder for `engine` from checked weights; an error where this CPU lacks the
+    /// engine's arithmetic.
+    pub fn new(weights: &EncoderWeights, engine: &Engine) -> Result<Vgg16Encoder> {
         let network = match engine {
-            Engine::Cpu => Network::Cpu(Vgg16Cpu::new(weights)),
+            Engine::Cpu(arithmetic) => {
+                Network::Cpu(Vgg16Cpu::with_arithmetic(weights, *arithmetic)?)
+            }
             Engine::Burn(device) => Network::Burn {
                 layers: burn_layers(weights, device),
                 device: device.clone(),
             },
         };
-        Vgg16Encoder {
+        Ok(Vgg16Encoder {
             network,
             weights_hash: weights.hash.clone(),
             random_weights: weights.is_random(),
-        }
+        })
     }
 
     /// Encodes `n` preprocessed square images of side `size` (CHW each, concatenated) and returns
@@ -119,10 +124,14 @@ impl Vgg16Encoder {
 
     /// What the feature cache keys this encoder's output by in place of the bare weights hash:
     /// the hash alone for burn (the key caches have always used), the hash and the kernel family
-    /// for the CPU engine. The two engines agree to a few millionths, but f16 rounding can turn
-    /// that into a last-bit difference, and a warm run must give the same bytes as a cold one.
+    /// for the CPU engine, and its arithmetic where it is not f32. The two engines agree to a few
+    /// millionths, but f16 rounding can turn that into a last-bit difference, and a warm run must
+    /// give the same bytes as a cold one.
     pub fn cache_identity(&self) -> String {
-        match self.network {
+        match &self.network {
+            Network::Cpu(net) if net.arithmetic() == Arithmetic::Bf16 => {
+                medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4", "bf16-amx"])
+            }
             Network::Cpu(_) => medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4"]),
             Network::Burn { .. } => self.weights_hash.clone(),
         }

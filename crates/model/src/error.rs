@@ -9,6 +9,9 @@ pub enum ModelError {
     /// The feature cache failed.
     #[error(transparent)]
     Cache(#[from] medpath_cache::CacheError),
+    /// This CPU does not run the arithmetic asked for.
+    #[error(transparent)]
+    Unavailable(#[from] medpath_conv::ArithmeticUnavailable),
     /// The tensor backend reported a failure.
     #[error("tensor backend: {0}")]
     Backend(String),

@@ -11,14 +11,15 @@ pub use error::{ModelError, Result};
 pub use featurize::{
     EncodeStats, Featurizer, ImageSource, ViewRequest, cache_namespace, open_cache,
 };
+pub use medpath_conv::Arithmetic;
 
-/// The engine medpath encodes with: burn on the GPU when built with the `cuda` or `wgpu`
-/// feature, otherwise medpath-conv's CPU kernels.
-pub fn default_engine() -> Engine {
+/// The engine medpath encodes with at `arithmetic`: burn on the GPU when built with the `cuda`
+/// or `wgpu` feature (which ignores it), otherwise medpath-conv's CPU kernels.
+pub fn default_engine(arithmetic: Arithmetic) -> Engine {
     if cfg!(any(feature = "cuda", feature = "wgpu")) {
         Engine::Burn(default_device())
     } else {
-        Engine::Cpu
+        Engine::Cpu(arithmetic)
     }
 }
 

@@ -1,11 +1,11 @@
 //! The encoder's features equal an independent numpy forward (float64) over the same weights and
 //! input, for both weight conventions and both engines (`fixtures/make_vgg_reference.py` made the
-//! references).
+//! references); the bf16 CPU engine stays within bf16's rounding of them.
 
 use std::path::{Path, PathBuf};
 
 use medpath_data::Normalization;
-use medpath_model::{Engine, Vgg16Encoder, default_device};
+use medpath_model::{Arithmetic, Engine, Vgg16Encoder, default_device};
 use medpath_weights::EncoderWeights;
 
 fn fixture(name: &str) -> PathBuf {
@@ -54,9 +54,9 @@ fn features_match_numpy_for_caffe_and_torchvision_conventions() {
         Some(Normalization::Torchvision)
     );
 
-    for engine in [Engine::Cpu, Engine::Burn(default_device())] {
+    for engine in [Engine::Cpu(Arithmetic::F32), Engine::Burn(default_device())] {
         for (weights, convention) in [(&caffe, "caffe"), (&torchvision, "torchvision")] {
-            let encoder = Vgg16Encoder::new(weights, &engine);
+            let encoder = Vgg16Encoder::new(weights, &engine).unwrap();
             let input = read_f32(&fixture(&format!("vgg_input_{convention}.f32")));
             let reference = read_f32(&fixture(&format!("vgg_features_{convention}.f32")));
             let ours = encoder.encode(&input, 1, 64).unwrap();
@@ -71,7 +71,8 @@ fn features_match_numpy_for_caffe_and_torchvision_conventions() {
 
 #[test]
 fn batches_give_the_same_features_as_single_images_and_bad_inputs_are_refused() {
-    let encoder = Vgg16Encoder::new(&EncoderWeights::random(1), &Engine::Cpu);
+    let encoder =
+        Vgg16Encoder::new(&EncoderWeights::random(1), &Engine::Cpu(Arithmetic::F32)).unwrap();
     let a = read_f32(&fixture("vgg_input_caffe.f32"));
     let b: Vec<f32> = a.iter().rev().copied().collect();
     let both: Vec<f32> = a.iter().chain(&b).copied().collect();
@@ -97,14 +98,58 @@ fn both_engines_agree_on_a_batch_of_224_px_images() {
     let input: Vec<f32> = (0..n)
         .map(|i| ((i * 7919) % 997) as f32 / 400.0 - 1.2)
         .collect();
-    let cpu = Vgg16Encoder::new(&weights, &Engine::Cpu)
+    let cpu = Vgg16Encoder::new(&weights, &Engine::Cpu(Arithmetic::F32))
+        .unwrap()
         .encode(&input, 2, 224)
         .unwrap();
     let burn = Vgg16Encoder::new(&weights, &Engine::Burn(default_device()))
+        .unwrap()
         .encode(&input, 2, 224)
         .unwrap();
     assert_eq!(cpu.len(), 2 * Vgg16Encoder::feature_len(224));
     let err = relative_error(&cpu, &burn);
     eprintln!("cpu against burn at 224 px: relative error {err:e}");
     assert!(err < 1e-4, "cpu against burn: {err}");
+}
+
+/// Euclidean norm of the difference over the reference's norm.
+fn relative_l2_error(ours: &[f32], reference: &[f32]) -> f64 {
+    let sq = |v: f32| f64::from(v) * f64::from(v);
+    let diff: f64 = ours.iter().zip(reference).map(|(a, b)| sq(a - b)).sum();
+    (diff / reference.iter().map(|b| sq(*b)).sum::<f64>()).sqrt()
+}
+
+#[test]
+fn bf16_features_stay_within_bf16_rounding_of_numpy() {
+    let Some(shared) =
+        medpath_testkit::shared_path("weights/vgg16_imagenet_keras_features.safetensors")
+    else {
+        return;
+    };
+    let engine = Engine::Cpu(Arithmetic::Bf16);
+    let weights = EncoderWeights::load(&shared).unwrap();
+    let encoder = match Vgg16Encoder::new(&weights, &engine) {
+        Ok(encoder) => encoder,
+        Err(e) => {
+            assert!(!Arithmetic::Bf16.is_available());
+            assert!(e.to_string().contains("no AMX bf16"), "{e}");
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let input = read_f32(&fixture("vgg_input_caffe.f32"));
+    let reference = read_f32(&fixture("vgg_features_caffe.f32"));
+    let ours = encoder.encode(&input, 1, 64).unwrap();
+    let (l2, max) = (
+        relative_l2_error(&ours, &reference),
+        relative_error(&ours, &reference),
+    );
+    eprintln!(
+        "{}: relative error L2 {l2:e}, max {max:e}",
+        engine.describe()
+    );
+    assert!(
+        l2 < 3e-2 && max < 0.1,
+        "bf16 against float64: L2 {l2}, max {max}"
+    );
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, ensure};
 use clap::{Args, Subcommand};
-use medpath_model::{Engine, Vgg16Encoder};
+use medpath_model::{Arithmetic, Engine, Vgg16Encoder};
 use medpath_weights::EncoderWeights;
 
 use crate::output::emit;
@@ -33,6 +33,10 @@ pub struct EncoderBenchArgs {
     /// of a `cuda`/`wgpu` build).
     #[arg(long, default_value = "cpu")]
     engine: String,
+    /// Arithmetic of the cpu engine's matrix products: `f32`, or `bf16` (Intel AMX; an error on
+    /// CPUs without it).
+    #[arg(long, default_value = "f32")]
+    precision: String,
 }
 
 /// Runs a `bench` subcommand.
@@ -47,8 +51,8 @@ fn encoder(args: EncoderBenchArgs) -> Result<ExitCode> {
         args.batch > 0 && args.repeats > 0 && args.size >= 32,
         "need batch > 0, repeats > 0, size >= 32"
     );
-    let engine = Engine::parse(&args.engine)?;
-    let encoder = Vgg16Encoder::new(&EncoderWeights::random(0), &engine);
+    let engine = engine_of(&args.engine, &args.precision)?;
+    let encoder = Vgg16Encoder::new(&EncoderWeights::random(0), &engine)?;
     let n = args.batch * 3 * args.size * args.size;
     let input: Vec<f32> = (0..n)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
@@ -65,6 +69,7 @@ fn encoder(args: EncoderBenchArgs) -> Result<ExitCode> {
     let median = times[times.len() / 2];
     let line = serde_json::json!({
         "engine": format!("medpath {}", engine.describe()),
+        "precision": args.precision,
         "batch": args.batch,
         "size": args.size,
         "images_per_s": args.batch as f64 / median,
@@ -72,4 +77,21 @@ fn encoder(args: EncoderBenchArgs) -> Result<ExitCode> {
     });
     emit(&format!("{line}\n"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The engine named by `--engine` at `--precision` (only the cpu engine has a choice).
+fn engine_of(name: &str, precision: &str) -> Result<Engine> {
+    let arithmetic = Arithmetic::parse(precision).ok_or_else(|| {
+        anyhow::anyhow!("--precision {precision}: expected f32 or bf16 (int8 is not built)")
+    })?;
+    match Engine::parse(name)? {
+        Engine::Cpu(_) => Ok(Engine::Cpu(arithmetic)),
+        burn => {
+            ensure!(
+                arithmetic == Arithmetic::F32,
+                "--precision {precision}: only the cpu engine has reduced precision"
+            );
+            Ok(burn)
+        }
+    }
 }
