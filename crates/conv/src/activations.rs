@@ -27,10 +27,12 @@ impl Activations {
         }
     }
 
-    /// Zero-filled maps of the given shape in `buffer`'s memory (its capacity is reused).
+    /// Maps of the given shape in `buffer`'s memory, for a caller that writes every value: what
+    /// the buffer held stays in place (zeros past its old length), so no time goes to zeroing.
     pub fn reusing(mut buffer: Vec<f32>, n: usize, h: usize, w: usize, c: usize) -> Activations {
-        buffer.clear();
-        buffer.resize(n * h * w * c, 0.0);
+        let len = n * h * w * c;
+        buffer.truncate(len);
+        buffer.resize(len, 0.0);
         Activations {
             data: buffer,
             n,

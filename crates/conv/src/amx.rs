@@ -19,20 +19,25 @@ const TILE_COLS: usize = 16;
 /// Rows and columns of C one step of the kernel computes (2 x 2 tiles).
 pub const BLOCK: usize = 32;
 
-/// Whether this CPU and operating system run AMX bf16 instructions (asked once per process).
+/// Whether this CPU and operating system run AMX bf16 and AVX512-BF16 instructions (asked once
+/// per process).
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| cpu_has_amx_bf16() && request_tile_data())
+    *AVAILABLE.get_or_init(|| {
+        cpu_has_bf16_units() && std::is_x86_feature_detected!("avx512f") && request_tile_data()
+    })
 }
 
-/// CPUID leaf 7: AMX-BF16 (EDX bit 22) and AMX-TILE (EDX bit 24).
-fn cpu_has_amx_bf16() -> bool {
+/// CPUID leaf 7: AMX-BF16 (subleaf 0, EDX bit 22), AMX-TILE (EDX bit 24) and AVX512-BF16
+/// (subleaf 1, EAX bit 5).
+fn cpu_has_bf16_units() -> bool {
     let leaf0 = std::arch::x86_64::__cpuid(0);
     if leaf0.eax < 7 {
         return false;
     }
     let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
-    leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0
+    let leaf7_1 = std::arch::x86_64::__cpuid_count(7, 1);
+    leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0 && leaf7_1.eax & (1 << 5) != 0
 }
 
 /// Asks Linux for the AMX tile data state; false where the kernel refuses (or is too old).
@@ -66,6 +71,29 @@ pub fn to_bf16(x: f32) -> u16 {
         return ((bits >> 16) | 0x40) as u16;
     }
     ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+/// [`to_bf16`] over a slice with AVX512-BF16's `vcvtneps2bf16` (sixteen values an instruction;
+/// like the AMX products it treats subnormal inputs as zero); `target` must be as long as
+/// `source` and [`available`] must have returned true. A scalar loop took a tenth of a forward
+/// pass.
+pub fn convert_to_bf16(source: &[f32], target: &mut [u16]) {
+    assert!(available(), "AVX512-BF16 is not available on this CPU");
+    assert_eq!(source.len(), target.len(), "conversion lengths");
+    let mut targets = target.chunks_exact_mut(16);
+    let mut sources = source.chunks_exact(16);
+    for (t, s) in (&mut targets).zip(&mut sources) {
+        // SAFETY: the CPU has AVX512-BF16 (`available`); the load reads the 16 f32 of `s` and
+        // the store writes the 16 u16 of `t`, both exactly 64 and 32 bytes long.
+        unsafe {
+            asm!("vmovups zmm0, [{s}]", "vcvtneps2bf16 ymm0, zmm0", "vmovdqu [{t}], ymm0",
+                 s = in(reg) s.as_ptr(), t = in(reg) t.as_mut_ptr(),
+                 out("zmm0") _, options(nostack));
+        }
+    }
+    for (t, s) in targets.into_remainder().iter_mut().zip(sources.remainder()) {
+        *t = to_bf16(*s);
+    }
 }
 
 /// bf16 to f32 (exact).
@@ -171,6 +199,26 @@ mod tests {
         assert_eq!(from_bf16(to_bf16(1.0 + 1.0 / 256.0)), 1.0);
         assert_eq!(from_bf16(to_bf16(1.0 + 3.0 / 256.0)), 1.0 + 4.0 / 256.0);
         assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+    }
+
+    #[test]
+    fn vector_conversion_equals_the_scalar_rounding() {
+        if !available() {
+            eprintln!("skipped: this CPU or kernel has no AMX bf16");
+            return;
+        }
+        // 37 values: two full vectors and a scalar tail; ties, negatives, NaN and infinity.
+        let mut source: Vec<f32> = (0..37).map(|i| (i as f32 - 18.0) * 0.337).collect();
+        source[3] = 1.0 + 1.0 / 256.0;
+        source[20] = f32::INFINITY;
+        source[35] = -1.0 - 3.0 / 256.0;
+        let mut vector = vec![0u16; source.len()];
+        convert_to_bf16(&source, &mut vector);
+        let scalar: Vec<u16> = source.iter().map(|&x| to_bf16(x)).collect();
+        assert_eq!(vector, scalar);
+        source[5] = f32::NAN;
+        convert_to_bf16(&source, &mut vector);
+        assert!(from_bf16(vector[5]).is_nan());
     }
 
     #[test]

@@ -171,9 +171,9 @@ fn multiply(
         match kernel {
             Kernel::F32(u) => matmul(tiles, c_in, c_out, v, &u[p * c_in * c_out..], m),
             Kernel::Bf16(u) => {
-                bf16_rows.clear();
-                bf16_rows.extend(v.iter().map(|&x| amx::to_bf16(x)));
                 bf16_rows.resize(rows * c_in, 0);
+                amx::convert_to_bf16(v, &mut bf16_rows[..tiles * c_in]);
+                bf16_rows[tiles * c_in..].fill(0);
                 amx::matmul_bf16(rows, c_in, c_out, bf16_rows, &u[p * c_in * c_out..], m);
             }
         }
