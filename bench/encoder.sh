@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark: medpath's VGG-16 encoder (its default cpu engine, and burn Flex) against onnxruntime
-# (and PyTorch when installed) on this machine, in one run: batch 8 at 224 px and batch 64 at
-# 64 px. Prints images/s and the ratio of medpath's cpu engine to each row. The peers run with
+# Benchmark: medpath's VGG-16 encoder (its cpu engine at f32 and, where the CPU has Intel AMX, at
+# bf16; and burn Flex) against onnxruntime (and PyTorch when installed) on this machine, in one
+# run: batch 8 at 224 px and batch 64 at 64 px. Prints images/s and each row's ratio to
+# onnxruntime in the same run. The peers run with
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in their command only); medpath's own runs keep the
 # environment as it is.
 #
@@ -20,8 +21,11 @@ fi
 results=$(mktemp)
 for case in "8 224" "64 64"; do
   set -- $case
-  for engine in cpu burn; do
-    target/release/medpath bench encoder --engine "$engine" --batch "$1" --size "$2" --repeats "$repeats" >> "$results"
+  for engine in cpu:f32 cpu:bf16 burn:f32; do
+    if ! target/release/medpath bench encoder --engine "${engine%%:*}" --precision "${engine##*:}" \
+        --batch "$1" --size "$2" --repeats "$repeats" >> "$results" 2> "$results.err"; then
+      echo "skipped $engine: $(cat "$results.err")" >&2
+    fi
   done
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python" bench/peers.py --batch "$1" --size "$2" --repeats "$repeats" >> "$results"
 done
@@ -29,9 +33,9 @@ done
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-print(f"{'engine':<36} {'batch':>5} {'size':>5} {'images/s':>9} {'medpath cpu/engine':>19}")
+print(f"{'engine':<36} {'batch':>5} {'size':>5} {'images/s':>9} {'x onnxruntime':>14}")
 for row in rows:
-    ours = next(r for r in rows if r["engine"].startswith("medpath cpu") and r["batch"] == row["batch"] and r["size"] == row["size"])
-    print(f"{row['engine']:<36} {row['batch']:>5} {row['size']:>5} {row['images_per_s']:>9.2f} {ours['images_per_s'] / row['images_per_s']:>19.2f}")
+    peer = next(r for r in rows if r["engine"].startswith("onnxruntime") and r["batch"] == row["batch"] and r["size"] == row["size"])
+    print(f"{row['engine']:<36} {row['batch']:>5} {row['size']:>5} {row['images_per_s']:>9.2f} {row['images_per_s'] / peer['images_per_s']:>14.2f}")
 PY
-rm -f "$results"
+rm -f "$results" "$results.err"
