@@ -10,6 +10,7 @@ use medpath_data::{
     AugmentConfig, PixelImage, Preprocess, RgbImage, apply_transform, image::load_rgb,
     preprocess::normalize,
 };
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::encoder::Vgg16Encoder;
@@ -118,7 +119,7 @@ pub struct Featurizer<'a> {
     pub augment: AugmentConfig,
     /// Where features are cached, if anywhere.
     pub cache: Option<FeatureCache>,
-    /// Images per encoder batch.
+    /// Images per encoder batch at 224 px (smaller images go in larger batches).
     pub batch_size: usize,
 }
 
@@ -184,47 +185,26 @@ impl Featurizer<'_> {
     ) -> Result<EncodeStats> {
         let size = self.preprocess.size;
         let mut stats = EncodeStats::default();
-        let batch = self.batch_size.max(1);
+        let batch = self.batch_images();
         for (chunk_index, chunk) in requests.chunks(batch).enumerate() {
             let base = chunk_index * batch;
+            // Reading, decoding and preprocessing run on all cores; a serial loop left one core
+            // idle while the other decoded.
+            let prepared: Vec<Prepared> = chunk.par_iter().map(|r| self.prepare(r)).collect();
             let mut results: Vec<Option<Vec<f32>>> = vec![None; chunk.len()];
             let mut pending: Vec<(usize, String)> = Vec::new();
             let mut inputs: Vec<f32> = Vec::new();
-            for (k, request) in chunk.iter().enumerate() {
-                let digest = match request.source.digest() {
-                    Ok(d) => d,
-                    Err(e) => {
-                        stats.failed.push(e);
-                        continue;
+            for (k, outcome) in prepared.into_iter().enumerate() {
+                match outcome {
+                    Prepared::Cached(values) => {
+                        results[k] = Some(values);
+                        stats.cached += 1;
                     }
-                };
-                let item = key_of(&[&hex(&digest), &request.view.to_string()]);
-                if let Some(cache) = &self.cache {
-                    match cache.get(&item) {
-                        Ok(Some(values)) => {
-                            results[k] = Some(values);
-                            stats.cached += 1;
-                            continue;
-                        }
-                        Ok(None) => {}
-                        // A damaged entry is recomputed and overwritten.
-                        Err(_) => {}
-                    }
-                }
-                match request.source.load() {
-                    Ok(image) => {
-                        let mut fitted = self.preprocess.fit(&image);
-                        if request.view > 0 {
-                            let key = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
-                            fitted = apply_transform(
-                                &fitted,
-                                &self.augment.transform(key, request.view),
-                            );
-                        }
-                        inputs.extend(normalize(&fitted, self.preprocess.normalization));
+                    Prepared::Input { item, values } => {
+                        inputs.extend(values);
                         pending.push((k, item));
                     }
-                    Err(e) => stats.failed.push(e),
+                    Prepared::Failed(e) => stats.failed.push(e),
                 }
             }
             if !pending.is_empty() {
@@ -250,6 +230,54 @@ impl Featurizer<'_> {
         }
         Ok(stats)
     }
+
+    /// Images per encoder batch: [`Self::batch_size`] at 224 px, proportionally more for smaller
+    /// images (as many pixels per batch, at most 256 images), so that small pictures still give
+    /// both cores enough rows of tiles. Features do not depend on how images are batched.
+    fn batch_images(&self) -> usize {
+        let size = self.preprocess.size.max(1);
+        let batch = self.batch_size.max(1);
+        batch.max((batch * 224 * 224 / (size * size)).min(256))
+    }
+
+    /// One request read from the cache, or loaded, made square, augmented and normalised.
+    fn prepare(&self, request: &ViewRequest) -> Prepared {
+        let digest = match request.source.digest() {
+            Ok(d) => d,
+            Err(e) => return Prepared::Failed(e),
+        };
+        let item = key_of(&[&hex(&digest), &request.view.to_string()]);
+        if let Some(cache) = &self.cache {
+            // A damaged entry is recomputed and overwritten.
+            if let Ok(Some(values)) = cache.get(&item) {
+                return Prepared::Cached(values);
+            }
+        }
+        match request.source.load() {
+            Ok(image) => {
+                let mut fitted = self.preprocess.fit(&image);
+                if request.view > 0 {
+                    let key = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+                    fitted = apply_transform(&fitted, &self.augment.transform(key, request.view));
+                }
+                Prepared::Input {
+                    item,
+                    values: normalize(&fitted, self.preprocess.normalization),
+                }
+            }
+            Err(e) => Prepared::Failed(e),
+        }
+    }
+}
+
+/// A request after [`Featurizer::prepare`].
+enum Prepared {
+    /// Its features, from the cache.
+    Cached(Vec<f32>),
+    /// Its encoder input, and its cache item.
+    Input { item: String, values: Vec<f32> },
+    /// Why it could not be read.
+    Failed(String),
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use medpath_ecg::{EcgPipeline, Picture, TransformedRecord};
 use medpath_model::ViewRequest;
 use medpath_pathnet::{FeatureSet, argmax_rows};
+use rayon::prelude::*;
 
 use super::heat::Shown;
 use super::{EXPLAINED_BEATS, Prediction, Predictor, RecordSummary, decide, mean_features};
@@ -48,6 +49,19 @@ fn beat_request(
         beats.name, beats.beats[i].sample
     );
     Ok(ViewRequest::pixels(name, Arc::new(image)))
+}
+
+/// Pictures `which` of beats `range`, drawn on all cores.
+fn beat_requests(
+    pipeline: &EcgPipeline,
+    beats: &TransformedRecord,
+    range: std::ops::Range<usize>,
+    which: Picture,
+) -> Result<Vec<ViewRequest>> {
+    range
+        .into_par_iter()
+        .map(|i| beat_request(pipeline, beats, i, which))
+        .collect()
 }
 
 impl Predictor {
@@ -131,20 +145,14 @@ impl Predictor {
         let n = beats.beats.len();
         for start in (0..n).step_by(BEATS_AT_ONCE) {
             let range = start..(start + BEATS_AT_ONCE).min(n);
-            let own = range
-                .clone()
-                .map(|i| beat_request(pipeline, beats, i, Picture::Own))
-                .collect::<Result<Vec<_>>>()?;
+            let own = beat_requests(pipeline, beats, range.clone(), Picture::Own)?;
             let seen = self.plain_features(&own, task.size)?;
             let side = self.side_inputs(task, beats, range.clone());
             let mut set = seen.clone();
             set.side = side.clone();
             let mut views: Vec<FeatureSet> = Vec::new();
             if first_lead {
-                let flat = range
-                    .clone()
-                    .map(|i| beat_request(pipeline, beats, i, Picture::FirstLead))
-                    .collect::<Result<Vec<_>>>()?;
+                let flat = beat_requests(pipeline, beats, range.clone(), Picture::FirstLead)?;
                 let mut flat = self.plain_features(&flat, task.size)?;
                 flat.side = side;
                 views.push(flat);
