@@ -1,4 +1,5 @@
-//! `medpath encode`: output format, cache reuse, and bad input that loses nothing.
+//! `medpath encode`: output format, cache reuse, and bad input that loses nothing; `medpath
+//! bench encoder` names its precision and refuses one this machine or engine lacks.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -285,4 +286,51 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[test]
+fn bench_encoder_names_its_precision_and_refuses_what_it_lacks() {
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "encoder",
+            "--batch",
+            "1",
+            "--size",
+            "32",
+            "--repeats",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        medpath(&args)
+    };
+    let f32_run = bench(&["--precision", "f32"]);
+    assert!(f32_run.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&f32_run.stdout).unwrap();
+    assert_eq!(line["precision"], "f32");
+    assert!(line["images_per_s"].as_f64().unwrap() > 0.0);
+
+    let bf16_run = bench(&["--precision", "bf16"]);
+    if medpath_model::Arithmetic::Bf16.is_available() {
+        let line: serde_json::Value = serde_json::from_slice(&bf16_run.stdout).unwrap();
+        assert_eq!(line["engine"], "medpath cpu (winograd, bf16 amx)");
+    } else {
+        let err = String::from_utf8_lossy(&bf16_run.stderr);
+        assert!(err.contains("no AMX bf16"), "{err}");
+    }
+    for (extra, reason) in [
+        (&["--precision", "int8"][..], "expected f32 or bf16"),
+        (
+            &["--engine", "burn", "--precision", "bf16"][..],
+            "only the cpu engine",
+        ),
+    ] {
+        let refused = bench(extra);
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && err.contains(reason),
+            "{extra:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }

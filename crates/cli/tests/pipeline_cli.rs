@@ -758,12 +758,19 @@ fn the_run_tests_whole_records_as_predict_answers_them_beat_by_beat() {
         }
     }
     let (file, cache) = (tmp.path().join("first.toml"), tmp.path().join("cache"));
-    // Features cached at f32, as predict computes them: the same numbers on both sides.
+    // Features cached at f32, as predict computes them: the same numbers on both sides. The
+    // encoder runs at bf16 where the CPU has AMX: predict must then encode at bf16 too.
+    let precision = if medpath_model::Arithmetic::Bf16.is_available() {
+        "bf16"
+    } else {
+        eprintln!("this CPU has no AMX bf16: the encoder runs at f32");
+        "f32"
+    };
     std::fs::write(
         &file,
         format!(
             "name = \"first lead\"\n[encoder]\ncache = {cache:?}\ncache_precision = \"f32\"\n\
-             [search]\npopulation = 4\ntournaments = 2\nsteps = 5\n[train]\nepochs = 2\n\
+             precision = \"{precision}\"\n[search]\npopulation = 4\ntournaments = 2\nsteps = 5\n[train]\nepochs = 2\n\
              class_weights = \"balanced\"\n[novelty]\nenabled = false\n\
              [tasks.ecg]\nkind = \"ecg\"\nmitdb = {records:?}\ntest_mitdb = {unseen:?}\nsize = 32\n\
              leads = \"MLII,V1|-\"\nside_inputs = [\"rhythm\"]\nfirst_lead_classes = [\"A\"]\n\
@@ -783,6 +790,7 @@ fn the_run_tests_whole_records_as_predict_answers_them_beat_by_beat() {
         serde_json::json!({"first-lead": {"classes": [0], "weight": 0.75}})
     );
     assert_eq!(bundle["tasks"][0]["pipeline"]["first_lead"], true);
+    assert_eq!(bundle["encoder"]["precision"], precision);
     let m = metrics(&out);
     let protocol = m["tasks"]["ecg"]["protocol"].as_str().unwrap();
     assert!(protocol.contains("whole"), "{protocol}");

@@ -346,3 +346,20 @@ pub fn single(encoding: &Encoding, path: PathBuf, size: usize) -> Result<Vec<f32
         .flatten()
         .ok_or_else(|| Error::run(&path, failed.join("; ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_from_before_the_precision_setting_encode_at_f32() {
+        let old = r#"{"weights_file": null, "random_seed": 3, "weights_hash": "h",
+                      "normalization": "caffe", "fit": "stretch"}"#;
+        let reference: EncoderReference = serde_json::from_str(old).unwrap();
+        assert_eq!(reference.precision, Arithmetic::F32);
+        let settings: EncoderSettings = serde_json::from_str(r#"{"precision": "bf16"}"#).unwrap();
+        assert_eq!(settings.precision, Arithmetic::Bf16);
+        let wrong = serde_json::from_str::<EncoderSettings>(r#"{"precision": "int8"}"#);
+        assert!(wrong.unwrap_err().to_string().contains("int8"));
+    }
+}
