@@ -188,6 +188,12 @@ impl Encoding {
                 reference.weights_hash
             )));
         }
+        if !reference.precision.is_available() {
+            return Err(Error::Config(format!(
+                "this model was trained with the encoder at {} precision, which needs Intel AMX (Sapphire Rapids or later, Linux 5.16 or later); this CPU or operating system has none: use it on such a machine, or train it again with encoder.precision = \"f32\"",
+                reference.precision.name()
+            )));
+        }
         let encoder = Vgg16Encoder::new(&weights, &default_engine(reference.precision))?;
         Ok(Encoding {
             weights,
