@@ -143,3 +143,60 @@ fn a_dicom_file_that_crashes_its_decoder_is_a_one_line_error() {
     assert_eq!(error.len(), 1, "{stderr}");
     assert!(error[0].contains("corrupt_rle_fuzz.dcm"), "{stderr}");
 }
+
+#[test]
+fn inspect_reads_classes_from_a_csv_or_file_names_and_names_a_bad_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("pneumonia");
+    std::fs::create_dir_all(&root).unwrap();
+    for (i, kind) in ["bacteria", "virus", "bacteria", "virus"]
+        .iter()
+        .enumerate()
+    {
+        let img =
+            image::GrayImage::from_fn(40, 30, |x, y| image::Luma([(x * 3 + y + i as u32) as u8]));
+        img.save(root.join(format!("person{i}_{kind}_1.png")))
+            .unwrap();
+    }
+    let inspect = |extra: &[&str]| {
+        let mut args = vec!["data", "inspect", root.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_medpath"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let by_name = inspect(&["--labels", "file-names", "--classes", "virus,bacteria"]);
+    assert!(
+        by_name.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_name.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&by_name.stdout).unwrap();
+    assert_eq!(report["layout"], "file-names");
+    assert_eq!(report["classes"], serde_json::json!(["bacteria", "virus"]));
+
+    let csv = tmp.path().join("labels.csv");
+    std::fs::write(&csv, "path,label\nperson0_bacteria_1.png,bacteria\nperson1_virus_1.png,virus\nperson2_bacteria_1.png,bacteria\n").unwrap();
+    let by_csv = inspect(&["--labels", csv.to_str().unwrap()]);
+    assert!(
+        by_csv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_csv.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&by_csv.stdout).unwrap();
+    assert_eq!(report["layout"], "csv");
+
+    std::fs::write(
+        &csv,
+        "path,label\nperson0_bacteria_1.png,bacteria\ngone.png,virus\n",
+    )
+    .unwrap();
+    let bad = inspect(&["--labels", csv.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("labels.csv: line 3: image"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

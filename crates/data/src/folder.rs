@@ -27,6 +27,11 @@ pub enum Layout {
     Kermany,
     /// `root/<class>/<file>`: no splits given.
     ImageFolder,
+    /// Classes (and optionally patients and splits) from a CSV file beside the images.
+    Csv,
+    /// Classes from a word of each file's name (`person1_bacteria_2.jpeg` is `bacteria`).
+    #[serde(rename = "file-names")]
+    FileNames,
 }
 
 /// One image of a data set.
@@ -100,7 +105,7 @@ pub fn patient_of(path: &Path) -> String {
 }
 
 /// Image files below `dir` (recursively), sorted; other files are reported in `warnings`.
-fn image_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>> {
+pub(crate) fn image_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in read_dir_sorted(dir)? {
         if is_hidden(&path) {
@@ -229,6 +234,20 @@ impl ImageDataset {
                 ),
             });
         }
+        Ok(ImageDataset::assemble(
+            root, layout, classes, entries, warnings,
+        ))
+    }
+
+    /// A data set of `entries` (sorted here), with a warning when fewer than two classes have
+    /// images.
+    pub(crate) fn assemble(
+        root: &Path,
+        layout: Layout,
+        classes: Vec<String>,
+        mut entries: Vec<ImageEntry>,
+        warnings: Vec<String>,
+    ) -> ImageDataset {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         let mut dataset = ImageDataset {
             root: root.to_path_buf(),
@@ -246,7 +265,7 @@ impl ImageDataset {
                 dataset.classes.join(", ")
             ));
         }
-        Ok(dataset)
+        dataset
     }
 
     /// Number of images per class.

@@ -324,8 +324,18 @@ impl EcgTask {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageTask {
-    /// Image folder (Kermany `train/val/test/<CLASS>` or `<CLASS>/`).
+    /// Image folder (Kermany `train/val/test/<CLASS>` or `<CLASS>/`, or any layout with
+    /// `labels`).
     pub root: PathBuf,
+    /// Where the classes come from: absent, the class folders; `"file-names"`, a word of each
+    /// image's file name (needs `classes`); otherwise a CSV file with a header
+    /// `path,label[,patient][,split]`, paths relative to `root`.
+    #[serde(default)]
+    pub labels: Option<String>,
+    /// The classes, with `labels`: required by the file-name rule; with a CSV, a label outside
+    /// them is an error (empty: the CSV's labels).
+    #[serde(default)]
+    pub classes: Vec<String>,
     /// A separate test folder with one subfolder per class (then all of `root` trains).
     #[serde(default)]
     pub test_dir: Option<PathBuf>,
@@ -761,6 +771,11 @@ fn check_task_settings(name: &str, task: &TaskSpec) -> std::result::Result<(), S
         }
         TaskSpec::Images(t) => {
             exists(&key("root"), &t.root)?;
+            match t.labels.as_deref() {
+                None => {}
+                Some("file-names") => at_least(&key("classes"), t.classes.len(), 2)?,
+                Some(csv) => exists(&key("labels"), Path::new(csv))?,
+            }
             if let Some(dir) = &t.test_dir {
                 exists(&key("test_dir"), dir)?;
             }

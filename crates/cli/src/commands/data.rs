@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use medpath_data::{DatasetReport, ImageDataset, SplitPlan, assign_splits, content_hashes};
+use medpath_data::{
+    DatasetReport, ImageDataset, LabelSource, SplitPlan, assign_splits, content_hashes,
+};
 
 use crate::output::emit;
 use crate::progress;
@@ -39,6 +41,15 @@ pub struct InspectArgs {
     /// Also write the split as CSV (path, class, patient, given split, role).
     #[arg(long)]
     split_csv: Option<PathBuf>,
+    /// Where the classes come from instead of class folders: a CSV file with a header
+    /// `path,label[,patient][,split]` (paths relative to DIR), or `file-names` (a word of each
+    /// image's file name, e.g. `person1_bacteria_2.jpeg`; needs --classes).
+    #[arg(long)]
+    labels: Option<String>,
+    /// The classes, comma-separated: required by `--labels file-names`; with a CSV, a label
+    /// outside them is an error.
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
 }
 
 /// Runs a `data` subcommand.
@@ -55,7 +66,8 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     ] {
         anyhow::ensure!((0.0..0.9).contains(&f), "{name} {f}: must be in [0, 0.9)");
     }
-    let dataset = ImageDataset::scan(&args.dir)?;
+    let labels = LabelSource::parse(args.labels.as_deref());
+    let dataset = ImageDataset::load(&args.dir, &labels, &args.classes)?;
     let hashes = content_hashes(&dataset)?;
     let plan = SplitPlan {
         val_fraction: args.val_fraction,

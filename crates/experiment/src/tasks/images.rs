@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use medpath_data::{ImageDataset, ImageEntry, SplitPlan, assign_splits, content_hashes};
+use medpath_data::{
+    ImageDataset, ImageEntry, LabelSource, SplitPlan, assign_splits, content_hashes,
+};
 use medpath_split::Role;
 
 use super::{Example, Input, PreparedTask, TEST_SITE, TRAINING_SITE};
@@ -98,7 +100,8 @@ fn protocol_of(task: &ImageTask, given_test: bool) -> String {
 
 /// Prepares an image task.
 pub fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<PreparedTask> {
-    let mut dataset = ImageDataset::scan(&task.root)?;
+    let labels = LabelSource::parse(task.labels.as_deref());
+    let mut dataset = ImageDataset::load(&task.root, &labels, &task.classes)?;
     dataset.check_trainable()?;
     let mut notes = dataset.warnings.clone();
     let given_test = dataset
