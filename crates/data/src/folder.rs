@@ -34,6 +34,18 @@ pub enum Layout {
     FileNames,
 }
 
+impl Layout {
+    /// How a report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::Kermany => "Kermany layout",
+            Layout::ImageFolder => "ImageFolder layout",
+            Layout::Csv => "classes from a CSV file",
+            Layout::FileNames => "classes from file names",
+        }
+    }
+}
+
 /// One image of a data set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {

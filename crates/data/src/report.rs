@@ -217,9 +217,9 @@ impl DatasetReport {
     /// A readable multi-line summary.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "{} ({:?} layout)\nclasses: {}\n",
+            "{} ({})\nclasses: {}\n",
             self.root,
-            self.layout,
+            self.layout.describe(),
             self.classes.join(", ")
         );
         for (split, counts) in &self.given {
