@@ -66,24 +66,10 @@ fn fill_column(x: &Activations, img: usize, y: usize, col: usize, column: &mut [
             col as isize + (k % 3) as isize - 1,
         );
         if yy < 0 || yy >= x.h as isize || xx < 0 || xx >= x.w as isize {
-            copy_pixel(values, None);
+            values.fill(0.0);
         } else {
             let at = ((img * x.h + yy as usize) * x.w + xx as usize) * c;
-            copy_pixel(values, Some(&x.data[at..at + c]));
-        }
-    }
-}
-
-/// Copies one pixel's channels (zeros for `None`). Three channels (the first layer, nine times
-/// per output pixel) are copied as a fixed-size array: a slice copy of unknown length is a call
-/// to `memmove`, which took a sixth of a 224 px forward pass.
-fn copy_pixel(target: &mut [f32], source: Option<&[f32]>) {
-    if let Ok(rgb) = <&mut [f32; 3]>::try_from(&mut *target) {
-        *rgb = source.map_or([0.0; 3], |s| s.try_into().expect("3 channels"));
-    } else {
-        match source {
-            Some(s) => target.copy_from_slice(s),
-            None => target.fill(0.0),
+            values.copy_from_slice(&x.data[at..at + c]);
         }
     }
 }
