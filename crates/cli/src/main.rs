@@ -42,6 +42,9 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// Run an experiment file end to end (resumes an interrupted run).
     Run(commands::run::RunArgs),
+    /// What learning a task after the others buys: few-image curves against a fresh network,
+    /// a random path, a linear readout and boosted trees.
+    Transfer(commands::transfer::TransferArgs),
     /// Download published weights.
     #[command(subcommand)]
     Fetch(commands::fetch::FetchCommand),
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Transfer(args) => commands::transfer::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1257,3 +1257,169 @@ fn experiment_shards_at_once_fill_the_cache_and_run_computes_nothing() {
     let m = metrics(&out);
     assert!(m["joint"]["routing_accuracy"].as_f64().is_some(), "{m}");
 }
+
+/// Writes `count` rings of each size class under `dir`, named by the file-name rule
+/// (`p<i>_small_<i>.png`, `p<i>_large_<i>.png`).
+fn write_ring_sizes(dir: &Path, count: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        let centre = (34 + i % 12, 46 - i % 12);
+        write_ring(&dir.join(format!("p{i}_small_{i}.png")), centre, 10);
+        write_ring(
+            &dir.join(format!("p{}_large_{i}.png", i + count)),
+            centre,
+            26,
+        );
+    }
+}
+
+/// Writes the shapes and ring-size images under `dir` and returns the lines of a follow-up task
+/// `subtype` (ring sizes, by file name) of the shapes task's RING class.
+fn follow_up_data(dir: &Path) -> String {
+    medpath_experiment::demo::write_shapes(&dir.join("shapes"), 40, 5).unwrap();
+    let rings = dir.join("rings");
+    write_ring_sizes(&rings, 30);
+    format!(
+        "\n[tasks.subtype]\nkind = \"images\"\nroot = {rings:?}\nsize = 32\n\
+         labels = \"file-names\"\nclasses = [\"small\", \"large\"]\n\
+         follows = {{ task = \"shapes\", class = \"RING\" }}\n"
+    )
+}
+
+#[test]
+fn a_follow_up_task_is_asked_after_its_class_in_run_and_predict_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let follow_up = follow_up_data(tmp.path());
+    // A follow-up of a class its task does not have is refused once the tasks are read.
+    let wrong = shapes_experiment(
+        tmp.path(),
+        "wrong",
+        &follow_up.replace("\"RING\" }", "\"SQUARE\" }"),
+    );
+    let err = medpath(&[
+        "run",
+        wrong.to_str().unwrap(),
+        "--out",
+        tmp.path().join("w").to_str().unwrap(),
+    ]);
+    let message = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(!err.status.success());
+    assert!(
+        message.contains("SQUARE") && message.contains("[\"DISC\", \"RING\"]"),
+        "{message}"
+    );
+    let file = shapes_experiment(tmp.path(), "followup", &follow_up);
+    let out = tmp.path().join("run");
+    ok(&medpath(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bundle/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(bundle["tasks"][1]["name"], "subtype");
+    assert_eq!(bundle["tasks"][1]["follows"]["class"], "RING");
+    // One routed task: nothing to route, and the joint test covers `shapes` alone.
+    assert!(bundle["router"].is_null());
+    assert_eq!(
+        metrics(&out)["joint"]["classes"],
+        serde_json::json!(["DISC", "RING"])
+    );
+    // Every test ring of the follow-up task: `shapes` answers it, and where it says RING,
+    // `subtype` answers too, with the run's own test probabilities.
+    let test = examples_in_role(&out, "subtype", "test");
+    let mut args = vec!["predict", "--model", out.to_str().unwrap(), "--json"];
+    args.extend(test.iter().map(|(path, _)| path.as_str()));
+    let doc: Value = serde_json::from_str(&ok(&medpath(&args))).unwrap();
+    let result = task_result(&out, "subtype");
+    let calibrated = calibration(&result);
+    let probs = floats(&result["test_probs"]);
+    let classes = bundle["tasks"][1]["classes"].as_array().unwrap();
+    let mut asked = 0;
+    for (i, p) in doc["predictions"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(p["task"], "shapes");
+        if p["class"] != "RING" {
+            assert!(p["follow_up"].is_null(), "{p}");
+            continue;
+        }
+        asked += 1;
+        let f = &p["follow_up"];
+        assert_eq!(f["task"], "subtype");
+        let class = classes.iter().position(|c| f["class"] == *c).unwrap();
+        let expected = calibrated(&probs[2 * i..2 * i + 2], class);
+        let printed = f["probability"].as_f64().unwrap();
+        assert!(
+            (printed - expected).abs() < 1e-3,
+            "{i}: {printed} vs {expected}"
+        );
+    }
+    assert!(asked > 0, "no ring was answered RING: {doc}");
+    // The CSV carries the follow-up's answer in its own columns, and the summary says it.
+    let csv = medpath(&["predict", "--model", out.to_str().unwrap(), &test[0].0]);
+    let text = ok(&csv);
+    assert!(
+        text.starts_with("input,")
+            && text
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with("follow_up_probability"),
+        "{text}"
+    );
+}
+
+#[test]
+fn transfer_learns_the_last_task_again_every_way_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = shapes_experiment(tmp.path(), "transfer", &follow_up_data(tmp.path()));
+    let (file, out) = (file.to_str().unwrap(), tmp.path().join("run"));
+    let out = out.to_str().unwrap();
+    let transfer_of = |task: &str, extra: &[&str]| {
+        let mut args = vec!["transfer", file, "--task", task, "--out", out];
+        args.extend(extra);
+        medpath(&args)
+    };
+    let transfer = |extra: &[&str]| transfer_of("subtype", extra);
+    // Before the run, the earlier task is not there to reuse.
+    let early = transfer(&[]);
+    let message = String::from_utf8_lossy(&early.stderr).to_string();
+    assert!(
+        !early.status.success() && message.contains("run the experiment first"),
+        "{message}"
+    );
+    ok(&medpath(&["run", file, "--out", out]));
+    let first = transfer_of("shapes", &[]);
+    assert!(String::from_utf8_lossy(&first.stderr).contains("learned first"));
+    let zero = transfer(&["--per-class", "0"]);
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--per-class"));
+    let table = ok(&transfer(&["--per-class", "4,all", "--seeds", "2"]));
+    for method in [
+        "reuse",
+        "fresh",
+        "random_path",
+        "linear_readout",
+        "boosted_trees",
+    ] {
+        assert!(table.contains(method), "{method}: {table}");
+    }
+    let dir = tmp.path().join("run/transfer");
+    let csv = std::fs::read_to_string(dir.join("transfer.csv")).unwrap();
+    // Two sizes, two seeds, five methods; four images per class train in the small draws.
+    assert_eq!(csv.lines().count(), 1 + 2 * 2 * 5, "{csv}");
+    assert!(
+        csv.lines()
+            .filter(|l| l.starts_with("4,"))
+            .all(|l| l.split(',').nth(2) == Some("8")),
+        "{csv}"
+    );
+    assert!(dir.join("transfer.png").exists() && dir.join("transfer.svg").exists());
+    let report = std::fs::read_to_string(tmp.path().join("run/report.html")).unwrap();
+    assert!(report.contains("<h2>Transfer</h2>"));
+    // A second call reads every finished draw back: the same table.
+    assert_eq!(
+        ok(&transfer(&["--per-class", "4,all", "--seeds", "2"])),
+        table
+    );
+}

@@ -390,7 +390,19 @@ pub struct ImageTask {
     /// `readout = "boosted-trees"`: tree readouts fitted with their own seeds.
     #[serde(default = "one_answer")]
     pub ensemble: usize,
+    /// A follow-up question: this task answers only the inputs that an earlier image task
+    /// answered with one class (`{ task = "xray", class = "PNEUMONIA" }`). The router does not
+    /// route to it; `predict` gives both answers. Follow-up tasks come after every routed task
+    /// in `order`.
+    #[serde(default)]
+    pub follows: Option<FollowUp>,
+    /// Trains on at most this many images per class (a seeded draw from the training pool;
+    /// validation and test unchanged): how the task learns from few examples.
+    #[serde(default)]
+    pub train_per_class: Option<usize>,
 }
+
+pub use medpath_infer::bundle::FollowUp;
 
 pub use medpath_data::AugmentSet;
 
@@ -631,12 +643,23 @@ impl Experiment {
         Ok(())
     }
 
-    /// Tasks in learning order.
+    /// Tasks in learning order: `order`, or without it the routed tasks by name, then the
+    /// follow-up tasks by name.
     pub fn task_order(&self) -> Vec<String> {
         if self.order.is_empty() {
-            self.tasks.keys().cloned().collect()
+            let mut names: Vec<String> = self.tasks.keys().cloned().collect();
+            names.sort_by_key(|n| self.follows(n).is_some());
+            names
         } else {
             self.order.clone()
+        }
+    }
+
+    /// Where task `name` is asked, when it is a follow-up task.
+    fn follows(&self, name: &str) -> Option<&FollowUp> {
+        match self.tasks.get(name)? {
+            TaskSpec::Images(t) => t.follows.as_ref(),
+            TaskSpec::Ecg(_) => None,
         }
     }
 
@@ -696,7 +719,51 @@ impl Experiment {
         if self.network.fc_widths.is_empty() {
             return Err("network.fc_widths needs at least one layer".into());
         }
+        self.check_follow_ups()
+    }
+
+    /// Each follow-up task follows a routed image task that comes before it, and every routed
+    /// task comes before the follow-ups.
+    fn check_follow_ups(&self) -> std::result::Result<(), String> {
+        let order = self.task_order();
+        let routed = order
+            .iter()
+            .take_while(|n| self.follows(n).is_none())
+            .count();
+        for name in &order[routed..] {
+            let Some(f) = self.follows(name) else {
+                return Err(format!(
+                    "task `{name}` is routed but comes after a follow-up task in the order: follow-up tasks come last"
+                ));
+            };
+            let parent = order[..routed].iter().find(|n| **n == f.task);
+            match parent.map(|p| &self.tasks[p]) {
+                Some(TaskSpec::Images(p)) => {
+                    if !p.classes.is_empty() && !p.classes.contains(&f.class) {
+                        return Err(format!(
+                            "tasks.{name}.follows.class: `{}` is not one of `{}`'s classes {:?}",
+                            f.class, f.task, p.classes
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "tasks.{name}.follows.task: `{}` is not an image task learned before `{name}`",
+                        f.task
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The tasks the router chooses between: the order up to the first follow-up task.
+    pub fn routed_order(&self) -> Vec<String> {
+        let order = self.task_order();
+        order
+            .into_iter()
+            .take_while(|n| self.follows(n).is_none())
+            .collect()
     }
 
     /// An ECG task's protocol, side inputs, augmentation, smoothing and first-lead rule fit
@@ -785,6 +852,9 @@ fn check_task_settings(name: &str, task: &TaskSpec) -> std::result::Result<(), S
             }
             at_least(&key("augment_views"), t.augment_views, 1)?;
             at_least(&key("tta_views"), t.tta_views, 1)?;
+            if let Some(n) = t.train_per_class {
+                at_least(&key("train_per_class"), n, 1)?;
+            }
             if !t.train_original {
                 // Without the image itself, training needs at least one augmented view.
                 at_least(&key("augment_views"), t.augment_views, 2)?;

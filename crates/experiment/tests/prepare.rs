@@ -308,3 +308,78 @@ fn the_record_prior_needs_balanced_class_weights_and_works_without_pooling() {
     assert!(smoothing.classes.is_empty());
     assert_eq!(smoothing.prior_steps, 2);
 }
+
+#[test]
+fn a_follow_up_task_follows_an_earlier_image_task_and_comes_last() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base_experiment(tmp.path());
+    let with_follow_up = format!(
+        "{base}[tasks.kind]\nkind = \"images\"\nroot = {:?}\nlabels = \"file-names\"\n\
+         classes = [\"small\", \"large\"]\nfollows = {{ task = \"img\", class = \"RING\" }}\n",
+        tmp.path().join("shapes")
+    );
+    // Without `order`, routed tasks come first, follow-ups last; only routed ones are routed.
+    let e = Experiment::parse(&with_follow_up, &[], "t").unwrap();
+    assert_eq!(e.task_order(), vec!["ecg", "img", "kind"]);
+    assert_eq!(e.routed_order(), vec!["ecg", "img"]);
+    let refused = |set: &str| {
+        Experiment::parse(&with_follow_up, &[set.into()], "t")
+            .unwrap_err()
+            .to_string()
+    };
+    let early = refused("order=[\"ecg\", \"kind\", \"img\"]");
+    assert!(early.contains("follow-up tasks come last"), "{early}");
+    let of_ecg = refused("tasks.kind.follows.task=\"ecg\"");
+    assert!(
+        of_ecg.contains("tasks.kind.follows.task") && of_ecg.contains("not an image task"),
+        "{of_ecg}"
+    );
+    let unknown = refused("tasks.kind.follows.task=\"nothing\"");
+    assert!(unknown.contains("`nothing`"), "{unknown}");
+    let typo = refused("tasks.kind.follows.klass=\"RING\"");
+    assert!(typo.contains("klass"), "{typo}");
+    // A parent that lists its classes is checked at once.
+    let listed = format!(
+        "{with_follow_up}\n",
+    )
+    .replace(
+        "[tasks.img]\nkind = \"images\"\n",
+        "[tasks.img]\nkind = \"images\"\nlabels = \"file-names\"\nclasses = [\"DISC\", \"SQUARE\"]\n",
+    );
+    let class = Experiment::parse(&listed, &[], "t")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        class.contains("tasks.kind.follows.class") && class.contains("RING"),
+        "{class}"
+    );
+}
+
+#[test]
+fn a_training_pool_cut_per_class_keeps_validation_and_test() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, all) = prepared_with_test_folder(&tmp.path().join("all"), "");
+    let (_, cut) = prepared_with_test_folder(&tmp.path().join("cut"), "train_per_class = 4\n");
+    let training = |task: &PreparedTask, class: usize| {
+        task.examples
+            .iter()
+            .filter(|x| x.role == Role::Train && x.trains && x.label == class)
+            .count()
+    };
+    for class in 0..2 {
+        assert!(training(&all, class) > 4);
+        assert_eq!(training(&cut, class), 4);
+    }
+    for role in [Role::Val, Role::Test] {
+        assert_eq!(all.with_role(role), cut.with_role(role));
+    }
+    assert!(
+        cut.notes
+            .iter()
+            .any(|n| n.contains("at most 4 images per class")),
+        "{:?}",
+        cut.notes
+    );
+    let refused = refusal(&base_experiment(tmp.path()), "tasks.img.train_per_class=0");
+    assert!(refused.contains("tasks.img.train_per_class"), "{refused}");
+}

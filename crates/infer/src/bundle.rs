@@ -90,6 +90,21 @@ pub struct BundleTask {
     /// (record k-fold, after temperature scaling); `None` where the run did not measure it.
     #[serde(default)]
     pub unseen_ece: Option<f64>,
+    /// The task and class whose inputs this task answers further (a follow-up question, such
+    /// as the kind of a pneumonia): the router never routes to it; `predict` asks it about an
+    /// input only when that task answered that class.
+    #[serde(default)]
+    pub follows: Option<FollowUp>,
+}
+
+/// Where a follow-up task is asked: after `task` answered `class`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    /// The task whose answer leads to this one.
+    pub task: String,
+    /// The class of that task's answer that leads to this one.
+    pub class: String,
 }
 
 /// One view per input: no test-time augmentation (bundles written before the setting existed).
@@ -110,6 +125,24 @@ pub struct Bundle {
     pub tasks: Vec<BundleTask>,
     /// The router (absent when the model has a single task).
     pub router: Option<BundleTask>,
+}
+
+impl Bundle {
+    /// The tasks the router chooses between (every task that is not a follow-up), in order:
+    /// they come before the follow-ups.
+    pub fn routed_tasks(&self) -> usize {
+        self.tasks.iter().filter(|t| t.follows.is_none()).count()
+    }
+
+    /// The follow-up tasks asked after task `t` answered class `class`.
+    pub fn follow_ups_of(&self, t: usize, class: &str) -> impl Iterator<Item = &BundleTask> {
+        let parent = &self.tasks[t].name;
+        self.tasks.iter().filter(move |f| {
+            f.follows
+                .as_ref()
+                .is_some_and(|w| &w.task == parent && w.class == class)
+        })
+    }
 }
 
 /// A loaded bundle with its network.
@@ -161,6 +194,7 @@ impl Bundle {
         }
         let bundle: Bundle = serde_json::from_value(value)
             .map_err(|e| Error::run(&json, format!("bundle description: {e}")))?;
+        check_follow_ups(&bundle).map_err(|m| Error::run(&json, m))?;
         let net = checkpoint::load(&dir.join("network.safetensors"))?.net;
         let mut members = BTreeMap::new();
         for task in bundle.tasks.iter().chain(bundle.router.as_ref()) {
@@ -181,6 +215,38 @@ impl Bundle {
             members,
         })
     }
+}
+
+/// Checks that the follow-up tasks come after the routed ones and each follows a routed task's
+/// class, and that the router chooses between exactly the routed tasks.
+fn check_follow_ups(bundle: &Bundle) -> std::result::Result<(), String> {
+    let routed = bundle.routed_tasks();
+    let parents = &bundle.tasks[..routed];
+    for task in &bundle.tasks[routed..] {
+        let Some(follows) = &task.follows else {
+            return Err(format!(
+                "task `{}` is routed but comes after a follow-up task",
+                task.name
+            ));
+        };
+        let parent = parents.iter().find(|p| p.name == follows.task);
+        if !parent.is_some_and(|p| p.classes.contains(&follows.class)) {
+            return Err(format!(
+                "task `{}` follows `{}` answering `{}`, which no routed task answers",
+                task.name, follows.task, follows.class
+            ));
+        }
+    }
+    if let Some(router) = &bundle.router {
+        let names: Vec<&String> = parents.iter().map(|t| &t.name).collect();
+        if router.classes.iter().collect::<Vec<_>>() != names {
+            return Err(format!(
+                "the router chooses between {:?}, the routed tasks are {names:?}",
+                router.classes
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `net` (read from `file`) has `task`'s readout and can run `path`.

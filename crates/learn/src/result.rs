@@ -25,6 +25,9 @@ pub struct TaskResult {
     pub tournaments: usize,
     /// Gradient steps of the search.
     pub search_steps: usize,
+    /// The best fitness in the population after each tournament of the search.
+    #[serde(default)]
+    pub search_best: Vec<f64>,
     /// Search wall time in seconds.
     pub search_seconds: f64,
     /// Phase 2.

@@ -232,6 +232,7 @@ pub fn learn_task(
         best_fitness: found.best_fitness,
         tournaments: found.search.log.len(),
         search_steps: found.steps,
+        search_best: found.search.log.iter().map(|r| r.best).collect(),
         search_seconds: found.seconds,
         fit: outcome,
         test: tested.test,

@@ -464,6 +464,69 @@ fn routing_sections(dir: &Path, metrics: &Value, missing: &mut Vec<PathBuf>) -> 
         "joint test confusion matrix (rows true, columns predicted)",
         missing,
     ));
+    html.push_str(&follow_up_section(&metrics["follow_ups"]));
+    html
+}
+
+/// Follow-up tasks through the chain `predict` runs: routed, answered the class they follow,
+/// then asked.
+fn follow_up_section(chains: &Value) -> String {
+    let mut html = String::new();
+    for c in chains.as_array().into_iter().flatten() {
+        let share = |key: &str| format!("{:.1} %", 100.0 * c[key].as_f64().unwrap_or(0.0));
+        let _ = writeln!(
+            html,
+            "<h3>Follow-up: {task}</h3>\n<p>Asked only when <code>{parent}</code> answers {class}. Of its {n} test inputs, {routed} were routed to {parent}, {asked} answered {class} there (so asked), and {right} asked and answered right: what <code>predict</code> gives a user. Its own test accuracy (every input asked): {own}.</p>",
+            task = escape(c["task"].as_str().unwrap_or("")),
+            parent = escape(c["follows"][0].as_str().unwrap_or("")),
+            class = escape(c["follows"][1].as_str().unwrap_or("")),
+            n = c["inputs"],
+            routed = share("routed"),
+            asked = share("asked"),
+            right = share("accuracy"),
+            own = share("task_accuracy"),
+        );
+    }
+    html
+}
+
+/// The transfer measurement's section, when `medpath transfer` has written one: mean test
+/// accuracy and AUROC per training size and method, and the figure.
+fn transfer_section(dir: &Path, missing: &mut Vec<PathBuf>) -> String {
+    let Ok(rows) = read_json::<Value>(&dir.join("transfer/transfer.json")) else {
+        return String::new();
+    };
+    let mut html = String::from(
+        "<h2>Transfer</h2>\n<p>The last task learned again from few training images per class, over seeded draws (mean ± standard deviation): an evolved path beside the earlier tasks' frozen modules (<code>reuse</code>), an evolved path in a fresh network, a random fixed path, a linear readout and boosted trees. Steps: gradient steps, path search included, until the validation accuracy (the search's best fitness, then the trained path's) first reached 95 % of its final value.</p>\n<table>\n<tr><th>per class</th><th>images</th><th>method</th><th>seeds</th><th>test accuracy</th><th>AUROC</th><th>steps to 95 %</th></tr>\n",
+    );
+    let pair = |v: &Value| match (v[0].as_f64(), v[1].as_f64()) {
+        (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
+        _ => "n/a".into(),
+    };
+    for r in rows.as_array().into_iter().flatten() {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r["per_class"]
+                .as_u64()
+                .map_or("all".into(), |n| n.to_string()),
+            r["train_images"].as_f64().unwrap_or(0.0),
+            escape(r["method"].as_str().unwrap_or("")),
+            r["seeds"],
+            pair(&r["accuracy"]),
+            pair(&r["auroc"]),
+            r["steps_to_95"]
+                .as_f64()
+                .map_or("n/a".into(), |s| format!("{s:.0}")),
+        );
+    }
+    html.push_str("</table>\n");
+    html.push_str(&figure(
+        dir,
+        "transfer/transfer.png",
+        "test accuracy against training images, mean over seeds",
+        missing,
+    ));
     html
 }
 
@@ -489,6 +552,7 @@ pub fn write_report(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     html.push_str(&routing_sections(dir, &metrics, &mut missing));
     html.push_str(&novelty_section(&metrics["novelty"]));
+    html.push_str(&transfer_section(dir, &mut missing));
     html.push_str("<h2>Paths</h2>\n<p>The super-network's layers and modules; each task's path in its colour, frozen modules with a thick frame.</p>\n");
     html.push_str(&figure(
         dir,

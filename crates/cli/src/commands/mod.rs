@@ -12,3 +12,4 @@ pub mod report;
 pub mod run;
 pub mod stage;
 pub mod summary;
+pub mod transfer;

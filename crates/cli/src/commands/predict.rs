@@ -1,5 +1,6 @@
 //! `medpath predict --model RUN_DIR INPUT...`: classify new images and WFDB records.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,14 +41,15 @@ fn field(text: &str) -> String {
 
 fn csv(predictions: &[Prediction]) -> String {
     let mut out = String::from(
-        "input,sample,annotation,task,class,probability,routed_task,routing_probability,rejected\n",
+        "input,sample,annotation,task,class,probability,routed_task,routing_probability,rejected,follow_up_task,follow_up_class,follow_up_probability\n",
     );
     let text = |v: &Option<String>| v.as_deref().map_or(String::new(), field);
     let number = |v: Option<f32>| v.map_or(String::new(), |p| format!("{p:.4}"));
     for p in predictions {
+        let follow = p.follow_up.as_ref();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             field(&p.input),
             p.sample.map_or(String::new(), |s| s.to_string()),
             text(&p.annotation),
@@ -58,7 +60,10 @@ fn csv(predictions: &[Prediction]) -> String {
             number(p.routing_probability),
             p.rejected
                 .as_ref()
-                .map_or(String::new(), |r| field(&r.reason))
+                .map_or(String::new(), |r| field(&r.reason)),
+            follow.map_or(String::new(), |f| field(&f.task)),
+            follow.map_or(String::new(), |f| field(&f.class)),
+            number(follow.map(|f| f.probability)),
         );
     }
     out
@@ -98,6 +103,32 @@ fn calibration_notes(predictor: &Predictor, predictions: &[Prediction]) -> Vec<S
         .collect()
 }
 
+/// Per follow-up task, how many inputs it was asked about and what it answered, in words.
+fn follow_up_lines(predictions: &[Prediction]) -> Vec<String> {
+    let mut asked: BTreeMap<(String, String, String), BTreeMap<String, usize>> = BTreeMap::new();
+    for p in predictions {
+        if let (Some(f), Some(task), Some(class)) = (&p.follow_up, &p.task, &p.class) {
+            let key = (f.task.clone(), task.clone(), class.clone());
+            *asked
+                .entry(key)
+                .or_default()
+                .entry(f.class.clone())
+                .or_default() += 1;
+        }
+    }
+    asked
+        .into_iter()
+        .map(|((follow, task, class), counts)| {
+            let total: usize = counts.values().sum();
+            let each: Vec<String> = counts.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            format!(
+                "{total} input(s) answered {class} by {task} were also asked {follow}: {}",
+                each.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Runs the predictions.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let predictor = Predictor::open(&args.model)?;
@@ -127,6 +158,9 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         );
         for note in &notes {
             eprintln!("{note}");
+        }
+        for line in follow_up_lines(&predictions) {
+            eprintln!("{line}");
         }
         for s in &summaries {
             eprintln!(

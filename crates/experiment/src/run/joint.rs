@@ -122,7 +122,7 @@ fn class_offsets(prepared: &[PreparedTask]) -> Vec<usize> {
 /// one), then classified on the routed task's path; a misrouted input is encoded at the other
 /// task's size and runs through that task's path.
 /// Features of `task`'s example `example` at another task's input size `size`.
-fn misrouted_features(
+pub(super) fn misrouted_features(
     enc: &Encoding,
     task: &PreparedTask,
     example: usize,
@@ -145,8 +145,11 @@ fn misrouted_features(
 
 fn joint_test(cx: &RunContext<'_>, net: &SuperNet, learned: &Learned) -> Result<JointResult> {
     let (e, enc, dir) = (cx.e, cx.enc, cx.dir);
-    let (prepared, results) = (&learned.prepared, &learned.results);
-    let (encoded_tasks, router) = (&learned.encoded, learned.router.as_ref());
+    // Follow-up tasks are asked only after their task's answer: the joint test routes between
+    // the others.
+    let routed = cx.routed.len();
+    let (prepared, results) = (&learned.prepared[..routed], &learned.results[..routed]);
+    let (encoded_tasks, router) = (&learned.encoded[..routed], learned.router.as_ref());
     let classes: Vec<(String, Vec<String>)> = prepared
         .iter()
         .map(|t| (t.name.clone(), t.classes.clone()))

@@ -7,15 +7,19 @@
 //!
 //! - [`router`]: the router's data and training.
 //! - [`joint`]: the joint test (route, then classify).
+//! - [`follow_up`]: follow-up tasks measured through the chain `predict` runs.
 //! - [`novelty_stage`]: the rule that rejects inputs of no task, and its measurement.
 //! - [`sheets`]: sample and heat-map sheets.
 //! - [`outputs`]: `metrics.json`, the per-beat answers and the model bundle.
+//! - [`transfer`]: what learning a task after the others buys, from few images to all.
 
+mod follow_up;
 mod joint;
 mod novelty_stage;
 mod outputs;
 mod router;
 mod sheets;
+mod transfer;
 
 use std::path::{Path as FilePath, PathBuf};
 use std::time::Instant;
@@ -36,8 +40,10 @@ use medpath_readout::parse_target;
 use medpath_runkit::Reporter;
 use medpath_runkit::{read_json, write_json};
 
+pub use follow_up::FollowUpChain;
 pub use joint::{JointResult, joint_classes};
 pub(crate) use router::{router_choice, router_pictures};
+pub use transfer::{Draw, MethodScore, SummaryRow, TransferPlan, summarise, transfer};
 
 /// Name of the router's readout and folder.
 pub const ROUTER: &str = "router";
@@ -349,11 +355,13 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         enc: &enc,
         dir,
         order,
+        routed: e.routed_order(),
     };
     let mut prepared = Vec::new();
     for (i, name) in cx.order.iter().enumerate() {
         prepared.push(prepare_task(e, dir, i, name, reporter)?);
     }
+    check_follow_up_classes(e, &prepared)?;
     let mut net = SuperNet::new(network_config(&e.learn_settings()), e.seed)?;
     let mut results = Vec::new();
     let mut encoded = Vec::new();
@@ -362,7 +370,7 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         results.push(result);
         encoded.push(task_encoded);
     }
-    let router = router::router_stage(&cx, &mut net, &prepared, reporter)?;
+    let router = router::router_stage(&cx, &mut net, &prepared[..cx.routed.len()], reporter)?;
     let learned = Learned {
         prepared,
         results,
@@ -376,7 +384,9 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
         None
     };
     let joint = joint::joint_stage(&cx, &net, &learned, reporter)?;
-    let metrics = outputs::metrics_json(&cx, &learned, &joint, novelty.as_ref().map(|(_, r)| r));
+    let chains = follow_up::follow_up_chains(&cx, &net, &learned, reporter)?;
+    let novelty_report = novelty.as_ref().map(|(_, r)| r);
+    let metrics = outputs::metrics_json(&cx, &learned, (&joint, &chains), novelty_report);
     write_json(&dir.join("metrics.json"), &metrics)?;
     outputs::bundle_stage(&cx, &net, &learned, novelty.as_ref().map(|(m, _)| m))?;
     medpath_report::write_report(dir)?;
@@ -387,12 +397,41 @@ pub fn run(e: &Experiment, dir: &FilePath, reporter: &mut dyn Reporter) -> Resul
     })
 }
 
-/// What every stage of a run reads: the experiment, its encoder, the run folder, the task order.
+/// What every stage of a run reads: the experiment, its encoder, the run folder, the task order
+/// and the tasks the router chooses between (a prefix of the order: the follow-up tasks after
+/// them are asked only after their task's answer).
 struct RunContext<'a> {
     e: &'a Experiment,
     enc: &'a Encoding,
     dir: &'a FilePath,
     order: Vec<String>,
+    routed: Vec<String>,
+}
+
+/// Each follow-up task follows a class its task really has (known once the tasks are
+/// prepared: a folder layout names its classes only then).
+fn check_follow_up_classes(e: &Experiment, prepared: &[PreparedTask]) -> Result<()> {
+    for task in prepared {
+        let TaskSpec::Images(spec) = &e.tasks[&task.name] else {
+            continue;
+        };
+        let Some(follows) = &spec.follows else {
+            continue;
+        };
+        let parent = prepared.iter().find(|p| p.name == follows.task);
+        if !parent.is_some_and(|p| p.classes.contains(&follows.class)) {
+            return Err(Error::task(
+                &task.name,
+                format!(
+                    "follows class `{}` of `{}`, which has the classes {:?}",
+                    follows.class,
+                    follows.task,
+                    parent.map(|p| p.classes.clone()).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What the tasks and the router learned, for the stages after them.

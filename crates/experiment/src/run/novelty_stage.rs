@@ -98,7 +98,7 @@ fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<NoveltyInput
     };
     Ok(match routed {
         Some(r) => {
-            let tasks = 0..cx.order.len();
+            let tasks = 0..cx.routed.len();
             let each = |set| {
                 tasks
                     .clone()
@@ -152,8 +152,10 @@ pub(super) fn novelty_stage(
     learned: &Learned,
     reporter: &mut dyn Reporter,
 ) -> Result<(NoveltyModel, NoveltyReport)> {
-    let (e, order) = (cx.e, &cx.order);
-    let (prepared, encoded_tasks) = (&learned.prepared, &learned.encoded);
+    let (e, order) = (cx.e, &cx.routed);
+    let routed_tasks = cx.routed.len();
+    let prepared = &learned.prepared[..routed_tasks];
+    let encoded_tasks = &learned.encoded[..routed_tasks];
     let routed = learned.router.as_ref().map(|(_, routed)| routed);
     let inputs = novelty_inputs(cx, learned)?;
     let (size, [train, val, test]) = (inputs.size, inputs.sets);

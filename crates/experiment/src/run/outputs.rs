@@ -150,12 +150,12 @@ fn task_metrics(r: &TaskResult, p: &PreparedTask, dir: &FilePath) -> serde_json:
     })
 }
 
-/// `metrics.json`: every task, the router, the joint test, the no-forgetting check and the
-/// novelty report.
+/// `metrics.json`: every task, the router, the joint test, the follow-up chains, the
+/// no-forgetting check and the novelty report.
 pub(super) fn metrics_json(
     cx: &RunContext,
     learned: &Learned,
-    joint: &JointResult,
+    (joint, follow_ups): (&JointResult, &[super::FollowUpChain]),
     novelty: Option<&NoveltyReport>,
 ) -> serde_json::Value {
     let tasks: serde_json::Map<String, serde_json::Value> = learned
@@ -169,12 +169,13 @@ pub(super) fn metrics_json(
         "encoder": cx.enc.reference,
         "tasks": tasks,
         "router": learned.router.as_ref().map(|(r, _)| serde_json::json!({
-            "classes": cx.order,
+            "classes": cx.routed,
             "test": r.test,
             "path": r.path,
             "calibration": r.calibration.as_ref().map(|c| calibration_json(c, false)),
         })),
         "joint": {"classes": joint.classes, "routing_accuracy": joint.routing_accuracy, "test": joint.test},
+        "follow_ups": follow_ups,
         "no_forgetting": {"checked": true, "tasks": cx.order},
         "novelty": novelty,
     })
@@ -221,6 +222,10 @@ fn bundle_task(
         unseen_ece: read_json::<crate::crossval::CrossValidation>(&kfold_file(dir, &p.name))
             .ok()
             .map(|cv| cv.test_ece[1]),
+        follows: match &e.tasks[&p.name] {
+            TaskSpec::Images(t) => t.follows.clone(),
+            TaskSpec::Ecg(_) => None,
+        },
     }
 }
 
@@ -246,7 +251,7 @@ pub(super) fn bundle_stage(
         router: learned.router.as_ref().map(|(r, _)| BundleTask {
             name: ROUTER.into(),
             kind: "router".into(),
-            classes: cx.order.clone(),
+            classes: cx.routed.clone(),
             path: r.path.clone(),
             size: cx.e.router.size,
             protocol: r.protocol.clone(),
@@ -263,6 +268,7 @@ pub(super) fn bundle_stage(
             members: Vec::new(),
             smoothing: None,
             unseen_ece: None,
+            follows: None,
         }),
     };
     let bundle_dir = cx.dir.join("bundle");

@@ -142,7 +142,7 @@ pub(super) fn router_stage(
     } else {
         let plan = TaskPlan {
             name: ROUTER,
-            classes: &cx.order,
+            classes: &cx.routed,
             protocol: "every task's own test inputs, labelled with their task",
             tournaments: cx.e.router.tournaments,
             seed: cx.e.seed + 999_000,

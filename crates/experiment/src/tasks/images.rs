@@ -53,7 +53,7 @@ fn test_folder_examples(
     let Some(test_dir) = &task.test_dir else {
         return Ok(Vec::new());
     };
-    let test = ImageDataset::scan(test_dir)?;
+    let test = ImageDataset::load(test_dir, &test_labels(task, test_dir), classes)?;
     notes.extend(test.warnings.iter().map(|w| format!("test folder: {w}")));
     test.entries
         .iter()
@@ -73,6 +73,39 @@ fn test_folder_examples(
             Ok(image_example(entry, label, Role::Test, site_of(task, true)))
         })
         .collect()
+}
+
+/// How a separate test folder is labelled: by its class folders when it has one named after a
+/// class (or the task reads class folders), else by the task's file-name rule (a test folder
+/// of the training layout, e.g. `PNEUMONIA/` of `person1_virus_2.jpeg` files).
+fn test_labels(task: &ImageTask, test_dir: &std::path::Path) -> LabelSource {
+    let by_file_names = task.labels.as_deref() == Some("file-names")
+        && !task.classes.iter().any(|c| test_dir.join(c).is_dir());
+    if by_file_names {
+        LabelSource::FileNames
+    } else {
+        LabelSource::Folders
+    }
+}
+
+/// Keeps at most `per_class` training examples of each class training (a draw seeded by
+/// `seed`); the others stay in the task but neither train nor answer. Validation and test
+/// examples are untouched.
+pub(crate) fn keep_per_class(examples: &mut [Example], per_class: usize, seed: u64) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed + 4242);
+    let classes = examples.iter().map(|e| e.label + 1).max().unwrap_or(0);
+    for class in 0..classes {
+        let mut train: Vec<usize> = (0..examples.len())
+            .filter(|&i| examples[i].role == Role::Train && examples[i].label == class)
+            .filter(|&i| examples[i].trains)
+            .collect();
+        train.shuffle(&mut rng);
+        for &i in train.iter().skip(per_class) {
+            examples[i].trains = false;
+        }
+    }
 }
 
 /// The protocol line of an image task.
@@ -135,6 +168,12 @@ pub fn prepare_images(name: &str, task: &ImageTask, seed: u64) -> Result<Prepare
         })
         .filter(|e| task.test_dir.is_none() || e.role != Role::Test)
         .collect();
+    if let Some(n) = task.train_per_class {
+        keep_per_class(&mut examples, n, seed);
+        notes.push(format!(
+            "training pool cut to at most {n} images per class (seeded draw); validation and test unchanged"
+        ));
+    }
     examples.extend(test_folder_examples(
         name,
         task,

@@ -8,7 +8,7 @@ use medpath_model::ViewRequest;
 use medpath_pathnet::argmax_rows;
 
 use super::heat::Shown;
-use super::{Prediction, Predictor, site_centre};
+use super::{FollowUpAnswer, Prediction, Predictor, site_centre};
 use crate::error::{InferError as Error, Result};
 use medpath_readout::subtract;
 
@@ -36,7 +36,8 @@ impl Predictor {
         } else {
             self.route(&accepted_requests, None)?
         };
-        let routes = argmax_rows(&route_probs, b.tasks.len());
+        let routed = b.routed_tasks();
+        let routes = argmax_rows(&route_probs, routed);
         let mut out: Vec<Option<Prediction>> = rejections
             .into_iter()
             .enumerate()
@@ -44,7 +45,7 @@ impl Predictor {
                 r.map(|why| Prediction::rejected(paths[i].display().to_string(), None, None, why))
             })
             .collect();
-        for (t, task) in b.tasks.iter().enumerate() {
+        for (t, task) in b.tasks[..routed].iter().enumerate() {
             let mine: Vec<usize> = (0..accepted.len()).filter(|&a| routes[a] == t).collect();
             if mine.is_empty() {
                 continue;
@@ -71,12 +72,49 @@ impl Predictor {
                     class: Some(task.classes[c].clone()),
                     probability: Some(probs[row * k + c]),
                     routed_task: Some(task.name.clone()),
-                    routing_probability: Some(route_probs[a * b.tasks.len() + t]),
+                    routing_probability: Some(route_probs[a * routed + t]),
                     rejected: None,
+                    follow_up: None,
                 });
             }
         }
-        Ok(out.into_iter().flatten().collect())
+        let mut out: Vec<Prediction> = out.into_iter().flatten().collect();
+        self.ask_follow_ups(&mut out)?;
+        Ok(out)
+    }
+
+    /// Asks each follow-up task about the images whose answer leads to it, and adds its answer.
+    fn ask_follow_ups(&self, out: &mut [Prediction]) -> Result<()> {
+        let b = &self.bundle.bundle;
+        for (f, task) in b.tasks.iter().enumerate() {
+            let Some(follows) = &task.follows else {
+                continue;
+            };
+            let asked: Vec<usize> = (0..out.len())
+                .filter(|&i| {
+                    out[i].task.as_deref() == Some(follows.task.as_str())
+                        && out[i].class.as_deref() == Some(follows.class.as_str())
+                })
+                .collect();
+            if asked.is_empty() {
+                continue;
+            }
+            let paths: Vec<PathBuf> = asked
+                .iter()
+                .map(|&i| PathBuf::from(&out[i].input))
+                .collect();
+            let answers = self.answer_images(f, &paths)?;
+            let k = task.classes.len();
+            for (row, &i) in asked.iter().enumerate() {
+                let c = answers.classes[row];
+                out[i].follow_up = Some(FollowUpAnswer {
+                    task: task.name.clone(),
+                    class: task.classes[c].clone(),
+                    probability: answers.probs[row * k + c],
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Task `t`'s answers on the images `paths` (routed to it).

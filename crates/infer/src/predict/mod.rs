@@ -53,6 +53,20 @@ pub struct Prediction {
     /// Why the input was not classified: it belongs to no task the model knows, or (a beat)
     /// its signal is flat or clipped.
     pub rejected: Option<Rejection>,
+    /// The follow-up task's answer, where the answering task's class has one (the kind of a
+    /// pneumonia, say).
+    pub follow_up: Option<FollowUpAnswer>,
+}
+
+/// A follow-up task's answer on an input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FollowUpAnswer {
+    /// The follow-up task.
+    pub task: String,
+    /// Its class.
+    pub class: String,
+    /// Its calibrated probability.
+    pub probability: f32,
 }
 
 impl Prediction {
@@ -73,6 +87,7 @@ impl Prediction {
             routed_task: None,
             routing_probability: None,
             rejected: Some(why),
+            follow_up: None,
         }
     }
 }
@@ -260,7 +275,7 @@ impl Predictor {
     ) -> Result<Vec<f32>> {
         let b = &self.bundle.bundle;
         let Some(router) = &b.router else {
-            return Ok(vec![1.0; requests.len()]);
+            return Ok(vec![1.0; requests.len() * b.routed_tasks()]);
         };
         let probs = match known {
             Some((size, set)) if size == router.size => self.answer_views(router, set, &[])?.1,

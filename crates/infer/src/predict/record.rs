@@ -204,7 +204,7 @@ impl Predictor {
         let k = task.classes.len();
         let pooled = Smoothing::maybe(task.smoothing.as_ref(), raw.probs, k, &places);
         let (classes, probs) = decide(task, &pooled);
-        let tasks = self.bundle.bundle.tasks.len();
+        let tasks = self.bundle.bundle.routed_tasks();
         let routes = argmax_rows(&raw.routes, tasks);
         let mut summary = RecordSummary {
             record: beats.name.clone(),
@@ -251,6 +251,7 @@ impl Predictor {
                 routed_task: Some(self.bundle.bundle.tasks[routes[i]].name.clone()),
                 routing_probability: Some(raw.routes[i * tasks + routes[i]]),
                 rejected: None,
+                follow_up: None,
             });
         }
         Ok((predictions, summary))
