@@ -40,6 +40,8 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Rebuild the HTML report of a run folder.
     Report(commands::report::ReportArgs),
+    /// Serve a trained model: an HTTP API (`POST /v1/predict`) and a web page.
+    Serve(commands::serve::ServeArgs),
     /// Run an experiment file end to end (resumes an interrupted run).
     Run(commands::run::RunArgs),
     /// What learning a task after the others buys: few-image curves against a fresh network,
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Transfer(args) => commands::transfer::run(args),
     };
     match result {

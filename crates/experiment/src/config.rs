@@ -100,7 +100,7 @@ pub enum TaskSpec {
     /// Heart beats cut from WFDB records at their annotations.
     Ecg(Box<EcgTask>),
     /// An image folder (Kermany layout or ImageFolder).
-    Images(ImageTask),
+    Images(Box<ImageTask>),
 }
 
 impl TaskSpec {
@@ -730,11 +730,14 @@ impl Experiment {
             .iter()
             .take_while(|n| self.follows(n).is_none())
             .count();
+        if let Some(name) = order[routed..].iter().find(|n| self.follows(n).is_none()) {
+            return Err(format!(
+                "task `{name}` is routed but comes after a follow-up task in the order: follow-up tasks come last"
+            ));
+        }
         for name in &order[routed..] {
             let Some(f) = self.follows(name) else {
-                return Err(format!(
-                    "task `{name}` is routed but comes after a follow-up task in the order: follow-up tasks come last"
-                ));
+                continue;
             };
             let parent = order[..routed].iter().find(|n| **n == f.task);
             match parent.map(|p| &self.tasks[p]) {

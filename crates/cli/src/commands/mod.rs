@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod predict;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod stage;
 pub mod summary;
 pub mod transfer;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use medpath_infer::predict::{Prediction, Predictor, expand_inputs, site_centring_note};
+use medpath_infer::predict::{Answers, Prediction, Predictor, expand_inputs};
 
 use crate::output::emit;
 
@@ -69,40 +69,6 @@ fn csv(predictions: &[Prediction]) -> String {
     out
 }
 
-/// What each site-centred task's classified images were centred on.
-fn centring_notes(predictor: &Predictor, predictions: &[Prediction]) -> Vec<String> {
-    predictor
-        .bundle()
-        .tasks
-        .iter()
-        .filter_map(|task| {
-            let images = predictions
-                .iter()
-                .filter(|p| p.sample.is_none() && p.task.as_deref() == Some(task.name.as_str()))
-                .count();
-            (images > 0)
-                .then(|| site_centring_note(task, images))
-                .flatten()
-        })
-        .collect()
-}
-
-/// For each task that answered and whose probabilities were off on unseen records, a note
-/// saying they are calibrated for its training patients only.
-fn calibration_notes(predictor: &Predictor, predictions: &[Prediction]) -> Vec<String> {
-    predictor
-        .bundle()
-        .tasks
-        .iter()
-        .filter(|task| {
-            predictions
-                .iter()
-                .any(|p| p.task.as_deref() == Some(task.name.as_str()))
-        })
-        .filter_map(|task| task.calibration_note())
-        .collect()
-}
-
 /// Per follow-up task, how many inputs it was asked about and what it answered, in words.
 fn follow_up_lines(predictions: &[Prediction]) -> Vec<String> {
     let mut asked: BTreeMap<(String, String, String), BTreeMap<String, usize>> = BTreeMap::new();
@@ -141,14 +107,9 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         summaries.push(summary);
     }
     let rejected = predictions.iter().filter(|p| p.rejected.is_some()).count();
-    let mut notes = centring_notes(&predictor, &predictions);
-    notes.extend(calibration_notes(&predictor, &predictions));
+    let notes = predictor.notes(&predictions);
     if args.json {
-        let doc = serde_json::json!({
-            "predictions": predictions,
-            "records": summaries,
-            "summary": {"inputs": predictions.len(), "rejected": rejected, "notes": notes},
-        });
+        let doc = Answers::new(predictions, summaries, notes);
         emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
     } else {
         emit(&csv(&predictions))?;

@@ -112,6 +112,49 @@ pub struct RecordSummary {
     pub rejected: usize,
 }
 
+/// Everything one `predict` call answers: what `predict --json` prints and what the service
+/// returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answers {
+    /// Every classified or rejected input (images, then every beat of each record).
+    pub predictions: Vec<Prediction>,
+    /// One summary per record.
+    pub records: Vec<RecordSummary>,
+    /// Counts and notes.
+    pub summary: AnswerSummary,
+}
+
+/// Counts and notes of one `predict` call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnswerSummary {
+    /// Inputs answered (images and beats).
+    pub inputs: usize,
+    /// Inputs rejected.
+    pub rejected: usize,
+    /// What the user should know about the answers (site centring, calibration).
+    pub notes: Vec<String>,
+}
+
+impl Answers {
+    /// The answers with their counts and `notes`.
+    pub fn new(
+        predictions: Vec<Prediction>,
+        records: Vec<RecordSummary>,
+        notes: Vec<String>,
+    ) -> Answers {
+        let summary = AnswerSummary {
+            inputs: predictions.len(),
+            rejected: predictions.iter().filter(|p| p.rejected.is_some()).count(),
+            notes,
+        };
+        Answers {
+            predictions,
+            records,
+            summary,
+        }
+    }
+}
+
 /// Fewest images of a site-centred task given together that `predict` centres on their own mean
 /// features; with fewer it subtracts the training site's mean (stored in the bundle).
 pub const SITE_MIN_IMAGES: usize = 30;
@@ -185,6 +228,31 @@ impl Predictor {
     /// The bundle's description.
     pub fn bundle(&self) -> &Bundle {
         &self.bundle.bundle
+    }
+
+    /// What the user should know about `predictions`: what each site-centred task's images
+    /// were centred on, and which answering tasks are calibrated for their training patients
+    /// only.
+    pub fn notes(&self, predictions: &[Prediction]) -> Vec<String> {
+        let answered = |task: &BundleTask, images_only: bool| {
+            predictions
+                .iter()
+                .filter(|p| p.task.as_deref() == Some(task.name.as_str()))
+                .filter(|p| !images_only || p.sample.is_none())
+                .count()
+        };
+        let tasks = &self.bundle().tasks;
+        let centring = tasks.iter().filter_map(|task| {
+            let images = answered(task, true);
+            (images > 0)
+                .then(|| site_centring_note(task, images))
+                .flatten()
+        });
+        let calibration = tasks
+            .iter()
+            .filter(|task| answered(task, false) > 0)
+            .filter_map(|task| task.calibration_note());
+        centring.chain(calibration).collect()
     }
 
     /// Features of `requests` at side `size` (views augmented by `augment`; side inputs zero).
