@@ -219,7 +219,10 @@ fn answer(state: &AppState, staged: &Staged, explain: bool) -> Result<serde_json
     state
         .metrics
         .inputs(answers.summary.inputs - rejected, rejected);
-    let mut doc = serde_json::to_value(&answers).map_err(|e| e.to_string())?;
+    // Through text, so that numbers read as `predict --json` prints them (an f32 as its
+    // shortest decimal, not widened to f64 first).
+    let text = serde_json::to_string(&answers).map_err(|e| e.to_string())?;
+    let mut doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     if explain {
         doc["explanations"] = heat_maps(&heat_dir);
     }

@@ -53,6 +53,8 @@ pub enum ServeError {
 pub struct ServeConfig {
     /// The run folder (or bundle) of the model.
     pub model: PathBuf,
+    /// The encoder weights, where not at the path the model names.
+    pub weights: Option<PathBuf>,
     /// Address to listen on (port 0: any free port, printed at start).
     pub bind: SocketAddr,
     /// The bearer token callers must present (none: no authentication).
@@ -100,7 +102,10 @@ impl AppState {
     pub fn load(config: &ServeConfig) -> Result<AppState, ServeError> {
         let mut pool = Vec::with_capacity(config.workers);
         for _ in 0..config.workers {
-            pool.push(Predictor::open(&config.model)?);
+            pool.push(Predictor::open_with_weights(
+                &config.model,
+                config.weights.as_deref(),
+            )?);
         }
         let model = handlers::model_description(&pool[0]);
         Ok(AppState {

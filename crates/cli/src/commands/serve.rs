@@ -15,6 +15,9 @@ pub struct ServeArgs {
     /// A run folder from `medpath run` or `medpath demo` (or its bundle/ folder).
     #[arg(long)]
     model: PathBuf,
+    /// The encoder weights, where not at the path the model names (checked against its hash).
+    #[arg(long)]
+    weights: Option<PathBuf>,
     /// Address to listen on (port 0: any free port; the address is printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -49,6 +52,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     };
     let config = ServeConfig {
         model: args.model,
+        weights: args.weights,
         bind: args.bind,
         token,
         workers: args.workers,

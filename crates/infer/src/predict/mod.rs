@@ -203,8 +203,19 @@ pub fn is_record(path: &FilePath) -> bool {
 impl Predictor {
     /// Loads the bundle of a run folder and its encoder.
     pub fn open(run: &FilePath) -> Result<Predictor> {
+        Predictor::open_with_weights(run, None)
+    }
+
+    /// Loads the bundle of a run folder, reading the encoder's weights from `weights` instead
+    /// of the file the bundle names (a model moved to another machine or a container); they
+    /// must hash to what the bundle recorded.
+    pub fn open_with_weights(run: &FilePath, weights: Option<&FilePath>) -> Result<Predictor> {
         let bundle = Bundle::load(run)?;
-        let encoding = Encoding::for_bundle(&bundle.bundle.encoder)?;
+        let mut reference = bundle.bundle.encoder.clone();
+        if let Some(file) = weights {
+            reference.weights_file = Some(file.to_path_buf());
+        }
+        let encoding = Encoding::for_bundle(&reference)?;
         let novelty_file = bundle.dir.join(NOVELTY_FILE);
         let novelty = novelty_file
             .exists()

@@ -1,0 +1,403 @@
+//! `medpath serve` end to end: the real binary on a free port, called over HTTP. Its answers
+//! equal `medpath predict --json`'s; bad input, bad tokens and oversized bodies get a 4xx with
+//! a one-line reason, and the server keeps serving.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn medpath(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .args(args)
+        .output()
+        .expect("medpath runs")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// A running `medpath serve` and its address; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `medpath serve` with `args` on a free port and waits for its address line.
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .arg("serve")
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("medpath serve starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("a first line").unwrap();
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    // Keep reading the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, base }
+}
+
+/// Status and body of a request; `body` goes as is with `content_type`.
+fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> (u16, String) {
+    let mut request = ureq::request(method, url);
+    if let Some(token) = token {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    let result = match body {
+        Some((content_type, bytes)) => request.set("Content-Type", content_type).send_bytes(bytes),
+        None => request.call(),
+    };
+    match result {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+/// A multipart form of `files` (name, bytes), each a part named `file`.
+fn multipart(files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
+    let boundary = "medpath-test-boundary";
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .unwrap();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    write!(body, "--{boundary}--\r\n").unwrap();
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// `predict --json`'s answers on `inputs`, with each input reduced to its file name.
+fn predicted(model: &Path, inputs: &[&Path]) -> Value {
+    let mut args = vec!["predict", "--model", model.to_str().unwrap(), "--json"];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    let mut doc: Value = serde_json::from_str(&ok(&medpath(&args))).unwrap();
+    for p in doc["predictions"].as_array_mut().unwrap() {
+        let name = Path::new(p["input"].as_str().unwrap()).file_name().unwrap();
+        p["input"] = Value::String(name.to_string_lossy().to_string());
+    }
+    doc
+}
+
+/// The demo's run folder, data and model, made once under `dir`.
+fn demo(dir: &Path) -> PathBuf {
+    let out = dir.join("demo");
+    ok(&medpath(&["demo", "--out", out.to_str().unwrap()]));
+    out
+}
+
+/// The first image and the first record of the demo's data.
+fn demo_inputs(run: &Path) -> (PathBuf, PathBuf) {
+    let data = run.join("generated");
+    let ring = std::fs::read_dir(data.join("shapes/RING"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    (ring, data.join("ecg_records/s001"))
+}
+
+#[test]
+fn the_service_answers_as_predict_does_and_refuses_bad_requests_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = demo(tmp.path());
+    let (image, record) = demo_inputs(&run);
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let server = start(&[
+        "--model",
+        run.to_str().unwrap(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--max-body-mib",
+        "1",
+    ]);
+    let (base, token) = (server.base.as_str(), Some("s3cret"));
+    let predict_url = format!("{base}/v1/predict");
+    assert_eq!(call("GET", &format!("{base}/healthz"), None, None).0, 200);
+    // An image as the raw body and as a form part: predict's answers, named as uploaded.
+    let bytes = std::fs::read(&image).unwrap();
+    let name = image.file_name().unwrap().to_str().unwrap();
+    let expected = predicted(&run, &[&image]);
+    let (content_type, form) = multipart(&[(name.to_string(), bytes.clone())]);
+    let (status, body) = call("POST", &predict_url, token, Some((&content_type, &form)));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), expected);
+    let (status, body) = call("POST", &predict_url, token, Some(("image/png", &bytes)));
+    let raw: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        raw["predictions"][0]["class"],
+        expected["predictions"][0]["class"]
+    );
+    // A whole record, its three files as parts: every beat as predict answers it.
+    let files: Vec<(String, Vec<u8>)> = ["hea", "dat", "atr"]
+        .iter()
+        .map(|ext| {
+            let path = record.with_extension(ext);
+            (format!("s001.{ext}"), std::fs::read(path).unwrap())
+        })
+        .collect();
+    let (content_type, form) = multipart(&files);
+    let (status, body) = call("POST", &predict_url, token, Some((&content_type, &form)));
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    let expected = predicted(&run, &[&record]);
+    assert_eq!(served["predictions"], expected["predictions"]);
+    assert_eq!(
+        served["records"][0]["predicted"],
+        expected["records"][0]["predicted"]
+    );
+    refusals(base, &bytes, &files);
+    // After every refusal the server still answers, and it counted them.
+    assert_eq!(call("GET", &format!("{base}/healthz"), None, None).0, 200);
+    let (status, metrics) = call("GET", &format!("{base}/metrics"), token, None);
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("medpath_requests_total{route=\"/v1/predict\",status=\"200\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("status=\"401\"} 2"), "{metrics}");
+    let (_, model) = call("GET", &format!("{base}/v1/model"), token, None);
+    let model: Value = serde_json::from_str(&model).unwrap();
+    assert_eq!(model["tasks"].as_array().unwrap().len(), 2);
+    let (_, page) = call("GET", &format!("{base}/"), None, None);
+    assert!(
+        page.contains("/v1/predict") && !page.contains("http://") && !page.contains("https://")
+    );
+}
+
+/// Each bad request gets its 4xx and a one-line JSON reason.
+fn refusals(base: &str, image: &[u8], record: &[(String, Vec<u8>)]) {
+    let url = format!("{base}/v1/predict");
+    let token = Some("s3cret");
+    let mut cases: Vec<(&str, Option<&str>, String, Vec<u8>, u16, &str)> = vec![
+        (
+            "no token",
+            None,
+            "image/png".into(),
+            image.to_vec(),
+            401,
+            "bearer token",
+        ),
+        (
+            "wrong token",
+            Some("s3cre"),
+            "image/png".into(),
+            image.to_vec(),
+            401,
+            "bearer token",
+        ),
+        (
+            "text",
+            token,
+            "text/plain".into(),
+            b"hello".to_vec(),
+            415,
+            "not a JPEG",
+        ),
+        (
+            "truncated image",
+            token,
+            "image/png".into(),
+            image[..image.len() / 3].to_vec(),
+            400,
+            "upload",
+        ),
+        (
+            "2 MiB body",
+            token,
+            "image/png".into(),
+            vec![0u8; 2 << 20],
+            413,
+            "",
+        ),
+    ];
+    let mut short = record.to_vec();
+    short[1].1.truncate(100);
+    let (content_type, form) = multipart(&short);
+    cases.push(("short .dat", token, content_type, form, 400, "truncated"));
+    let bomb = zip_of(&[
+        ("s001.hea", vec![b' '; 10]),
+        ("s001.dat", vec![0u8; 20 << 20]),
+    ]);
+    cases.push((
+        "zip bomb",
+        token,
+        "application/zip".into(),
+        bomb,
+        413,
+        "unpacks to more than",
+    ));
+    for (what, token, content_type, body, want, says) in cases {
+        let (status, text) = call("POST", &url, token, Some((&content_type, &body)));
+        assert_eq!(status, want, "{what}: {text}");
+        if !says.is_empty() {
+            let reason: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let reason = reason["error"].as_str().unwrap_or("");
+            assert!(
+                reason.contains(says) && !reason.contains('\n'),
+                "{what}: {text}"
+            );
+        }
+    }
+}
+
+/// A zip of `files`, deflated.
+fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    for (name, bytes) in files {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_public_address_needs_a_token_or_insecure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = medpath(&[
+        "serve",
+        "--model",
+        tmp.path().to_str().unwrap(),
+        "--bind",
+        "0.0.0.0:0",
+    ]);
+    assert!(!out.status.success());
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("not a loopback address") && message.contains("--token-file"),
+        "{message}"
+    );
+    // With --insecure it goes on, to the missing model.
+    let out = medpath(&[
+        "serve",
+        "--model",
+        tmp.path().to_str().unwrap(),
+        "--bind",
+        "0.0.0.0:0",
+        "--insecure",
+    ]);
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("no model bundle here"), "{message}");
+}
+
+/// The container's arguments in `deploy/kubernetes/serve.yaml`, and its readiness path.
+fn deployment_args() -> (Vec<String>, String) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/serve.yaml");
+    let docs =
+        yaml_rust2::YamlLoader::load_from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let container = &docs[0]["spec"]["template"]["spec"]["containers"][0];
+    let args = container["args"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let ready = container["readinessProbe"]["httpGet"]["path"]
+        .as_str()
+        .unwrap();
+    assert_eq!(docs[1]["kind"].as_str(), Some("Service"));
+    (args, ready.to_string())
+}
+
+#[test]
+fn the_deployment_starts_the_binary_as_the_container_would() {
+    let Some(weights) =
+        medpath_testkit::shared_path("weights/vgg16_imagenet_keras_features.safetensors")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // A small model trained with the real weights, then served from other mount points.
+    let shapes = tmp.path().join("shapes");
+    medpath_experiment::demo::write_shapes(&shapes, 20, 3).unwrap();
+    let file = tmp.path().join("e.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"e\"\n[encoder]\nweights = {weights:?}\ncache = {:?}\n[search]\npopulation = 4\n\
+             tournaments = 2\nsteps = 5\n[train]\nepochs = 2\n[novelty]\nenabled = false\n\
+             [tasks.shapes]\nkind = \"images\"\nroot = {shapes:?}\nsize = 32\n",
+            tmp.path().join("cache")
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    ok(&medpath(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    let mounted = tmp.path().join("weights");
+    std::fs::create_dir_all(&mounted).unwrap();
+    std::os::unix::fs::symlink(&weights, mounted.join(weights.file_name().unwrap())).unwrap();
+    std::fs::write(tmp.path().join("token"), "t0ken\n").unwrap();
+    let (args, ready) = deployment_args();
+    assert_eq!(args[0], "serve");
+    let local: Vec<String> = args[1..]
+        .iter()
+        .map(|a| {
+            a.replace("/model", run.to_str().unwrap())
+                .replace("/weights", mounted.to_str().unwrap())
+                .replace("/secrets", tmp.path().to_str().unwrap())
+                .replace("0.0.0.0:8080", "127.0.0.1:0")
+        })
+        .collect();
+    let refs: Vec<&str> = local
+        .iter()
+        .filter(|a| *a != "--bind" && *a != "127.0.0.1:0")
+        .map(String::as_str)
+        .collect();
+    let server = start(&refs);
+    assert_eq!(
+        call("GET", &format!("{}{ready}", server.base), None, None).0,
+        200
+    );
+    assert_eq!(
+        call("GET", &format!("{}/v1/model", server.base), None, None).0,
+        401
+    );
+    let (status, model) = call(
+        "GET",
+        &format!("{}/v1/model", server.base),
+        Some("t0ken"),
+        None,
+    );
+    assert_eq!(status, 200, "{model}");
+}
