@@ -247,7 +247,7 @@ fn refusals(base: &str, image: &[u8], record: &[(String, Vec<u8>)]) {
     short[1].1.truncate(100);
     let (content_type, form) = multipart(&short);
     cases.push(("short .dat", token, content_type, form, 400, "truncated"));
-    let bomb = zip_of(&[
+    let bomb = medpath_testkit::zip_of(&[
         ("s001.hea", vec![b' '; 10]),
         ("s001.dat", vec![0u8; 20 << 20]),
     ]);
@@ -273,47 +273,23 @@ fn refusals(base: &str, image: &[u8], record: &[(String, Vec<u8>)]) {
     }
 }
 
-/// A zip of `files`, deflated.
-fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    let mut zip = zip::ZipWriter::new(&mut out);
-    for (name, bytes) in files {
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        zip.start_file(*name, options).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
-    out.into_inner()
-}
-
 #[test]
 fn a_public_address_needs_a_token_or_insecure() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = medpath(&[
-        "serve",
-        "--model",
-        tmp.path().to_str().unwrap(),
-        "--bind",
-        "0.0.0.0:0",
-    ]);
-    assert!(!out.status.success());
-    let message = String::from_utf8_lossy(&out.stderr);
+    let model = tmp.path().to_str().unwrap();
+    let public = |extra: &[&str]| {
+        let mut args = vec!["serve", "--model", model, "--bind", "0.0.0.0:0"];
+        args.extend(extra);
+        String::from_utf8_lossy(&medpath(&args).stderr).to_string()
+    };
+    let refused = public(&[]);
     assert!(
-        message.contains("not a loopback address") && message.contains("--token-file"),
-        "{message}"
+        refused.contains("not a loopback address") && refused.contains("--token-file"),
+        "{refused}"
     );
     // With --insecure it goes on, to the missing model.
-    let out = medpath(&[
-        "serve",
-        "--model",
-        tmp.path().to_str().unwrap(),
-        "--bind",
-        "0.0.0.0:0",
-        "--insecure",
-    ]);
-    let message = String::from_utf8_lossy(&out.stderr);
-    assert!(message.contains("no model bundle here"), "{message}");
+    let insecure = public(&["--insecure"]);
+    assert!(insecure.contains("no model bundle here"), "{insecure}");
 }
 
 /// The container's arguments in `deploy/kubernetes/serve.yaml`, and its readiness path.

@@ -232,20 +232,7 @@ pub fn stage_parts(parts: Vec<(Option<String>, Vec<u8>)>) -> Result<Staged, Uplo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut zip = zip::ZipWriter::new(&mut out);
-        for (name, bytes) in files {
-            let options = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Deflated);
-            zip.start_file(*name, options).unwrap();
-            zip.write_all(bytes).unwrap();
-        }
-        zip.finish().unwrap();
-        out.into_inner()
-    }
+    use medpath_testkit::zip_of;
 
     #[test]
     fn names_are_made_safe() {
@@ -272,16 +259,19 @@ mod tests {
     #[test]
     fn a_zip_bomb_and_a_record_without_its_header_are_refused() {
         let big = vec![0u8; 10_000];
-        let bomb = zip_of(&[("a.dat", &big), ("b.dat", &big)]);
+        let bomb = zip_of(&[("a.dat", big.clone()), ("b.dat", big)]);
         assert!(bomb.len() < 1_000);
         assert!(matches!(
             stage_body(&bomb, 15_000),
             Err(UploadError::TooLarge(_))
         ));
-        let headless = zip_of(&[("100.dat", b"xx")]);
+        let headless = zip_of(&[("100.dat", b"xx".to_vec())]);
         let err = stage_body(&headless, 15_000).unwrap_err();
         assert!(err.to_string().contains("exactly one .hea"), "{err}");
-        let record = zip_of(&[("100.hea", b"100 1 360 2\n"), ("100.dat", b"xx")]);
+        let record = zip_of(&[
+            ("100.hea", b"100 1 360 2\n".to_vec()),
+            ("100.dat", b"xx".to_vec()),
+        ]);
         let staged = stage_body(&record, 15_000).unwrap();
         assert_eq!(staged.input, Input::Record);
         assert!(staged.path.with_extension("hea").exists());

@@ -39,3 +39,18 @@ pub fn shared_path(relative: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// A zip archive of `files` (name, content), deflated: uploads and zip bombs for tests.
+pub fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    for (name, bytes) in files {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file(*name, options).expect("a zip entry");
+        zip.write_all(bytes).expect("zip content");
+    }
+    zip.finish().expect("a finished zip");
+    out.into_inner()
+}

@@ -262,6 +262,17 @@ fn learn_planned(
     )?)
 }
 
+/// Task `task`'s place in the learning order; an unknown name is an error listing the tasks.
+fn task_index(e: &Experiment, task: &str) -> Result<usize> {
+    let order = e.task_order();
+    order.iter().position(|t| t == task).ok_or_else(|| {
+        Error::Config(format!(
+            "no task `{task}` in the experiment (tasks: {})",
+            order.join(", ")
+        ))
+    })
+}
+
 /// A stage command: phase 1 (`evolve`) or phase 2 with test and ablations (`train`) of one
 /// task, in the same run folder and with the same checkpoints as [`run`], which picks up
 /// whatever the stages finished. Tasks before it in the order must be finished.
@@ -274,12 +285,7 @@ pub fn run_stage(
 ) -> Result<String> {
     claim_run_folder(e, dir, reporter)?;
     let order = e.task_order();
-    let i = order.iter().position(|t| t == task).ok_or_else(|| {
-        Error::Config(format!(
-            "no task `{task}` in the experiment (tasks: {})",
-            order.join(", ")
-        ))
-    })?;
+    let i = task_index(e, task)?;
     let enc = run_encoding(e, dir, reporter)?;
     let prepared = prepare_task(e, dir, i, task, reporter)?;
     let mut net = match i {

@@ -18,7 +18,10 @@ use medpath_plot::{Figure, LineChart, Series};
 use medpath_runkit::{Reporter, read_json, write_atomic, write_json};
 use serde::{Deserialize, Serialize};
 
-use super::{claim_run_folder, load_network, network_after, prepare_task, run_encoding, task_plan};
+use super::{
+    claim_run_folder, load_network, network_after, prepare_task, run_encoding, task_index,
+    task_plan,
+};
 use crate::config::Experiment;
 use crate::dataset::{EncodedTask, prepared_roles};
 use crate::error::{Error, Result};
@@ -107,12 +110,7 @@ fn score(method: &str, test: &Metrics, steps: Option<usize>) -> MethodScore {
 /// The task's index in the order and the network as it was before it.
 fn network_before(e: &Experiment, dir: &FilePath, task: &str) -> Result<(usize, SuperNet)> {
     let order = e.task_order();
-    let i = order.iter().position(|t| t == task).ok_or_else(|| {
-        Error::Config(format!(
-            "no task `{task}` in the experiment (tasks: {})",
-            order.join(", ")
-        ))
-    })?;
+    let i = task_index(e, task)?;
     if i == 0 {
         return Err(Error::Config(format!(
             "task `{task}` is learned first: there are no earlier tasks whose modules it could reuse"
