@@ -197,11 +197,15 @@ fn the_service_answers_as_predict_does_and_refuses_bad_requests_with_a_reason() 
     );
 }
 
+/// A bad request: what it is, its token, content type and body, the status it must get and a
+/// phrase of its reason.
+type Refusal<'a> = (&'a str, Option<&'a str>, String, Vec<u8>, u16, &'a str);
+
 /// Each bad request gets its 4xx and a one-line JSON reason.
 fn refusals(base: &str, image: &[u8], record: &[(String, Vec<u8>)]) {
     let url = format!("{base}/v1/predict");
     let token = Some("s3cret");
-    let mut cases: Vec<(&str, Option<&str>, String, Vec<u8>, u16, &str)> = vec![
+    let mut cases: Vec<Refusal> = vec![
         (
             "no token",
             None,

@@ -237,7 +237,7 @@ fn run_model(
 ) -> medpath_infer::Result<Answers> {
     let (predictions, records) = match staged.input {
         Input::Image => (
-            predictor.images(&[staged.path.clone()], explain)?,
+            predictor.images(std::slice::from_ref(&staged.path), explain)?,
             Vec::new(),
         ),
         Input::Record => {
