@@ -15,8 +15,10 @@ requests="${3:-64}"
 
 cargo build --release -p medpath --quiet
 work=$(mktemp -d)
-trap 'kill -9 $server 2>/dev/null || true; rm -rf "$work"' EXIT
-ls "$images"/*.jpeg | head -n "$requests" > "$work/files"
+server=""
+trap '[ -n "$server" ] && kill -9 "$server" 2>/dev/null; rm -rf "$work"' EXIT
+ls "$images"/*.jpeg > "$work/all"
+head -n "$requests" "$work/all" > "$work/files"
 
 # The engine alone: predict on every file in one process, minus predict on one (start-up).
 start=$(date +%s.%N)
@@ -44,7 +46,7 @@ def post(body):
                                      headers={"Content-Type": "image/jpeg"})
     try:
         with urllib.request.urlopen(request, timeout=300) as r:
-            ok = r.status == 200 and json.load(r)["predictions"][0]["class"] is not None
+            ok = r.status == 200 and len(json.load(r)["predictions"]) == 1
     except Exception:
         ok = False
     return time.perf_counter() - started, ok

@@ -179,12 +179,13 @@ fn the_service_answers_as_predict_does_and_refuses_bad_requests_with_a_reason() 
         expected["records"][0]["predicted"]
     );
     refusals(base, &bytes, &files);
+    answers_together_equal_predict(base, &run, &image);
     // After every refusal the server still answers, and it counted them.
     assert_eq!(call("GET", &format!("{base}/healthz"), None, None).0, 200);
     let (status, metrics) = call("GET", &format!("{base}/metrics"), token, None);
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("medpath_requests_total{route=\"/v1/predict\",status=\"200\"} 3"),
+        metrics.contains("medpath_requests_total{route=\"/v1/predict\",status=\"200\"} 15"),
         "{metrics}"
     );
     assert!(metrics.contains("status=\"401\"} 2"), "{metrics}");
@@ -195,6 +196,41 @@ fn the_service_answers_as_predict_does_and_refuses_bad_requests_with_a_reason() 
     assert!(
         page.contains("/v1/predict") && !page.contains("http://") && !page.contains("https://")
     );
+}
+
+/// Images posted at once (answered together by the waiting worker) get the answers `predict`
+/// gives them.
+fn answers_together_equal_predict(base: &str, run: &Path, image: &Path) {
+    let folder = image.parent().unwrap();
+    let mut images: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    images.sort();
+    images.truncate(12);
+    let refs: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+    let expected = predicted(run, &refs);
+    let url = format!("{base}/v1/predict");
+    let threads: Vec<_> = images
+        .iter()
+        .map(|path| {
+            let (url, bytes) = (url.clone(), std::fs::read(path).unwrap());
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            std::thread::spawn(move || {
+                let (content_type, form) = multipart(&[(name, bytes)]);
+                call("POST", &url, Some("s3cret"), Some((&content_type, &form)))
+            })
+        })
+        .collect();
+    for (i, thread) in threads.into_iter().enumerate() {
+        let (status, body) = thread.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let served: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            served["predictions"][0], expected["predictions"][i],
+            "image {i}"
+        );
+    }
 }
 
 /// A bad request: what it is, its token, content type and body, the status it must get and a

@@ -265,6 +265,12 @@ fn check_readout(net: &SuperNet, file: &FilePath, task: &BundleTask, path: &Path
 pub const UNSEEN_ECE_WARNING: f64 = 0.05;
 
 impl BundleTask {
+    /// Whether the task centres features on the images given together (then its answers
+    /// depend on which images come in one call).
+    pub fn centres_on_site(&self) -> bool {
+        self.centre == Centre::Site
+    }
+
     /// A note for `predict`'s output when the task's probabilities were measured to be off on
     /// unseen records ([`UNSEEN_ECE_WARNING`]).
     pub fn calibration_note(&self) -> Option<String> {

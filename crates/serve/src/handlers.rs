@@ -1,7 +1,6 @@
 //! The routes: `POST /v1/predict`, `GET /v1/model`, `GET /healthz`, `GET /metrics` and the page
 //! at `/`, behind the token check, the body limit, the timeout and the request log.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,15 +11,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use medpath_infer::predict::{Answers, Predictor};
+use medpath_infer::predict::Predictor;
 use serde::Deserialize;
 use serde_json::json;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::auth::authorised;
-use crate::upload::{Input, Staged, UploadError, stage_body, stage_parts};
+use crate::upload::{Staged, UploadError, stage_body, stage_parts};
+use crate::workers::Job;
 
 /// The page: self-contained, its script served with it.
 const PAGE: &str = include_str!("page.html");
@@ -129,16 +128,16 @@ async fn predict(
         Ok(staged) => staged,
         Err(response) => return response,
     };
-    state.metrics.queue(true);
-    let permit = state.permits.acquire().await;
-    state.metrics.queue(false);
-    let Ok(_permit) = permit else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = Job {
+        staged,
+        explain: query.explain,
+        reply,
     };
-    let worker = state.clone();
-    let answered =
-        tokio::task::spawn_blocking(move || answer(&worker, &staged, query.explain)).await;
-    match answered {
+    if let Err(message) = state.workers.submit(job) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, message);
+    }
+    match answer.await {
         Ok(Ok(doc)) => axum::Json(doc).into_response(),
         Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
         Err(_) => error(
@@ -191,86 +190,4 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"))
-}
-
-/// Runs the model on the staged upload with an idle worker's predictor: the document
-/// `predict --json` prints, inputs named as uploaded, plus the heat maps when asked.
-fn answer(state: &AppState, staged: &Staged, explain: bool) -> Result<serde_json::Value, String> {
-    let predictor = state
-        .pool
-        .lock()
-        .map_err(|_| "the worker pool is broken".to_string())?
-        .pop()
-        .ok_or("no idle worker")?;
-    let heat_dir = staged.dir.path().join("explain");
-    let result = run_model(&predictor, staged, explain.then_some(heat_dir.as_path()));
-    if let Ok(mut pool) = state.pool.lock() {
-        pool.push(predictor);
-    }
-    let shown = |text: String| text.replace(&staged.path.display().to_string(), &staged.name);
-    let mut answers = result.map_err(|e| shown(e.to_string()))?;
-    for p in &mut answers.predictions {
-        p.input = shown(std::mem::take(&mut p.input));
-    }
-    for r in &mut answers.records {
-        r.record = staged.name.clone();
-    }
-    let rejected = answers.summary.rejected;
-    state
-        .metrics
-        .inputs(answers.summary.inputs - rejected, rejected);
-    // Through text, so that numbers read as `predict --json` prints them (an f32 as its
-    // shortest decimal, not widened to f64 first).
-    let text = serde_json::to_string(&answers).map_err(|e| e.to_string())?;
-    let mut doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    if explain {
-        doc["explanations"] = heat_maps(&heat_dir);
-    }
-    Ok(doc)
-}
-
-/// The model's answers on an image or a record.
-fn run_model(
-    predictor: &Predictor,
-    staged: &Staged,
-    explain: Option<&Path>,
-) -> medpath_infer::Result<Answers> {
-    let (predictions, records) = match staged.input {
-        Input::Image => (
-            predictor.images(std::slice::from_ref(&staged.path), explain)?,
-            Vec::new(),
-        ),
-        Input::Record => {
-            let (rows, summary) = predictor.record(&staged.path, explain)?;
-            (rows, vec![summary])
-        }
-    };
-    let notes = predictor.notes(&predictions);
-    Ok(Answers::new(predictions, records, notes))
-}
-
-/// Every heat map written into `dir`: its name, the PNG as base64 and its numbers.
-fn heat_maps(dir: &Path) -> serde_json::Value {
-    let mut maps = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    files.sort();
-    for png in files {
-        let numbers = std::fs::read_to_string(png.with_extension("json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-        let Ok(bytes) = std::fs::read(&png) else {
-            continue;
-        };
-        maps.push(json!({
-            "name": png.file_stem().map(|s| s.to_string_lossy().to_string()),
-            "png_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
-            "map": numbers,
-        }));
-    }
-    serde_json::Value::Array(maps)
 }

@@ -7,7 +7,7 @@
 //! - `GET /v1/model`, `GET /healthz`, `GET /metrics` (Prometheus text), `GET /` (the page).
 //!
 //! The model is loaded once per worker; requests queue for a worker instead of running side by
-//! side on the same cores. With a token, every route but `/`, `/healthz` asks for
+//! side on the same cores, and images waiting together are answered in one call. With a token, every route but `/`, `/healthz` asks for
 //! `Authorization: Bearer TOKEN`. Uploads live in a temporary folder for the length of their
 //! request; nothing is kept, and the log holds method, route, status and time only.
 //!
@@ -15,19 +15,20 @@
 //! - [`handlers`]: the routes.
 //! - [`metrics`]: the counters behind `/metrics`.
 //! - [`auth`]: the bearer-token check.
+//! - [`workers`]: the loaded models, their queue, and images answered together.
 
 pub mod auth;
 pub mod handlers;
 pub mod metrics;
 pub mod upload;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use medpath_infer::predict::Predictor;
-use tokio::sync::Semaphore;
 
 /// What can go wrong starting the service.
 #[derive(Debug, thiserror::Error)]
@@ -83,16 +84,14 @@ pub fn check_config(config: &ServeConfig, insecure: bool) -> Result<(), ServeErr
 
 /// Everything the handlers share.
 pub struct AppState {
-    /// Idle models; a request takes one after a permit of `permits`.
-    pub(crate) pool: Mutex<Vec<Predictor>>,
-    /// One permit per model.
-    pub(crate) permits: Semaphore,
+    /// The models and their queue.
+    pub(crate) workers: workers::Workers,
     /// The token, when one is required.
     pub(crate) token: Option<String>,
     /// The model's description for `/v1/model`.
     pub(crate) model: serde_json::Value,
     /// Request counters.
-    pub(crate) metrics: metrics::Metrics,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     /// Largest request body in bytes.
     pub(crate) max_body: usize,
 }
@@ -108,12 +107,12 @@ impl AppState {
             )?);
         }
         let model = handlers::model_description(&pool[0]);
+        let metrics = Arc::new(metrics::Metrics::default());
         Ok(AppState {
-            pool: Mutex::new(pool),
-            permits: Semaphore::new(config.workers),
+            workers: workers::Workers::start(pool, metrics.clone()),
             token: config.token.clone(),
             model,
-            metrics: metrics::Metrics::default(),
+            metrics,
             max_body: config.max_body,
         })
     }
