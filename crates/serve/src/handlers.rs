@@ -149,6 +149,21 @@ async fn predict(
 
 /// The upload on disk: a multipart form's parts, or the raw body.
 async fn stage(state: &AppState, request: Request) -> Result<Staged, Response> {
+    // A body announced larger than the limit is refused before any of it is read.
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(length) = announced.filter(|&n| n > state.max_body) {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a body of {length} bytes: the limit is {} bytes",
+                state.max_body
+            ),
+        ));
+    }
     let multipart = is_multipart(request.headers());
     let staged = if multipart {
         let mut form = Multipart::from_request(request, &())
