@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod browser;
+
 fn medpath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medpath"))
         .args(args)
@@ -437,4 +439,124 @@ fn the_deployment_starts_the_binary_as_the_container_would() {
         None,
     );
     assert_eq!(status, 200, "{model}");
+}
+
+/// The line the page shows for `predict`'s answer `p` on an image.
+fn shown_answer(p: &Value) -> String {
+    if let Some(reason) = p["rejected"]["reason"].as_str() {
+        return format!("Rejected: {reason}");
+    }
+    let text = |key: &str| p[key].as_str().unwrap_or_default().to_string();
+    let mut line = format!(
+        "{}: {} (probability {:.3})",
+        text("task"),
+        text("class"),
+        p["probability"].as_f64().unwrap_or(f64::NAN)
+    );
+    if let Some(f) = p["follow_up"].as_object() {
+        let probability = f["probability"].as_f64().unwrap_or(f64::NAN);
+        line += &format!(
+            "; {}: {} ({probability:.3})",
+            f["task"].as_str().unwrap_or_default(),
+            f["class"].as_str().unwrap_or_default()
+        );
+    }
+    line
+}
+
+/// The text of the page's newest answer card once `count` cards have an answer or an error.
+fn newest_card(page: &mut browser::Browser, count: usize) -> Value {
+    page.wait_for(
+        &format!(
+            "(() => {{ const cards = document.querySelectorAll('#results .card'); \
+             const done = [...cards].filter(c => c.querySelector('.answer, .error')); \
+             return done.length >= {count} && cards.length === {count} && {{ \
+             answer: (cards[0].querySelector('.answer, .error') || {{}}).textContent, \
+             lines: [...cards[0].querySelectorAll('div')].map(d => d.textContent), \
+             rejected: cards[0].classList.contains('rejected'), \
+             strip: cards[0].querySelectorAll('.strip span').length }}; }})()"
+        ),
+        std::time::Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn the_page_in_a_real_browser_shows_predicts_answers() {
+    let Some(chromium) = browser::chromium() else {
+        eprintln!("skipping the browser test: no Chromium here (apt-get install chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = demo(tmp.path());
+    let (image, record) = demo_inputs(&run);
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let server = start(&[
+        "--model",
+        run.to_str().unwrap(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let mut page = browser::Browser::launch(&chromium);
+    page.open(&format!("{}/", server.base));
+    // Without the token the page says why it cannot describe the model; with it, it can.
+    let refused = page.wait_for("document.getElementById('model').textContent.startsWith('Model description:') && document.getElementById('model').textContent", std::time::Duration::from_secs(30));
+    assert!(refused.as_str().unwrap().contains("token"), "{refused}");
+    page.evaluate("(() => { const t = document.getElementById('token'); t.value = 's3cret'; t.dispatchEvent(new Event('change')); return true; })()");
+    let model = page.wait_for("document.getElementById('model').textContent.startsWith('Model \\u201c') && document.getElementById('model').textContent", std::time::Duration::from_secs(30));
+    assert!(model.as_str().unwrap().contains("ecg"), "{model}");
+    // An image chosen in the file picker: predict's task, class and probability.
+    page.choose_files("#pick", &[&image]);
+    let card = newest_card(&mut page, 1);
+    let expected = &predicted(&run, &[&image])["predictions"][0];
+    assert_eq!(
+        card["answer"],
+        shown_answer(expected).as_str(),
+        "{card} {expected}"
+    );
+    // A record's three files chosen together: its beat count, counts per class, one strip mark a beat.
+    let parts: Vec<PathBuf> = ["hea", "dat", "atr"]
+        .iter()
+        .map(|e| record.with_extension(e))
+        .collect();
+    page.choose_files(
+        "#pick",
+        &parts.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    );
+    let card = newest_card(&mut page, 2);
+    let expected = predicted(&run, &[&record]);
+    let summary = &expected["records"][0];
+    let beats = summary["beats"].as_u64().unwrap();
+    assert_eq!(
+        card["answer"],
+        format!(
+            "Record s001: {beats} beats (positions from {}), {} rejected",
+            summary["beats_from"].as_str().unwrap(),
+            summary["rejected"]
+        )
+        .as_str(),
+        "{card}"
+    );
+    let counts: Vec<String> = summary["predicted"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    assert_eq!(card["lines"][1], counts.join(", ").as_str(), "{card}");
+    assert_eq!(
+        card["strip"].as_u64(),
+        Some(expected["predictions"].as_array().unwrap().len() as u64)
+    );
+    // A truncated image: the card is marked rejected and shows the server's one-line reason.
+    let broken = tmp.path().join("broken.png");
+    let bytes = std::fs::read(&image).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+    page.choose_files("#pick", &[&broken]);
+    let card = newest_card(&mut page, 3);
+    assert_eq!(card["rejected"], true, "{card}");
+    assert!(
+        card["answer"].as_str().unwrap().contains("broken.png"),
+        "{card}"
+    );
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
@@ -97,7 +98,9 @@ fn follow_up_lines(predictions: &[Prediction]) -> Vec<String> {
 
 /// Runs the predictions.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
+    let started = Instant::now();
     let predictor = Predictor::open(&args.model)?;
+    let loaded = started.elapsed().as_secs_f64();
     let (images, records) = expand_inputs(&args.inputs)?;
     let mut predictions = predictor.images(&images, args.explain.as_deref())?;
     let mut summaries = Vec::new();
@@ -106,6 +109,7 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         predictions.extend(rows);
         summaries.push(summary);
     }
+    let answered = started.elapsed().as_secs_f64() - loaded;
     let rejected = predictions.iter().filter(|p| p.rejected.is_some()).count();
     let notes = predictor.notes(&predictions);
     if args.json {
@@ -116,6 +120,10 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
         eprintln!(
             "{} inputs, {rejected} rejected (not classified: unlike every task's inputs, or a flat or clipped beat)",
             predictions.len()
+        );
+        eprintln!(
+            "model loaded in {loaded:.2} s; inputs read and answered in {answered:.2} s ({:.1} per second)",
+            predictions.len() as f64 / answered.max(1e-9)
         );
         for note in &notes {
             eprintln!("{note}");

@@ -5,9 +5,10 @@
 use std::path::{Path as FilePath, PathBuf};
 
 use medpath_model::ViewRequest;
-use medpath_pathnet::argmax_rows;
+use medpath_pathnet::{FeatureSet, argmax_rows};
 
 use super::heat::Shown;
+use super::memo::PlainMemo;
 use super::{FollowUpAnswer, Prediction, Predictor, site_centre};
 use crate::error::{InferError as Error, Result};
 use medpath_readout::subtract;
@@ -18,7 +19,13 @@ impl Predictor {
     pub fn images(&self, paths: &[PathBuf], explain: Option<&FilePath>) -> Result<Vec<Prediction>> {
         let b = &self.bundle.bundle;
         let requests: Vec<ViewRequest> = paths.iter().cloned().map(ViewRequest::file).collect();
-        let mut rejections = self.novelty_checks(&requests, None)?;
+        let memo = PlainMemo::new(&requests);
+        let all: Vec<usize> = (0..paths.len()).collect();
+        let seen = match &self.novelty {
+            Some(model) => Some((model.size, memo.set(self, &all, model.size)?)),
+            None => None,
+        };
+        let mut rejections = self.novelty_checks(&requests, seen.as_ref().map(|(s, f)| (*s, f)))?;
         if self.novelty.is_some() {
             for (path, rejection) in paths.iter().zip(rejections.iter_mut()) {
                 if let Some(blank) = crate::novelty::blank_file(path)? {
@@ -31,10 +38,13 @@ impl Predictor {
             .collect();
         let accepted_requests: Vec<ViewRequest> =
             accepted.iter().map(|&i| requests[i].clone()).collect();
-        let route_probs = if accepted.is_empty() {
-            Vec::new()
-        } else {
-            self.route(&accepted_requests, None)?
+        let route_probs = match (&b.router, accepted.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(router), false) => {
+                let set = memo.set(self, &accepted, router.size)?;
+                self.route(&accepted_requests, Some((router.size, &set)))?
+            }
+            (None, false) => self.route(&accepted_requests, None)?,
         };
         let routed = b.routed_tasks();
         let routes = argmax_rows(&route_probs, routed);
@@ -52,11 +62,13 @@ impl Predictor {
             }
             let mine_paths: Vec<PathBuf> =
                 mine.iter().map(|&a| paths[accepted[a]].clone()).collect();
+            let inputs: Vec<usize> = mine.iter().map(|&a| accepted[a]).collect();
+            let plain = memo.set(self, &inputs, task.size)?;
             let ImageAnswers {
                 classes: answers,
                 probs,
                 centre,
-            } = self.answer_images(t, &mine_paths)?;
+            } = self.answer_images(t, &mine_paths, plain)?;
             let k = task.classes.len();
             for (row, &a) in mine.iter().enumerate() {
                 let c = answers[row];
@@ -79,12 +91,13 @@ impl Predictor {
             }
         }
         let mut out: Vec<Prediction> = out.into_iter().flatten().collect();
-        self.ask_follow_ups(&mut out)?;
+        self.ask_follow_ups(&mut out, &memo)?;
         Ok(out)
     }
 
-    /// Asks each follow-up task about the images whose answer leads to it, and adds its answer.
-    fn ask_follow_ups(&self, out: &mut [Prediction]) -> Result<()> {
+    /// Asks each follow-up task about the images whose answer leads to it, and adds its answer
+    /// (`out` in the order of the call's inputs, whose features `memo` keeps).
+    fn ask_follow_ups(&self, out: &mut [Prediction], memo: &PlainMemo) -> Result<()> {
         let b = &self.bundle.bundle;
         for (f, task) in b.tasks.iter().enumerate() {
             let Some(follows) = &task.follows else {
@@ -103,7 +116,7 @@ impl Predictor {
                 .iter()
                 .map(|&i| PathBuf::from(&out[i].input))
                 .collect();
-            let answers = self.answer_images(f, &paths)?;
+            let answers = self.answer_images(f, &paths, memo.set(self, &asked, task.size)?)?;
             let k = task.classes.len();
             for (row, &i) in asked.iter().enumerate() {
                 let c = answers.classes[row];
@@ -117,11 +130,15 @@ impl Predictor {
         Ok(())
     }
 
-    /// Task `t`'s answers on the images `paths` (routed to it).
-    fn answer_images(&self, t: usize, paths: &[PathBuf]) -> Result<ImageAnswers> {
+    /// Task `t`'s answers on the images `paths` (routed to it), whose plain features at the
+    /// task's side are `set`.
+    fn answer_images(
+        &self,
+        t: usize,
+        paths: &[PathBuf],
+        mut set: FeatureSet,
+    ) -> Result<ImageAnswers> {
         let task = &self.bundle.bundle.tasks[t];
-        let requests: Vec<ViewRequest> = paths.iter().cloned().map(ViewRequest::file).collect();
-        let mut set = self.plain_features(&requests, task.size)?;
         let mut views = (1..task.tta_views)
             .map(|view| {
                 let augment = task.augment.config(task.tta_views, 0);

@@ -10,6 +10,7 @@
 
 mod heat;
 mod images;
+mod memo;
 mod record;
 
 use std::collections::BTreeMap;
