@@ -124,6 +124,8 @@ async fn predict(
     Query(query): Query<PredictQuery>,
     request: Request,
 ) -> Response {
+    // Counted while it is held, so that models know how many images may come together.
+    let _held = state.workers.enter();
     let staged = match stage(&state, request).await {
         Ok(staged) => staged,
         Err(response) => return response,

@@ -1,11 +1,15 @@
 //! The loaded models and their queue. One thread per model takes requests from a shared queue;
 //! the images waiting together (without heat maps, for a model with no site-centred task, whose
 //! answers would depend on the images given with them) are answered in one call, so that the
-//! encoder sees a batch as `predict` does with many files.
+//! encoder sees a batch as `predict` does with many files. Clients answered together send their
+//! next images at nearly the same time, not exactly: so a model with fewer images in hand than
+//! the service lately held requests at once waits for the others (at most [`GATHER_WAIT`]).
 
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use medpath_infer::predict::{Answers, Prediction, Predictor};
@@ -17,6 +21,13 @@ use crate::upload::{Input, Staged};
 
 /// Most waiting images answered in one call.
 const MAX_BATCH: usize = 32;
+
+/// Longest a model waits, with images in hand, for more to join them. The encoder's cost per
+/// image at batch 1 is about twice its cost at batch 8.
+pub const GATHER_WAIT: Duration = Duration::from_millis(20);
+
+/// How long the most requests held at once is remembered.
+const RECENT: Duration = Duration::from_secs(1);
 
 /// One request for a model.
 pub struct Job {
@@ -39,6 +50,36 @@ impl Job {
 pub struct Workers {
     queue: Sender<Job>,
     metrics: Arc<Metrics>,
+    concurrency: Arc<Concurrency>,
+}
+
+/// How many prediction requests the service holds now, and the most it held at once lately.
+#[derive(Default)]
+pub struct Concurrency {
+    now: AtomicUsize,
+    /// The most held at once since the instant given.
+    recent: Mutex<Option<(usize, Instant)>>,
+}
+
+impl Concurrency {
+    /// The most requests held at once within about [`RECENT`] (at least those held now).
+    fn recent_peak(&self) -> usize {
+        let now = self.now.load(Ordering::SeqCst);
+        let recent = self.recent.lock().ok().and_then(|r| *r);
+        match recent {
+            Some((peak, since)) if since.elapsed() < 2 * RECENT => peak.max(now),
+            _ => now,
+        }
+    }
+}
+
+/// A request held by the service, from its first byte to its answer; counted until dropped.
+pub struct InService(Arc<Concurrency>);
+
+impl Drop for InService {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Workers {
@@ -46,12 +87,35 @@ impl Workers {
     pub fn start(predictors: Vec<Predictor>, metrics: Arc<Metrics>) -> Workers {
         let (queue, jobs) = channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
+        let concurrency = Arc::new(Concurrency::default());
         for predictor in predictors {
             let batches = !predictor.bundle().tasks.iter().any(|t| t.centres_on_site());
-            let (jobs, metrics) = (jobs.clone(), metrics.clone());
-            std::thread::spawn(move || serve_jobs(&predictor, &jobs, &metrics, batches));
+            let queue = Queue {
+                jobs: jobs.clone(),
+                concurrency: concurrency.clone(),
+                batches,
+            };
+            let metrics = metrics.clone();
+            std::thread::spawn(move || serve_jobs(&predictor, &queue, &metrics));
         }
-        Workers { queue, metrics }
+        Workers {
+            queue,
+            metrics,
+            concurrency,
+        }
+    }
+
+    /// Counts a request as held by the service until the returned value is dropped.
+    pub fn enter(&self) -> InService {
+        let c = &self.concurrency;
+        let now = c.now.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut recent) = c.recent.lock() {
+            *recent = match *recent {
+                Some((peak, since)) if since.elapsed() < RECENT => Some((peak.max(now), since)),
+                _ => Some((now, Instant::now())),
+            };
+        }
+        InService(c.clone())
     }
 
     /// Puts a job in the queue.
@@ -64,36 +128,60 @@ impl Workers {
     }
 }
 
-/// The next jobs: the first waiting one and, when it and the model allow, the images waiting
-/// behind it; then a job that could not join them, if any. `None` when the queue is closed.
-fn next_jobs(jobs: &Mutex<Receiver<Job>>, batches: bool) -> Option<(Vec<Job>, Option<Job>)> {
-    let queue = jobs.lock().ok()?;
-    let first = queue.recv().ok()?;
-    let mut batch = vec![first];
-    let mut apart = None;
-    if batches && batch[0].batchable() {
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) if job.batchable() => batch.push(job),
-                Ok(job) => {
-                    apart = Some(job);
-                    break;
-                }
-                Err(_) => break,
-            }
+/// A model's view of the queue.
+struct Queue {
+    jobs: Arc<Mutex<Receiver<Job>>>,
+    /// The requests the service holds.
+    concurrency: Arc<Concurrency>,
+    /// Whether the model may answer images together.
+    batches: bool,
+}
+
+impl Queue {
+    /// The next job: one waiting now, or, while a batch of `held` is smaller than the
+    /// service lately held at once and `deadline` has not passed, one that comes in meanwhile.
+    fn gather(&self, queue: &Receiver<Job>, held: usize, deadline: Instant) -> Option<Job> {
+        if let Ok(job) = queue.try_recv() {
+            return Some(job);
+        }
+        let now = Instant::now();
+        if held >= self.concurrency.recent_peak() || now >= deadline {
+            return None;
+        }
+        match queue.recv_timeout(deadline - now) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
         }
     }
-    Some((batch, apart))
+
+    /// The next jobs: the first waiting one and, when it and the model allow, the images
+    /// waiting behind it or arriving within [`GATHER_WAIT`]; then a job that could not join
+    /// them, if any. `None` when the queue is closed.
+    fn next_jobs(&self) -> Option<(Vec<Job>, Option<Job>)> {
+        let queue = self.jobs.lock().ok()?;
+        let first = queue.recv().ok()?;
+        let deadline = Instant::now() + GATHER_WAIT;
+        let mut batch = vec![first];
+        let mut apart = None;
+        if self.batches && batch[0].batchable() {
+            while batch.len() < MAX_BATCH {
+                match self.gather(&queue, batch.len(), deadline) {
+                    Some(job) if job.batchable() => batch.push(job),
+                    Some(job) => {
+                        apart = Some(job);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        Some((batch, apart))
+    }
 }
 
 /// A model's thread: answers jobs until the queue closes.
-fn serve_jobs(
-    predictor: &Predictor,
-    jobs: &Mutex<Receiver<Job>>,
-    metrics: &Metrics,
-    batches: bool,
-) {
-    while let Some((batch, apart)) = next_jobs(jobs, batches) {
+fn serve_jobs(predictor: &Predictor, queue: &Queue, metrics: &Metrics) {
+    while let Some((batch, apart)) = queue.next_jobs() {
         for _ in 0..batch.len() + usize::from(apart.is_some()) {
             metrics.queue(false);
         }
@@ -206,4 +294,81 @@ fn heat_maps(dir: &Path) -> Value {
         }))
     });
     Value::Array(maps.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_job() -> Job {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.png");
+        Job {
+            staged: Staged {
+                dir,
+                path,
+                name: "x.png".into(),
+                input: Input::Image,
+            },
+            explain: false,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn queue(concurrency: &Arc<Concurrency>) -> (Sender<Job>, Queue) {
+        let (sender, receiver) = channel();
+        let queue = Queue {
+            jobs: Arc::new(Mutex::new(receiver)),
+            concurrency: concurrency.clone(),
+            batches: true,
+        };
+        (sender, queue)
+    }
+
+    fn workers(concurrency: &Arc<Concurrency>) -> Workers {
+        Workers {
+            queue: channel().0,
+            metrics: Arc::new(Metrics::default()),
+            concurrency: concurrency.clone(),
+        }
+    }
+
+    #[test]
+    fn the_most_requests_held_at_once_is_remembered_after_they_leave() {
+        let concurrency = Arc::new(Concurrency::default());
+        let w = workers(&concurrency);
+        let held: Vec<InService> = (0..3).map(|_| w.enter()).collect();
+        assert_eq!(concurrency.recent_peak(), 3);
+        drop(held);
+        assert_eq!(concurrency.now.load(Ordering::SeqCst), 0);
+        assert_eq!(concurrency.recent_peak(), 3);
+    }
+
+    #[test]
+    fn a_model_waits_for_images_that_come_together_and_not_for_a_lone_client() {
+        let concurrency = Arc::new(Concurrency::default());
+        let w = workers(&concurrency);
+        let (sender, q) = queue(&concurrency);
+        // One client: its image is taken alone at once.
+        drop(w.enter());
+        sender.send(image_job()).unwrap();
+        let started = Instant::now();
+        let (batch, apart) = q.next_jobs().unwrap();
+        assert_eq!((batch.len(), apart.is_none()), (1, true));
+        assert!(started.elapsed() < GATHER_WAIT);
+        // Three clients lately: the second and third images, sent a little later, join.
+        let held: Vec<InService> = (0..3).map(|_| w.enter()).collect();
+        sender.send(image_job()).unwrap();
+        let late = sender.clone();
+        let sending = std::thread::spawn(move || {
+            for _ in 0..2 {
+                std::thread::sleep(Duration::from_millis(1));
+                late.send(image_job()).unwrap();
+            }
+        });
+        let (batch, _) = q.next_jobs().unwrap();
+        sending.join().unwrap();
+        assert_eq!(batch.len(), 3);
+        drop(held);
+    }
 }
