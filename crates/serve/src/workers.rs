@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -148,10 +148,7 @@ impl Queue {
         if held >= self.concurrency.recent_peak() || now >= deadline {
             return None;
         }
-        match queue.recv_timeout(deadline - now) {
-            Ok(job) => Some(job),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        queue.recv_timeout(deadline - now).ok()
     }
 
     /// The next jobs: the first waiting one and, when it and the model allow, the images
