@@ -182,6 +182,7 @@ fn serve_jobs(predictor: &Predictor, queue: &Queue, metrics: &Metrics) {
         for _ in 0..batch.len() + usize::from(apart.is_some()) {
             metrics.queue(false);
         }
+        let (batch, apart) = (wanted(batch), apart.filter(|job| !job.reply.is_closed()));
         if batch.len() > 1 {
             answer_batch(predictor, batch, metrics);
         } else {
@@ -193,6 +194,13 @@ fn serve_jobs(predictor: &Predictor, queue: &Queue, metrics: &Metrics) {
             answer_one(predictor, job, metrics);
         }
     }
+}
+
+/// The jobs whose requester still waits: one that timed out or hung up is not worked on.
+fn wanted(jobs: Vec<Job>) -> Vec<Job> {
+    jobs.into_iter()
+        .filter(|job| !job.reply.is_closed())
+        .collect()
 }
 
 /// Images answered in one call; if the call fails (one unreadable image fails them all), each
@@ -296,6 +304,19 @@ fn heat_maps(dir: &Path) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_whose_requester_is_gone_is_not_worked_on() {
+        let (mut kept, mut gone) = (image_job(), image_job());
+        let (reply, _waiting) = oneshot::channel();
+        kept.reply = reply;
+        let (reply, hung_up) = oneshot::channel();
+        gone.reply = reply;
+        drop(hung_up);
+        let left = wanted(vec![kept, gone]);
+        assert_eq!(left.len(), 1);
+        assert!(!left[0].reply.is_closed());
+    }
 
     fn image_job() -> Job {
         let dir = tempfile::tempdir().unwrap();
