@@ -84,8 +84,49 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes in one line, each said once: a message that already holds its
+/// cause's text (`FILE: No such file or directory`) does not repeat it.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Unreadable {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once_and_a_new_one_is_added() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let error = anyhow::Error::new(Unreadable {
+            path: "w.safetensors".into(),
+            source: io,
+        });
+        assert_eq!(one_line(&error), "w.safetensors: No such file or directory");
+        let wrapped = error.context("loading the model");
+        assert_eq!(
+            one_line(&wrapped),
+            "loading the model: w.safetensors: No such file or directory"
+        );
     }
 }

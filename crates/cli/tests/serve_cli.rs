@@ -403,6 +403,48 @@ fn the_deployment_starts_the_binary_as_the_container_would() {
         "--out",
         run.to_str().unwrap(),
     ]));
+    // The model names its weights by their absolute path, so predict finds them from any folder.
+    let bundle = std::fs::read_to_string(run.join("bundle/model.json")).unwrap();
+    let named: Value = serde_json::from_str(&bundle).unwrap();
+    let named = named["encoder"]["weights_file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(Path::new(&named).is_absolute(), "{named}");
+    let image = std::fs::read_dir(shapes.join("RING"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let elsewhere = Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .current_dir(tmp.path())
+        .args([
+            "predict",
+            "--model",
+            run.to_str().unwrap(),
+            image.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    ok(&elsewhere);
+    // Weights that are not there: one line naming the file, the cause said once, the way out.
+    let none = tmp.path().join("none.safetensors");
+    let missing = medpath(&[
+        "predict",
+        "--model",
+        run.to_str().unwrap(),
+        "--weights",
+        none.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        said.contains("none.safetensors") && said.contains("--weights"),
+        "{said}"
+    );
+    assert_eq!(said.matches("No such file").count(), 1, "{said}");
     let mounted = tmp.path().join("weights");
     std::fs::create_dir_all(&mounted).unwrap();
     std::os::unix::fs::symlink(&weights, mounted.join(weights.file_name().unwrap())).unwrap();

@@ -145,8 +145,14 @@ impl Encoding {
             (None, None) => Normalization::Torchvision,
         };
         let precision = settings.cache_precision;
+        // The bundle names the weights by their absolute path, so that `predict` finds them
+        // from any folder.
+        let weights_file = settings
+            .weights
+            .as_ref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
         let reference = EncoderReference {
-            weights_file: settings.weights.clone(),
+            weights_file,
             random_seed: weights.is_random().then_some(settings.random_seed),
             weights_hash: weights.hash.clone(),
             normalization,
@@ -169,7 +175,12 @@ impl Encoding {
     /// input once); the weights must hash to what the bundle recorded.
     pub fn for_bundle(reference: &EncoderReference) -> Result<Encoding> {
         let weights = match (&reference.weights_file, reference.random_seed) {
-            (Some(path), _) => EncoderWeights::load(path)?,
+            (Some(path), _) => EncoderWeights::load(path).map_err(|e| {
+                Error::Config(format!(
+                    "the model's encoder weights: {e}; give the file with --weights (it must hash to {})",
+                    reference.weights_hash
+                ))
+            })?,
             (None, Some(seed)) => EncoderWeights::random(seed),
             (None, None) => {
                 return Err(Error::Config(

@@ -30,6 +30,10 @@ pub struct PredictArgs {
     /// and `<name>_heat.json` (the map's numbers).
     #[arg(long, value_name = "OUT_DIR")]
     explain: Option<PathBuf>,
+    /// The encoder weights, where not at the path the model names (a model moved to another
+    /// machine); they must hash to what the model was trained with.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
 }
 
 fn field(text: &str) -> String {
@@ -99,7 +103,7 @@ fn follow_up_lines(predictions: &[Prediction]) -> Vec<String> {
 /// Runs the predictions.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let predictor = Predictor::open(&args.model)?;
+    let predictor = Predictor::open_with_weights(&args.model, args.weights.as_deref())?;
     let loaded = started.elapsed().as_secs_f64();
     let (images, records) = expand_inputs(&args.inputs)?;
     let mut predictions = predictor.images(&images, args.explain.as_deref())?;
