@@ -129,21 +129,28 @@ fn demo_inputs(run: &Path) -> (PathBuf, PathBuf) {
     (ring, data.join("ecg_records/s001"))
 }
 
-#[test]
-fn the_service_answers_as_predict_does_and_refuses_bad_requests_with_a_reason() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = demo(tmp.path());
+/// The demo's model made under `dir`, its first image and record, and the service on it behind
+/// the token `s3cret` (with `extra` arguments).
+fn demo_behind_token(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf, PathBuf, Server) {
+    let run = demo(dir);
     let (image, record) = demo_inputs(&run);
-    let token_file = tmp.path().join("token");
+    let token_file = dir.join("token");
     std::fs::write(&token_file, "s3cret\n").unwrap();
-    let server = start(&[
+    let mut args = vec![
         "--model",
         run.to_str().unwrap(),
         "--token-file",
         token_file.to_str().unwrap(),
-        "--max-body-mib",
-        "1",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let server = start(&args);
+    (run, image, record, server)
+}
+
+#[test]
+fn the_service_answers_as_predict_does_and_refuses_bad_requests_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, image, record, server) = demo_behind_token(tmp.path(), &["--max-body-mib", "1"]);
     let (base, token) = (server.base.as_str(), Some("s3cret"));
     let predict_url = format!("{base}/v1/predict");
     assert_eq!(call("GET", &format!("{base}/healthz"), None, None).0, 200);
@@ -374,6 +381,57 @@ fn deployment_args() -> (Vec<String>, String) {
     (args, ready.to_string())
 }
 
+/// A model trained with a weights file names it by its absolute path, so `predict` finds it from
+/// any folder; weights that are not there are one line naming the file, the cause said once,
+/// and the way out.
+fn the_weights_are_found_from_any_folder_or_named_when_missing(
+    run: &Path,
+    shapes: &Path,
+    tmp: &Path,
+) {
+    // The model names its weights by their absolute path, so predict finds them from any folder.
+    let bundle = std::fs::read_to_string(run.join("bundle/model.json")).unwrap();
+    let named: Value = serde_json::from_str(&bundle).unwrap();
+    let named = named["encoder"]["weights_file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(Path::new(&named).is_absolute(), "{named}");
+    let image = std::fs::read_dir(shapes.join("RING"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let elsewhere = Command::new(env!("CARGO_BIN_EXE_medpath"))
+        .current_dir(tmp)
+        .args([
+            "predict",
+            "--model",
+            run.to_str().unwrap(),
+            image.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    ok(&elsewhere);
+    let none = tmp.join("none.safetensors");
+    let missing = medpath(&[
+        "predict",
+        "--model",
+        run.to_str().unwrap(),
+        "--weights",
+        none.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        said.contains("none.safetensors") && said.contains("--weights"),
+        "{said}"
+    );
+    assert_eq!(said.matches("No such file").count(), 1, "{said}");
+}
+
 #[test]
 fn the_deployment_starts_the_binary_as_the_container_would() {
     let Some(weights) =
@@ -403,48 +461,7 @@ fn the_deployment_starts_the_binary_as_the_container_would() {
         "--out",
         run.to_str().unwrap(),
     ]));
-    // The model names its weights by their absolute path, so predict finds them from any folder.
-    let bundle = std::fs::read_to_string(run.join("bundle/model.json")).unwrap();
-    let named: Value = serde_json::from_str(&bundle).unwrap();
-    let named = named["encoder"]["weights_file"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(Path::new(&named).is_absolute(), "{named}");
-    let image = std::fs::read_dir(shapes.join("RING"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let elsewhere = Command::new(env!("CARGO_BIN_EXE_medpath"))
-        .current_dir(tmp.path())
-        .args([
-            "predict",
-            "--model",
-            run.to_str().unwrap(),
-            image.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    ok(&elsewhere);
-    // Weights that are not there: one line naming the file, the cause said once, the way out.
-    let none = tmp.path().join("none.safetensors");
-    let missing = medpath(&[
-        "predict",
-        "--model",
-        run.to_str().unwrap(),
-        "--weights",
-        none.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]);
-    let said = String::from_utf8_lossy(&missing.stderr);
-    assert!(!missing.status.success());
-    assert!(
-        said.contains("none.safetensors") && said.contains("--weights"),
-        "{said}"
-    );
-    assert_eq!(said.matches("No such file").count(), 1, "{said}");
+    the_weights_are_found_from_any_folder_or_named_when_missing(&run, &shapes, tmp.path());
     let mounted = tmp.path().join("weights");
     std::fs::create_dir_all(&mounted).unwrap();
     std::os::unix::fs::symlink(&weights, mounted.join(weights.file_name().unwrap())).unwrap();
@@ -529,16 +546,7 @@ fn the_page_in_a_real_browser_shows_predicts_answers() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let run = demo(tmp.path());
-    let (image, record) = demo_inputs(&run);
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, "s3cret\n").unwrap();
-    let server = start(&[
-        "--model",
-        run.to_str().unwrap(),
-        "--token-file",
-        token_file.to_str().unwrap(),
-    ]);
+    let (run, image, record, server) = demo_behind_token(tmp.path(), &[]);
     let mut page = browser::Browser::launch(&chromium);
     page.open(&format!("{}/", server.base));
     // Without the token the page says why it cannot describe the model; with it, it can.
