@@ -20,19 +20,7 @@ impl Predictor {
         let b = &self.bundle.bundle;
         let requests: Vec<ViewRequest> = paths.iter().cloned().map(ViewRequest::file).collect();
         let memo = PlainMemo::new(&requests);
-        let all: Vec<usize> = (0..paths.len()).collect();
-        let seen = match &self.novelty {
-            Some(model) => Some((model.size, memo.set(self, &all, model.size)?)),
-            None => None,
-        };
-        let mut rejections = self.novelty_checks(&requests, seen.as_ref().map(|(s, f)| (*s, f)))?;
-        if self.novelty.is_some() {
-            for (path, rejection) in paths.iter().zip(rejections.iter_mut()) {
-                if let Some(blank) = crate::novelty::blank_file(path)? {
-                    *rejection = Some(blank);
-                }
-            }
-        }
+        let rejections = self.image_rejections(paths, &requests, &memo)?;
         let accepted: Vec<usize> = (0..paths.len())
             .filter(|&i| rejections[i].is_none())
             .collect();
@@ -93,6 +81,27 @@ impl Predictor {
         let mut out: Vec<Prediction> = out.into_iter().flatten().collect();
         self.ask_follow_ups(&mut out, &memo)?;
         Ok(out)
+    }
+
+    /// The novelty rule's rejection of each image (a blank image is rejected as such).
+    fn image_rejections(
+        &self,
+        paths: &[PathBuf],
+        requests: &[ViewRequest],
+        memo: &PlainMemo,
+    ) -> Result<Vec<Option<crate::novelty::Rejection>>> {
+        let Some(model) = &self.novelty else {
+            return Ok(vec![None; paths.len()]);
+        };
+        let all: Vec<usize> = (0..paths.len()).collect();
+        let seen = memo.set(self, &all, model.size)?;
+        let mut rejections = self.novelty_checks(requests, Some((model.size, &seen)))?;
+        for (path, rejection) in paths.iter().zip(rejections.iter_mut()) {
+            if let Some(blank) = crate::novelty::blank_file(path)? {
+                *rejection = Some(blank);
+            }
+        }
+        Ok(rejections)
     }
 
     /// Asks each follow-up task about the images whose answer leads to it, and adds its answer
