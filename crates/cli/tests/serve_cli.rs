@@ -610,3 +610,79 @@ fn the_page_in_a_real_browser_shows_predicts_answers() {
         "{card}"
     );
 }
+
+/// A small NORMAL / PNEUMONIA model trained under `dir` with the real weights on the first `n`
+/// shared training X-rays of each class (64 px, novelty off: it only has to answer).
+fn small_xray_model(dir: &Path, weights: &Path, train: &Path, n: usize) -> PathBuf {
+    for class in ["NORMAL", "PNEUMONIA"] {
+        let into = dir.join("xray").join(class);
+        std::fs::create_dir_all(&into).unwrap();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(train.join(class))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files.iter().take(n) {
+            std::fs::copy(file, into.join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    let file = dir.join("x.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"x\"\n[encoder]\nweights = {weights:?}\ncache = {:?}\n[search]\npopulation = 4\n\
+             tournaments = 2\nsteps = 5\n[train]\nepochs = 2\n[novelty]\nenabled = false\n\
+             [tasks.xray]\nkind = \"images\"\nroot = {:?}\nsize = 64\n",
+            dir.join("cache"),
+            dir.join("xray")
+        ),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    ok(&medpath(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    run
+}
+
+#[test]
+fn an_xray_and_a_dicom_chosen_on_the_page_show_predicts_answers() {
+    let weights = medpath_testkit::shared_path("weights/vgg16_imagenet_keras_features.safetensors");
+    let train = medpath_testkit::shared_path("data/chest_xray/train");
+    let test = medpath_testkit::shared_path("data/chest_xray_test_dev/NORMAL");
+    let (Some(weights), Some(train), Some(test)) = (weights, train, test) else {
+        return;
+    };
+    let Some(chromium) = browser::chromium() else {
+        eprintln!("skipping the browser test: no Chromium here (apt-get install chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_xray_model(tmp.path(), &weights, &train, 25);
+    let server = start(&["--model", run.to_str().unwrap()]);
+    let mut page = browser::Browser::launch(&chromium);
+    page.open(&format!("{}/", server.base));
+    // An X-ray of the official test split, then a DICOM file of a chest X-ray, chosen in the
+    // page's file picker: each card shows what `predict` answers for that file.
+    let xray = std::fs::read_dir(&test)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let dicom =
+        medpath_testkit::repo_root().join("crates/data/tests/fixtures/dicom/normal_mono2_8.dcm");
+    for (shown, file) in [xray, dicom].iter().enumerate() {
+        page.choose_files("#pick", &[file]);
+        let card = newest_card(&mut page, shown + 1);
+        let expected = &predicted(&run, &[file])["predictions"][0];
+        assert_eq!(expected["task"], "xray", "{expected}");
+        assert_eq!(
+            card["answer"],
+            shown_answer(expected).as_str(),
+            "{card} {expected}"
+        );
+    }
+}
