@@ -674,7 +674,7 @@ fn an_xray_and_a_dicom_chosen_on_the_page_show_predicts_answers() {
         .unwrap();
     let dicom =
         medpath_testkit::repo_root().join("crates/data/tests/fixtures/dicom/normal_mono2_8.dcm");
-    for (shown, file) in [xray, dicom].iter().enumerate() {
+    for (shown, file) in [&xray, &dicom].into_iter().enumerate() {
         page.choose_files("#pick", &[file]);
         let card = newest_card(&mut page, shown + 1);
         let expected = &predicted(&run, &[file])["predictions"][0];
@@ -685,4 +685,14 @@ fn an_xray_and_a_dicom_chosen_on_the_page_show_predicts_answers() {
             "{card} {expected}"
         );
     }
+    // With heat maps asked for, the card shows the map, decoded by the browser as a picture.
+    page.evaluate("document.getElementById('explain').checked = true");
+    page.choose_files("#pick", &[&xray]);
+    newest_card(&mut page, 3);
+    let heat = page.wait_for(
+        "(() => { const img = document.querySelector('#results .card img.heat'); \
+         return img && img.complete && img.naturalWidth > 0 && [img.naturalWidth, img.naturalHeight]; })()",
+        std::time::Duration::from_secs(60),
+    );
+    assert!(heat[0].as_u64().unwrap() >= 64, "{heat}");
 }
