@@ -95,6 +95,24 @@ pub struct Rejection {
     pub threshold: f64,
 }
 
+/// How the novelty rule's reason begins for an input of no task.
+const UNLIKE_EVERY_TASK: &str = "unlike every task's inputs";
+
+impl Rejection {
+    /// The same rejection of a beat cut from a record given to `task`: the input is an ECG beat
+    /// for certain, only unlike the beats the task learnt from (often a kind of beat it has no
+    /// class for), and the reason says so.
+    pub fn of_beat(self, task: &str) -> Rejection {
+        let beat = format!(
+            "a beat unlike those task `{task}` learnt from (perhaps of a kind it has no class for)"
+        );
+        Rejection {
+            reason: self.reason.replacen(UNLIKE_EVERY_TASK, &beat, 1),
+            ..self
+        }
+    }
+}
+
 /// Calls `f` with the summary vector of each example of `set` in turn (square roots of its
 /// channel means), reading a disk-backed set a row at a time: nothing is collected.
 fn for_each_summary(set: &FeatureSet, mut f: impl FnMut(Vec<f64>)) -> Result<()> {
@@ -409,7 +427,7 @@ impl NoveltyModel {
     pub fn judge(&self, score: f64) -> Option<Rejection> {
         (score > self.threshold).then(|| Rejection {
             reason: format!(
-                "unlike every task's inputs: novelty score {score:.1} above the threshold {:.1}, which keeps {:.0} % of validation inputs",
+                "{UNLIKE_EVERY_TASK}: novelty score {score:.1} above the threshold {:.1}, which keeps {:.0} % of validation inputs",
                 self.threshold,
                 100.0 * self.keep
             ),
@@ -623,6 +641,27 @@ mod tests {
             NoveltyModel::load(&tmp.path().join("n.json")).unwrap(),
             model
         );
+    }
+
+    #[test]
+    fn a_rejected_beat_is_called_a_beat_unlike_the_tasks_not_an_input_of_no_task() {
+        let a = set(&[[1.0, 2.0, 3.0], [1.1, 2.1, 2.9], [0.9, 1.9, 3.1]]);
+        let model = NoveltyModel::fit(&["a".to_string()], 32, (&[&a], &[]), &[&a], 0.99).unwrap();
+        let far = model.scores(&set(&[[30.0, 0.0, 0.0]])).unwrap()[0];
+        let rejection = model.judge(far).unwrap();
+        assert!(
+            rejection
+                .reason
+                .starts_with("unlike every task's inputs: novelty score")
+        );
+        let beat = rejection.of_beat("ecg");
+        assert!(
+            beat.reason
+                .starts_with("a beat unlike those task `ecg` learnt from (perhaps of a kind it has no class for): novelty score"),
+            "{}",
+            beat.reason
+        );
+        assert_eq!(beat.score, far);
     }
 
     #[test]

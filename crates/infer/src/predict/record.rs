@@ -173,7 +173,9 @@ impl Predictor {
                     score: p.score,
                     threshold: p.threshold,
                 });
-                answers.rejections.push(problem.or(novel));
+                answers
+                    .rejections
+                    .push(problem.or(novel.map(|r| r.of_beat(&task.name))));
             }
         }
         Ok(answers)
