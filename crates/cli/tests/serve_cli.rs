@@ -443,24 +443,7 @@ fn the_deployment_starts_the_binary_as_the_container_would() {
     // A small model trained with the real weights, then served from other mount points.
     let shapes = tmp.path().join("shapes");
     medpath_experiment::demo::write_shapes(&shapes, 20, 3).unwrap();
-    let file = tmp.path().join("e.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "name = \"e\"\n[encoder]\nweights = {weights:?}\ncache = {:?}\n[search]\npopulation = 4\n\
-             tournaments = 2\nsteps = 5\n[train]\nepochs = 2\n[novelty]\nenabled = false\n\
-             [tasks.shapes]\nkind = \"images\"\nroot = {shapes:?}\nsize = 32\n",
-            tmp.path().join("cache")
-        ),
-    )
-    .unwrap();
-    let run = tmp.path().join("run");
-    ok(&medpath(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]));
+    let run = small_image_model(tmp.path(), &weights, ("shapes", &shapes), 32);
     the_weights_are_found_from_any_folder_or_named_when_missing(&run, &shapes, tmp.path());
     let mounted = tmp.path().join("weights");
     std::fs::create_dir_all(&mounted).unwrap();
@@ -626,15 +609,26 @@ fn small_xray_model(dir: &Path, weights: &Path, train: &Path, n: usize) -> PathB
             std::fs::copy(file, into.join(file.file_name().unwrap())).unwrap();
         }
     }
-    let file = dir.join("x.toml");
+    small_image_model(dir, weights, ("xray", &dir.join("xray")), 64)
+}
+
+/// A small model of one image task (`name`, its class folders under `root`, pictures of side
+/// `size`) trained under `dir` with the real `weights`: a short search and two epochs, novelty
+/// off (it only has to answer); its run folder.
+fn small_image_model(
+    dir: &Path,
+    weights: &Path,
+    (name, root): (&str, &Path),
+    size: usize,
+) -> PathBuf {
+    let file = dir.join("small.toml");
     std::fs::write(
         &file,
         format!(
-            "name = \"x\"\n[encoder]\nweights = {weights:?}\ncache = {:?}\n[search]\npopulation = 4\n\
+            "name = \"small\"\n[encoder]\nweights = {weights:?}\ncache = {:?}\n[search]\npopulation = 4\n\
              tournaments = 2\nsteps = 5\n[train]\nepochs = 2\n[novelty]\nenabled = false\n\
-             [tasks.xray]\nkind = \"images\"\nroot = {:?}\nsize = 64\n",
-            dir.join("cache"),
-            dir.join("xray")
+             [tasks.{name}]\nkind = \"images\"\nroot = {root:?}\nsize = {size}\n",
+            dir.join("cache")
         ),
     )
     .unwrap();
