@@ -62,6 +62,18 @@ pub struct Concurrency {
 }
 
 impl Concurrency {
+    /// Counts one more request held, and the most held at once lately.
+    fn enter(this: &Arc<Concurrency>) -> InService {
+        let now = this.now.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut recent) = this.recent.lock() {
+            *recent = match *recent {
+                Some((peak, since)) if since.elapsed() < RECENT => Some((peak.max(now), since)),
+                _ => Some((now, Instant::now())),
+            };
+        }
+        InService(this.clone())
+    }
+
     /// The most requests held at once within about [`RECENT`] (at least those held now).
     fn recent_peak(&self) -> usize {
         let now = self.now.load(Ordering::SeqCst);
@@ -107,15 +119,7 @@ impl Workers {
 
     /// Counts a request as held by the service until the returned value is dropped.
     pub fn enter(&self) -> InService {
-        let c = &self.concurrency;
-        let now = c.now.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Ok(mut recent) = c.recent.lock() {
-            *recent = match *recent {
-                Some((peak, since)) if since.elapsed() < RECENT => Some((peak.max(now), since)),
-                _ => Some((now, Instant::now())),
-            };
-        }
-        InService(c.clone())
+        Concurrency::enter(&self.concurrency)
     }
 
     /// Puts a job in the queue.
