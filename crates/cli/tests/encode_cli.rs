@@ -313,10 +313,14 @@ fn bench_encoder_names_its_precision_and_refuses_what_it_lacks() {
     let bf16_run = bench(&["--precision", "bf16"]);
     if medpath_model::Arithmetic::Bf16.is_available() {
         let line: serde_json::Value = serde_json::from_slice(&bf16_run.stdout).unwrap();
-        assert_eq!(line["engine"], "medpath cpu (winograd, bf16 amx)");
+        let unit = medpath_model::Arithmetic::Bf16.unit().unwrap();
+        assert_eq!(
+            line["engine"],
+            format!("medpath cpu (winograd, bf16 {unit})")
+        );
     } else {
         let err = String::from_utf8_lossy(&bf16_run.stderr);
-        assert!(err.contains("no AMX bf16"), "{err}");
+        assert!(err.contains("no bf16 units"), "{err}");
     }
     for (extra, reason) in [
         (&["--precision", "int8"][..], "expected f32 or bf16"),

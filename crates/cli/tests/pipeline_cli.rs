@@ -760,11 +760,11 @@ fn the_run_tests_whole_records_as_predict_answers_them_beat_by_beat() {
     }
     let (file, cache) = (tmp.path().join("first.toml"), tmp.path().join("cache"));
     // Features cached at f32, as predict computes them: the same numbers on both sides. The
-    // encoder runs at bf16 where the CPU has AMX: predict must then encode at bf16 too.
+    // encoder runs at bf16 where the CPU has bf16 units: predict must then encode at bf16 too.
     let precision = if medpath_model::Arithmetic::Bf16.is_available() {
         "bf16"
     } else {
-        eprintln!("this CPU has no AMX bf16: the encoder runs at f32");
+        eprintln!("this CPU has no bf16 units: the encoder runs at f32");
         "f32"
     };
     std::fs::write(

@@ -7,14 +7,15 @@
 //! 3-channel first layer uses im2col. Bias and ReLU are applied while the output tile is written.
 //! Work is split over rayon's threads by rows of tiles; the matrix products are the `gemm` crate's,
 //! which picks AVX2/FMA or AVX-512 kernels at run time. At bf16 precision ([`Arithmetic::Bf16`])
-//! the Winograd products run on Intel AMX tiles instead ([`amx`]).
+//! the Winograd products run in bf16 with f32 sums instead, on Intel AMX tiles or AVX512-BF16
+//! registers ([`bf16`]).
 //!
 //! For a task that fine-tunes VGG's last block, [`finetune`] trains a copy of block 5 on block
 //! 4's frozen output, with the backward passes of [`backprop`].
 
 pub mod activations;
-pub mod amx;
 pub mod backprop;
+pub mod bf16;
 pub mod finetune;
 pub mod im2col;
 pub mod matmul;

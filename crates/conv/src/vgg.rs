@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::activations::Activations;
 use crate::pool::max_pool2_into;
-use crate::{amx, im2col, winograd};
+use crate::{bf16, im2col, winograd};
 
 /// The arithmetic of the Winograd layers' matrix products (`f32` or `bf16` in settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -15,8 +15,8 @@ pub enum Arithmetic {
     /// f32 throughout (the reference).
     #[default]
     F32,
-    /// bf16 products with f32 sums on Intel AMX tiles (layers whose channel counts are multiples
-    /// of 32); transforms, bias, ReLU, pooling and the first layer stay f32.
+    /// bf16 products with f32 sums on Intel AMX tiles or AVX512-BF16 registers (layers whose
+    /// channel counts are multiples of 32); transforms, bias, ReLU, pooling and the first layer stay f32.
     Bf16,
 }
 
@@ -25,7 +25,7 @@ impl Arithmetic {
     pub fn is_available(self) -> bool {
         match self {
             Arithmetic::F32 => true,
-            Arithmetic::Bf16 => amx::available(),
+            Arithmetic::Bf16 => bf16::available(),
         }
     }
 
@@ -34,6 +34,15 @@ impl Arithmetic {
         match self {
             Arithmetic::F32 => "f32",
             Arithmetic::Bf16 => "bf16",
+        }
+    }
+
+    /// The unit that runs its products on this CPU: `amx` or `avx512` for bf16 (none where the
+    /// CPU has no bf16 unit), none for f32.
+    pub fn unit(self) -> Option<&'static str> {
+        match self {
+            Arithmetic::F32 => None,
+            Arithmetic::Bf16 => bf16::unit().map(bf16::Unit::name),
         }
     }
 
@@ -48,7 +57,7 @@ impl Arithmetic {
 /// An arithmetic this CPU (or operating system) does not run.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "encoder precision {}: this CPU or operating system has no AMX bf16 (Intel Sapphire Rapids or later, Linux 5.16 or later); use f32",
+    "encoder precision {}: this CPU has no bf16 units (AVX512-BF16, as in AMD Zen 4 and Intel Cooper Lake or later, or AMX); use f32",
     .0.name()
 )]
 pub struct ArithmeticUnavailable(pub Arithmetic);

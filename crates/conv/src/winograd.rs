@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::activations::{Activations, bands_per_part};
-use crate::amx;
+use crate::bf16;
 use crate::matmul::matmul;
 
 /// Output tile side.
@@ -46,31 +46,31 @@ pub fn supports(c_in: usize, c_out: usize) -> bool {
 pub enum Kernel {
     /// f32 products (`gemm`), `[36][c_in][c_out]` from [`transform_kernel`].
     F32(Vec<f32>),
-    /// bf16 products with f32 sums on AMX tiles, from [`Kernel::bf16`].
+    /// bf16 products with f32 sums ([`bf16::matmul_bf16`]), from [`Kernel::bf16`].
     Bf16(Vec<u16>),
 }
 
 impl Kernel {
-    /// The bf16 form of a [`transform_kernel`] kernel (rounded from the f32 transform, one AMX
-    /// pair-interleaved matrix per tile position), where [`amx::supports`] the channel counts.
+    /// The bf16 form of a [`transform_kernel`] kernel (rounded from the f32 transform, one
+    /// pair-interleaved matrix per tile position), where [`bf16::supports`] the channel counts.
     pub fn bf16(kernel: &[f32], c_in: usize, c_out: usize) -> Option<Kernel> {
-        if !amx::supports(c_in, c_out) {
+        if !bf16::supports(c_in, c_out) {
             return None;
         }
         let per_position = c_in * c_out;
         Some(Kernel::Bf16(
             kernel
                 .chunks_exact(per_position)
-                .flat_map(|u| amx::pack_right(u, c_in, c_out))
+                .flat_map(|u| bf16::pack_right(u, c_in, c_out))
                 .collect(),
         ))
     }
 
-    /// Rows of a part's products for `tiles` tiles (bf16 pads to whole AMX blocks).
+    /// Rows of a part's products for `tiles` tiles (bf16 pads to whole blocks of [`bf16::BLOCK`]).
     fn rows(&self, tiles: usize) -> usize {
         match self {
             Kernel::F32(_) => tiles,
-            Kernel::Bf16(_) => tiles.next_multiple_of(amx::BLOCK),
+            Kernel::Bf16(_) => tiles.next_multiple_of(bf16::BLOCK),
         }
     }
 }
@@ -172,9 +172,9 @@ fn multiply(
             Kernel::F32(u) => matmul(tiles, c_in, c_out, v, &u[p * c_in * c_out..], m),
             Kernel::Bf16(u) => {
                 bf16_rows.resize(rows * c_in, 0);
-                amx::convert_to_bf16(v, &mut bf16_rows[..tiles * c_in]);
+                bf16::convert_to_bf16(v, &mut bf16_rows[..tiles * c_in]);
                 bf16_rows[tiles * c_in..].fill(0);
-                amx::matmul_bf16(rows, c_in, c_out, bf16_rows, &u[p * c_in * c_out..], m);
+                bf16::matmul_bf16(rows, c_in, c_out, bf16_rows, &u[p * c_in * c_out..], m);
             }
         }
     }
@@ -273,7 +273,7 @@ fn transform_output(
 struct Scratch {
     /// Transformed input, `[36][tiles][c_in]`.
     input: Vec<f32>,
-    /// One position's transformed input in bf16, padded to whole AMX blocks.
+    /// One position's transformed input in bf16, padded to whole blocks of [`bf16::BLOCK`].
     bf16_rows: Vec<u16>,
     /// Products, `[36][rows][c_out]`.
     products: Vec<f32>,

@@ -42,8 +42,8 @@ pub struct EncoderSettings {
     pub cache: Option<PathBuf>,
     /// Precision of cached features: `f16` or `f32`.
     pub cache_precision: Precision,
-    /// Arithmetic of the encoder's matrix products: `f32`, or `bf16` on CPUs with Intel AMX
-    /// (faster, features within about 2 % of f32; cached apart from f32's).
+    /// Arithmetic of the encoder's matrix products: `f32`, or `bf16` on CPUs with AVX512-BF16
+    /// or Intel AMX (faster, features within about 2 % of f32; cached apart from f32's).
     pub precision: Arithmetic,
     /// Images per encoder batch.
     pub batch: usize,
@@ -201,7 +201,7 @@ impl Encoding {
         }
         if !reference.precision.is_available() {
             return Err(Error::Config(format!(
-                "this model was trained with the encoder at {} precision, which needs Intel AMX (Sapphire Rapids or later, Linux 5.16 or later); this CPU or operating system has none: use it on such a machine, or train it again with encoder.precision = \"f32\"",
+                "this model was trained with the encoder at {} precision, which needs bf16 units (AVX512-BF16, as in AMD Zen 4 and Intel Cooper Lake or later, or Intel AMX); this CPU has none: use it on such a machine, or train it again with encoder.precision = \"f32\"",
                 reference.precision.name()
             )));
         }

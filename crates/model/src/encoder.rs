@@ -26,7 +26,10 @@ impl Engine {
     pub fn describe(&self) -> String {
         match self {
             Engine::Cpu(Arithmetic::F32) => "cpu (winograd)".into(),
-            Engine::Cpu(a) => format!("cpu (winograd, {} amx)", a.name()),
+            Engine::Cpu(a) => match a.unit() {
+                Some(unit) => format!("cpu (winograd, {} {unit})", a.name()),
+                None => format!("cpu (winograd, {})", a.name()),
+            },
             Engine::Burn(device) => format!("burn 0.22 ({device:?})"),
         }
     }
@@ -124,13 +127,15 @@ impl Vgg16Encoder {
 
     /// What the feature cache keys this encoder's output by in place of the bare weights hash:
     /// the hash alone for burn (the key caches have always used), the hash and the kernel family
-    /// for the CPU engine, and its arithmetic where it is not f32. The two engines agree to a few
+    /// for the CPU engine, and its arithmetic and unit where it is not f32. The two engines agree to a few
     /// millionths, but f16 rounding can turn that into a last-bit difference, and a warm run must
     /// give the same bytes as a cold one.
     pub fn cache_identity(&self) -> String {
         match &self.network {
             Network::Cpu(net) if net.arithmetic() == Arithmetic::Bf16 => {
-                medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4", "bf16-amx"])
+                // The units sum in different orders: each keys its own features.
+                let unit = format!("bf16-{}", net.arithmetic().unit().unwrap_or("none"));
+                medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4", &unit])
             }
             Network::Cpu(_) => medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4"]),
             Network::Burn { .. } => self.weights_hash.clone(),

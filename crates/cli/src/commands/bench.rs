@@ -33,8 +33,8 @@ pub struct EncoderBenchArgs {
     /// of a `cuda`/`wgpu` build).
     #[arg(long, default_value = "cpu")]
     engine: String,
-    /// Arithmetic of the cpu engine's matrix products: `f32`, or `bf16` (Intel AMX; an error on
-    /// CPUs without it).
+    /// Arithmetic of the cpu engine's matrix products: `f32`, or `bf16` (AVX512-BF16 or Intel
+    /// AMX; an error on CPUs with neither).
     #[arg(long, default_value = "f32")]
     precision: String,
 }

@@ -1,30 +1,27 @@
-//! The x86-64 side of [`super`]: CPU and operating-system checks, and the `asm!` kernels.
+//! Intel AMX for [`super`]: the CPU and operating-system checks, and the `asm!` kernel.
 
 use std::arch::asm;
 
-use super::{BLOCK, TILE_DEPTH, to_bf16};
+use super::{BLOCK, TILE_DEPTH};
 
 /// Rows of A (and C) per tile.
 const TILE_ROWS: usize = 16;
 /// Columns of C per tile.
 const TILE_COLS: usize = 16;
 
-/// Whether the CPU has AMX-BF16, AMX-TILE, AVX512-BF16 and AVX-512, and Linux granted the tile
-/// data state.
+/// Whether the CPU has AMX-BF16 and AMX-TILE and Linux granted the tile data state.
 pub(super) fn detect() -> bool {
-    cpu_has_bf16_units() && std::is_x86_feature_detected!("avx512f") && request_tile_data()
+    cpu_has_amx_bf16() && request_tile_data()
 }
 
-/// CPUID leaf 7: AMX-BF16 (subleaf 0, EDX bit 22), AMX-TILE (EDX bit 24) and AVX512-BF16
-/// (subleaf 1, EAX bit 5).
-fn cpu_has_bf16_units() -> bool {
+/// CPUID leaf 7, subleaf 0: AMX-BF16 (EDX bit 22) and AMX-TILE (EDX bit 24).
+fn cpu_has_amx_bf16() -> bool {
     let leaf0 = std::arch::x86_64::__cpuid(0);
     if leaf0.eax < 7 {
         return false;
     }
     let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
-    let leaf7_1 = std::arch::x86_64::__cpuid_count(7, 1);
-    leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0 && leaf7_1.eax & (1 << 5) != 0
+    leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0
 }
 
 /// Asks Linux for the AMX tile data state; false where the kernel refuses (or is too old).
@@ -46,27 +43,6 @@ fn request_tile_data() -> bool {
     ret == 0
 }
 
-/// [`super::convert_to_bf16`]'s work.
-///
-/// # Safety
-/// The CPU must have AVX512-BF16; `target` must be as long as `source`.
-pub(super) unsafe fn convert(source: &[f32], target: &mut [u16]) {
-    let mut targets = target.chunks_exact_mut(16);
-    let mut sources = source.chunks_exact(16);
-    for (t, s) in (&mut targets).zip(&mut sources) {
-        // SAFETY: the CPU has AVX512-BF16 (the caller's contract); the load reads the 16 f32 of `s` and
-        // the store writes the 16 u16 of `t`, both exactly 64 and 32 bytes long.
-        unsafe {
-            asm!("vmovups zmm0, [{s}]", "vcvtneps2bf16 ymm0, zmm0", "vmovdqu [{t}], ymm0",
-                 s = in(reg) s.as_ptr(), t = in(reg) t.as_mut_ptr(),
-                 out("zmm0") _, options(nostack));
-        }
-    }
-    for (t, s) in targets.into_remainder().iter_mut().zip(sources.remainder()) {
-        *t = to_bf16(*s);
-    }
-}
-
 /// The tile configuration: palette 1, eight tiles of 16 rows x 64 bytes.
 #[repr(C, align(64))]
 struct TileConfig([u8; 64]);
@@ -83,7 +59,7 @@ impl TileConfig {
     }
 }
 
-/// [`super::matmul_bf16`]'s work.
+/// [`super::matmul_bf16`]'s work on AMX tiles.
 ///
 /// # Safety
 /// [`detect`] must have returned true, and the shapes and lengths must be those
