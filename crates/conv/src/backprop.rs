@@ -203,7 +203,7 @@ pub fn max_pool2_backward(
     grad_output: &Activations,
 ) -> Activations {
     assert!(
-        x.h % 2 == 0 && x.w % 2 == 0,
+        x.h.is_multiple_of(2) && x.w.is_multiple_of(2),
         "max-pool backward needs even sides"
     );
     let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);

@@ -69,7 +69,7 @@ pub fn available() -> bool {
 
 /// Whether a `k x n` right-hand matrix suits the kernels.
 pub fn supports(k: usize, n: usize) -> bool {
-    k > 0 && n > 0 && k % TILE_DEPTH == 0 && n % BLOCK == 0
+    k > 0 && n > 0 && k.is_multiple_of(TILE_DEPTH) && n.is_multiple_of(BLOCK)
 }
 
 /// f32 to bf16, rounding to nearest even (NaN stays NaN).

@@ -39,7 +39,7 @@ const G: [[f64; 3]; 6] = [
 
 /// Whether a layer with these channel counts can use this method.
 pub fn supports(c_in: usize, c_out: usize) -> bool {
-    c_in % LANES == 0 && c_out % LANES == 0 && c_in > 0 && c_out > 0
+    c_in.is_multiple_of(LANES) && c_out.is_multiple_of(LANES) && c_in > 0 && c_out > 0
 }
 
 /// A layer's transformed kernel, in the arithmetic its 36 products run in.

@@ -104,14 +104,13 @@ pub fn is_image_file(path: &Path) -> bool {
 /// The patient an image belongs to: the DICOM Patient ID when the file has one, else the id
 /// in its Kermany-style name.
 pub fn patient_of(path: &Path) -> String {
-    if is_dicom_file(path) {
-        if let Ok(DicomInfo {
+    if is_dicom_file(path)
+        && let Ok(DicomInfo {
             patient_id: Some(id),
             ..
         }) = read_info(path)
-        {
-            return id;
-        }
+    {
+        return id;
     }
     patient_id(path)
 }

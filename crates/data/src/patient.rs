@@ -19,15 +19,14 @@ pub fn patient_id(path: &Path) -> String {
         }
     }
     let parts: Vec<&str> = stem.split('-').collect();
-    if let Some(im) = parts.iter().position(|p| *p == "IM") {
-        if let Some(number) = parts
+    if let Some(im) = parts.iter().position(|p| *p == "IM")
+        && let Some(number) = parts
             .get(im + 1)
             .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        {
-            let mut id = parts[..im].to_vec();
-            id.extend(["IM", number]);
-            return id.join("-");
-        }
+    {
+        let mut id = parts[..im].to_vec();
+        id.extend(["IM", number]);
+        return id.join("-");
     }
     stem
 }

@@ -137,18 +137,18 @@ fn threshold_peaks(integrated: &[f64], candidates: &[usize], fs: f64) -> Vec<usi
         let value = integrated[c];
         // Search back: a long gap since the last beat means one was missed; take the largest
         // candidate in the gap above half the threshold.
-        if let (Some(&last), Some(rr)) = (peaks.last(), rr_mean) {
-            if (c - last) as f64 > 1.66 * rr {
-                let missed = candidates[last_index..ci]
-                    .iter()
-                    .copied()
-                    .filter(|&k| k > last + refractory && k + refractory < c)
-                    .filter(|&k| integrated[k] > 0.5 * threshold)
-                    .max_by(|&a, &b| integrated[a].total_cmp(&integrated[b]));
-                if let Some(k) = missed {
-                    spk = 0.25 * integrated[k] + 0.75 * spk;
-                    peaks.push(k);
-                }
+        if let (Some(&last), Some(rr)) = (peaks.last(), rr_mean)
+            && (c - last) as f64 > 1.66 * rr
+        {
+            let missed = candidates[last_index..ci]
+                .iter()
+                .copied()
+                .filter(|&k| k > last + refractory && k + refractory < c)
+                .filter(|&k| integrated[k] > 0.5 * threshold)
+                .max_by(|&a, &b| integrated[a].total_cmp(&integrated[b]));
+            if let Some(k) = missed {
+                spk = 0.25 * integrated[k] + 0.75 * spk;
+                peaks.push(k);
             }
         }
         if value > threshold && peaks.last().is_none_or(|&l| c - l >= refractory) {

@@ -906,7 +906,7 @@ fn bad_centre(key: &str, allowed: &str) -> std::result::Result<(), String> {
 
 /// `key`'s input `size` is one VGG-16 reads: a multiple of 32, at least 32.
 fn input_size(key: &str, size: usize) -> std::result::Result<(), String> {
-    if size >= 32 && size % 32 == 0 {
+    if size >= 32 && size.is_multiple_of(32) {
         Ok(())
     } else {
         Err(format!(

@@ -152,7 +152,7 @@ fn picture(kind: &str, index: usize, rng: &mut ChaCha8Rng) -> Result<Raster> {
         "stripes" => {
             let period = rng.random_range(6..30);
             let (a, b) = (colour(rng), colour(rng));
-            let vertical = index % 2 == 0;
+            let vertical = index.is_multiple_of(2);
             canvas_from(|x, y| {
                 let t = if vertical { x } else { y };
                 if (t / period) % 2 == 0 { a } else { b }

@@ -150,12 +150,12 @@ fn transfer(url: &str, part: &Path, progress: Progress<'_>) -> Result<()> {
         progress(done, total);
     }
     file.flush().map_err(io_err(part))?;
-    if let Some(total) = total {
-        if done < total {
-            return Err(transfer_err(format!(
-                "interrupted after {done} of {total} bytes"
-            )));
-        }
+    if let Some(total) = total
+        && done < total
+    {
+        return Err(transfer_err(format!(
+            "interrupted after {done} of {total} bytes"
+        )));
     }
     Ok(())
 }
@@ -194,15 +194,15 @@ pub fn download(
         return Err(e);
     }
     let actual = sha256_file(&part)?;
-    if let Some(expected) = sha256_prefix {
-        if !actual.starts_with(&expected.to_ascii_lowercase()) {
-            let _ = std::fs::remove_file(&part);
-            return Err(FetchError::Checksum {
-                url: url.to_string(),
-                expected: expected.to_string(),
-                actual,
-            });
-        }
+    if let Some(expected) = sha256_prefix
+        && !actual.starts_with(&expected.to_ascii_lowercase())
+    {
+        let _ = std::fs::remove_file(&part);
+        return Err(FetchError::Checksum {
+            url: url.to_string(),
+            expected: expected.to_string(),
+            actual,
+        });
     }
     std::fs::rename(&part, dest).map_err(io_err(dest))?;
     Ok(actual)

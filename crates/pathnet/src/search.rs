@@ -247,7 +247,7 @@ pub fn evolve(
         }
         let seconds = seconds_before + started.elapsed().as_secs_f64();
         let done = search.log.len();
-        if done % settings.checkpoint_every.max(1) == 0 || search.finished() {
+        if done.is_multiple_of(settings.checkpoint_every.max(1)) || search.finished() {
             save(net, adam, &search, seconds)?;
         }
         if progress(&record).is_break() {

@@ -46,10 +46,10 @@ fn devtools_port(profile: &Path) -> u16 {
     let file = profile.join("DevToolsActivePort");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            if let Some(port) = text.lines().next().and_then(|l| l.trim().parse().ok()) {
-                return port;
-            }
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Some(port) = text.lines().next().and_then(|l| l.trim().parse().ok())
+        {
+            return port;
         }
         assert!(Instant::now() < deadline, "Chromium wrote no DevTools port");
         std::thread::sleep(Duration::from_millis(100));

@@ -27,7 +27,10 @@ pub(super) unsafe fn convert(source: &[f32], target: &mut [u16]) {
         // SAFETY: `s` holds 16 f32 and `t` 16 u16 (32 bytes); unaligned loads and stores.
         unsafe {
             let packed = _mm512_cvtneps_pbh(_mm512_loadu_ps(s.as_ptr()));
-            _mm256_storeu_si256(t.as_mut_ptr().cast(), std::mem::transmute(packed));
+            _mm256_storeu_si256(
+                t.as_mut_ptr().cast(),
+                std::mem::transmute::<__m256bh, __m256i>(packed),
+            );
         }
     }
     for (t, s) in targets.into_remainder().iter_mut().zip(sources.remainder()) {
@@ -62,9 +65,14 @@ pub(super) unsafe fn matmul(m: usize, k: usize, n: usize, a: &[u16], b: &[u16], 
                     }
                     for (r, sum) in sums.iter_mut().enumerate() {
                         let pair = a_pairs.add((row + r) * pairs + p).read_unaligned();
-                        let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                        let pair =
+                            std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(pair));
                         for (s, v) in sum.iter_mut().zip(&columns) {
-                            *s = _mm512_dpbf16_ps(*s, pair, std::mem::transmute(*v));
+                            *s = _mm512_dpbf16_ps(
+                                *s,
+                                pair,
+                                std::mem::transmute::<__m512i, __m512bh>(*v),
+                            );
                         }
                     }
                 }

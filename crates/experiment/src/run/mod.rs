@@ -193,16 +193,16 @@ fn task_plan<'a>(e: &Experiment, i: usize, task: &'a PreparedTask) -> Result<Tas
             .map_err(|m| Error::task(&task.name, m))?,
         TaskSpec::Images(_) => None,
     };
-    if smoothing.is_some() {
-        if let Some(i) = task.examples.iter().position(|x| x.seconds.is_none()) {
-            return Err(Error::task(
-                &task.name,
-                format!(
-                    "{}: no beat time, which smoothing needs (prepared by an older medpath: start a new run folder)",
-                    task.describe(i)
-                ),
-            ));
-        }
+    if smoothing.is_some()
+        && let Some(i) = task.examples.iter().position(|x| x.seconds.is_none())
+    {
+        return Err(Error::task(
+            &task.name,
+            format!(
+                "{}: no beat time, which smoothing needs (prepared by an older medpath: start a new run folder)",
+                task.describe(i)
+            ),
+        ));
     }
     Ok(TaskPlan {
         name: &task.name,

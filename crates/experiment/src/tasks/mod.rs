@@ -254,10 +254,10 @@ impl PreparedTask {
 /// `data_dir/prepared.json`.
 pub fn prepare(name: &str, spec: &TaskSpec, data_dir: &Path, seed: u64) -> Result<PreparedTask> {
     let saved = data_dir.join("prepared.json");
-    if let Ok(text) = std::fs::read_to_string(&saved) {
-        if let Ok(prepared) = serde_json::from_str::<PreparedTask>(&text) {
-            return Ok(prepared);
-        }
+    if let Ok(text) = std::fs::read_to_string(&saved)
+        && let Ok(prepared) = serde_json::from_str::<PreparedTask>(&text)
+    {
+        return Ok(prepared);
     }
     // Whatever an interrupted preparation left behind is redone from scratch.
     if data_dir.exists() {

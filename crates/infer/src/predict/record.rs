@@ -231,10 +231,10 @@ impl Predictor {
             }
             let c = classes[i];
             let class = task.classes[c].clone();
-            if let Some(dir) = explain {
-                if summary.predicted.get(&class).copied().unwrap_or(0) < EXPLAINED_BEATS {
-                    self.explain_beat((task, pipeline), (&beats, i), (c, centre.as_deref()), dir)?;
-                }
+            if let Some(dir) = explain
+                && summary.predicted.get(&class).copied().unwrap_or(0) < EXPLAINED_BEATS
+            {
+                self.explain_beat((task, pipeline), (&beats, i), (c, centre.as_deref()), dir)?;
             }
             *summary.predicted.entry(class.clone()).or_default() += 1;
             *summary
