@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: medpath's VGG-16 encoder (its cpu engine at f32 and, where the CPU has Intel AMX, at
-# bf16; and burn Flex) against onnxruntime (and PyTorch when installed) on this machine, in one
+# Benchmark: medpath's VGG-16 encoder (its cpu engine at f32, at bf16 where the CPU has AVX512-BF16 or AMX,
+# at int8 where it has AVX512-VNNI; and burn Flex) against onnxruntime (and PyTorch when installed) on this machine, in one
 # run: batch 8 at 224 px and batch 64 at 64 px. Prints images/s and each row's ratio to
 # onnxruntime in the same run. The peers run with
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in their command only); medpath's own runs keep the
@@ -21,7 +21,7 @@ fi
 results=$(mktemp)
 for case in "8 224" "64 64"; do
   set -- $case
-  for engine in cpu:f32 cpu:bf16 burn:f32; do
+  for engine in cpu:f32 cpu:bf16 cpu:int8 burn:f32; do
     if ! target/release/medpath bench encoder --engine "${engine%%:*}" --precision "${engine##*:}" \
         --batch "$1" --size "$2" --repeats "$repeats" >> "$results" 2> "$results.err"; then
       echo "skipped $engine: $(cat "$results.err")" >&2

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use medpath_model::Arithmetic;
+
 fn medpath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medpath"))
         .args(args)
@@ -310,20 +312,24 @@ fn bench_encoder_names_its_precision_and_refuses_what_it_lacks() {
     assert_eq!(line["precision"], "f32");
     assert!(line["images_per_s"].as_f64().unwrap() > 0.0);
 
-    let bf16_run = bench(&["--precision", "bf16"]);
-    if medpath_model::Arithmetic::Bf16.is_available() {
-        let line: serde_json::Value = serde_json::from_slice(&bf16_run.stdout).unwrap();
-        let unit = medpath_model::Arithmetic::Bf16.unit().unwrap();
-        assert_eq!(
-            line["engine"],
-            format!("medpath cpu (winograd, bf16 {unit})")
-        );
-    } else {
-        let err = String::from_utf8_lossy(&bf16_run.stderr);
-        assert!(err.contains("no bf16 units"), "{err}");
+    for arithmetic in [Arithmetic::Bf16, Arithmetic::Int8] {
+        let name = arithmetic.name();
+        let run = bench(&["--precision", name]);
+        if arithmetic.is_available() {
+            let line: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+            let unit = arithmetic.unit().unwrap();
+            assert_eq!(
+                line["engine"],
+                format!("medpath cpu (winograd, {name} {unit})")
+            );
+            assert_eq!(line["precision"], name);
+        } else {
+            let err = String::from_utf8_lossy(&run.stderr);
+            assert!(err.contains(arithmetic.needs()), "{err}");
+        }
     }
     for (extra, reason) in [
-        (&["--precision", "int8"][..], "expected f32 or bf16"),
+        (&["--precision", "int4"][..], "expected f32, bf16 or int8"),
         (
             &["--engine", "burn", "--precision", "bf16"][..],
             "only the cpu engine",

@@ -18,6 +18,7 @@ pub mod backprop;
 pub mod bf16;
 pub mod finetune;
 pub mod im2col;
+pub mod int8;
 pub mod matmul;
 pub mod pool;
 pub mod vgg;

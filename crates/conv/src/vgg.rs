@@ -6,9 +6,9 @@ use std::sync::Mutex;
 
 use crate::activations::Activations;
 use crate::pool::max_pool2_into;
-use crate::{bf16, im2col, winograd};
+use crate::{bf16, im2col, int8, winograd};
 
-/// The arithmetic of the Winograd layers' matrix products (`f32` or `bf16` in settings).
+/// The arithmetic of the Winograd layers' matrix products (`f32`, `bf16` or `int8` in settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arithmetic {
@@ -16,50 +16,68 @@ pub enum Arithmetic {
     #[default]
     F32,
     /// bf16 products with f32 sums on Intel AMX tiles or AVX512-BF16 registers (layers whose
-    /// channel counts are multiples of 32); transforms, bias, ReLU, pooling and the first layer stay f32.
+    /// channel counts are multiples of 32); transforms, bias, ReLU, pooling and the first layer
+    /// stay f32.
     Bf16,
+    /// int8 products with i32 sums on AVX512-VNNI: each layer's transformed kernel quantized per
+    /// tile position and output channel, the transformed input per tile position and tile (a
+    /// scale from its own largest value, so nothing is calibrated ahead); transforms, bias, ReLU,
+    /// pooling and the first layer stay f32.
+    Int8,
 }
 
 impl Arithmetic {
+    /// Every arithmetic, the reference first.
+    pub const ALL: [Arithmetic; 3] = [Arithmetic::F32, Arithmetic::Bf16, Arithmetic::Int8];
+
     /// Whether this CPU runs it.
     pub fn is_available(self) -> bool {
         match self {
             Arithmetic::F32 => true,
             Arithmetic::Bf16 => bf16::available(),
+            Arithmetic::Int8 => int8::available(),
         }
     }
 
-    /// Its name in settings: `f32` or `bf16`.
+    /// Its name in settings: `f32`, `bf16` or `int8`.
     pub fn name(self) -> &'static str {
         match self {
             Arithmetic::F32 => "f32",
             Arithmetic::Bf16 => "bf16",
+            Arithmetic::Int8 => "int8",
         }
     }
 
     /// The unit that runs its products on this CPU: `amx` or `avx512` for bf16 (none where the
-    /// CPU has no bf16 unit), none for f32.
+    /// CPU has no bf16 unit), `avx512vnni` for int8, none for f32.
     pub fn unit(self) -> Option<&'static str> {
         match self {
             Arithmetic::F32 => None,
             Arithmetic::Bf16 => bf16::unit().map(bf16::Unit::name),
+            Arithmetic::Int8 => int8::available().then_some("avx512vnni"),
+        }
+    }
+
+    /// What a CPU needs to run it, for error messages.
+    pub fn needs(self) -> &'static str {
+        match self {
+            Arithmetic::F32 => "nothing",
+            Arithmetic::Bf16 => {
+                "bf16 units (AVX512-BF16, as in AMD Zen 4 and Intel Cooper Lake or later, or Intel AMX)"
+            }
+            Arithmetic::Int8 => "AVX512-VNNI (AMD Zen 4 and Intel Ice Lake or later)",
         }
     }
 
     /// Parses a name from [`Self::name`].
     pub fn parse(name: &str) -> Option<Arithmetic> {
-        [Arithmetic::F32, Arithmetic::Bf16]
-            .into_iter()
-            .find(|a| a.name() == name)
+        Arithmetic::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 
 /// An arithmetic this CPU (or operating system) does not run.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "encoder precision {}: this CPU has no bf16 units (AVX512-BF16, as in AMD Zen 4 and Intel Cooper Lake or later, or AMX); use f32",
-    .0.name()
-)]
+#[error("encoder precision {}: this CPU has no {}; use f32", .0.name(), .0.needs())]
 pub struct ArithmeticUnavailable(pub Arithmetic);
 
 /// How a layer convolves, with its kernel in the layout that method reads.
@@ -96,11 +114,12 @@ impl Conv3x3 {
         assert_eq!(bias.len(), c_out, "bias length");
         let method = if winograd::supports(c_in, c_out) {
             let kernel = winograd::transform_kernel(weight_oihw, c_in, c_out);
-            let bf16 = match arithmetic {
+            let low = match arithmetic {
                 Arithmetic::Bf16 => winograd::Kernel::bf16(&kernel, c_in, c_out),
+                Arithmetic::Int8 => winograd::Kernel::int8(&kernel, c_in, c_out),
                 Arithmetic::F32 => None,
             };
-            Method::Winograd(bf16.unwrap_or(winograd::Kernel::F32(kernel)))
+            Method::Winograd(low.unwrap_or(winograd::Kernel::F32(kernel)))
         } else {
             Method::Im2col(im2col::arrange_kernel(weight_oihw, c_in, c_out))
         };
@@ -111,11 +130,12 @@ impl Conv3x3 {
         }
     }
 
-    /// The method's name: `winograd`, `winograd-bf16` or `im2col`.
+    /// The method's name: `winograd`, `winograd-bf16`, `winograd-int8` or `im2col`.
     pub fn method(&self) -> &'static str {
         match self.method {
             Method::Winograd(winograd::Kernel::F32(_)) => "winograd",
             Method::Winograd(winograd::Kernel::Bf16(_)) => "winograd-bf16",
+            Method::Winograd(winograd::Kernel::Int8(_)) => "winograd-int8",
             Method::Im2col(_) => "im2col",
         }
     }

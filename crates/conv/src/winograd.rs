@@ -11,8 +11,8 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::activations::{Activations, bands_per_part};
-use crate::bf16;
 use crate::matmul::matmul;
+use crate::{bf16, int8};
 
 /// Output tile side.
 const TILE: usize = 4;
@@ -48,6 +48,9 @@ pub enum Kernel {
     F32(Vec<f32>),
     /// bf16 products with f32 sums ([`bf16::matmul_bf16`]), from [`Kernel::bf16`].
     Bf16(Vec<u16>),
+    /// int8 products with i32 sums ([`int8::matmul_int8`]), one quantized matrix per tile
+    /// position, from [`Kernel::int8`].
+    Int8(Vec<int8::QuantizedRight>),
 }
 
 impl Kernel {
@@ -66,11 +69,26 @@ impl Kernel {
         ))
     }
 
+    /// The int8 form of a [`transform_kernel`] kernel (each tile position's matrix quantized per
+    /// output channel), where [`int8::supports`] the channel counts.
+    pub fn int8(kernel: &[f32], c_in: usize, c_out: usize) -> Option<Kernel> {
+        if !int8::supports(c_in, c_out) {
+            return None;
+        }
+        Some(Kernel::Int8(
+            kernel
+                .chunks_exact(c_in * c_out)
+                .map(|u| int8::QuantizedRight::new(u, c_in, c_out))
+                .collect(),
+        ))
+    }
+
     /// Rows of a part's products for `tiles` tiles (bf16 pads to whole blocks of [`bf16::BLOCK`]).
     fn rows(&self, tiles: usize) -> usize {
         match self {
             Kernel::F32(_) => tiles,
             Kernel::Bf16(_) => tiles.next_multiple_of(bf16::BLOCK),
+            Kernel::Int8(_) => tiles.next_multiple_of(int8::ROW_BLOCK),
         }
     }
 }
@@ -118,7 +136,7 @@ pub fn convolve(x: &Activations, kernel: &Kernel, bias: &[f32], out: &mut Activa
             SCRATCH.with(|scratch| {
                 let Scratch {
                     input,
-                    bf16_rows,
+                    low,
                     products,
                 } = &mut *scratch.borrow_mut();
                 let tiles = part.bands * tiles_per_band;
@@ -130,13 +148,7 @@ pub fn convolve(x: &Activations, kernel: &Kernel, bias: &[f32], out: &mut Activa
                     let tile = tile_place(x, part.first_band, tiles_per_band, t);
                     transform_input(x, tile, t, tiles, input);
                 }
-                multiply(
-                    kernel,
-                    (tiles, rows, c_in, c_out),
-                    input,
-                    bf16_rows,
-                    products,
-                );
+                multiply(kernel, (tiles, rows, c_in, c_out), input, low, products);
                 for t in 0..tiles {
                     let Tile { img, ty, tx } = tile_place(x, part.first_band, tiles_per_band, t);
                     let row0 = img * h + ty * TILE - origin;
@@ -162,7 +174,7 @@ fn multiply(
     kernel: &Kernel,
     (tiles, rows, c_in, c_out): (usize, usize, usize, usize),
     input: &[f32],
-    bf16_rows: &mut Vec<u16>,
+    low: &mut LowPrecisionRows,
     products: &mut [f32],
 ) {
     for p in 0..POSITIONS {
@@ -171,10 +183,17 @@ fn multiply(
         match kernel {
             Kernel::F32(u) => matmul(tiles, c_in, c_out, v, &u[p * c_in * c_out..], m),
             Kernel::Bf16(u) => {
+                let bf16_rows = &mut low.bf16;
                 bf16_rows.resize(rows * c_in, 0);
                 bf16::convert_to_bf16(v, &mut bf16_rows[..tiles * c_in]);
                 bf16_rows[tiles * c_in..].fill(0);
                 bf16::matmul_bf16(rows, c_in, c_out, bf16_rows, &u[p * c_in * c_out..], m);
+            }
+            Kernel::Int8(u) => {
+                low.int8.resize(rows * c_in, 0);
+                low.scales.resize(rows, 0.0);
+                int8::quantize_rows(v, (rows, tiles, c_in), &mut low.int8, &mut low.scales);
+                int8::matmul_int8(rows, (&low.int8, &low.scales), &u[p], m);
             }
         }
     }
@@ -273,15 +292,30 @@ fn transform_output(
 struct Scratch {
     /// Transformed input, `[36][tiles][c_in]`.
     input: Vec<f32>,
-    /// One position's transformed input in bf16, padded to whole blocks of [`bf16::BLOCK`].
-    bf16_rows: Vec<u16>,
+    /// One position's transformed input at bf16 or int8 precision.
+    low: LowPrecisionRows,
     /// Products, `[36][rows][c_out]`.
     products: Vec<f32>,
 }
 
+/// One tile position's transformed input as the bf16 or int8 products read it, padded to whole
+/// blocks of rows.
+struct LowPrecisionRows {
+    /// bf16 values (bf16 kernels).
+    bf16: Vec<u16>,
+    /// int8 values offset by 128 (int8 kernels).
+    int8: Vec<u8>,
+    /// The int8 values' scale per row.
+    scales: Vec<f32>,
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { input: Vec::new(), bf16_rows: Vec::new(), products: Vec::new() })
+        RefCell::new(Scratch {
+            input: Vec::new(),
+            low: LowPrecisionRows { bf16: Vec::new(), int8: Vec::new(), scales: Vec::new() },
+            products: Vec::new(),
+        })
     };
 }
 

@@ -109,8 +109,25 @@ fn network_output_shape_and_batch_independence() {
 
 #[test]
 fn bf16_layers_stay_within_bf16_rounding_of_direct_convolution() {
-    if !Arithmetic::Bf16.is_available() {
-        eprintln!("skipped: this CPU has no bf16 units");
+    // bf16 keeps 8 significant bits (2^-9 relative rounding per operand), and Winograd's
+    // transforms (coefficients up to 8) amplify it about sevenfold; sums stay f32. A wrong
+    // product is O(1).
+    reduced_layers_against_direct(Arithmetic::Bf16, (4e-2, 0.1));
+}
+
+#[test]
+fn int8_layers_stay_within_int8_rounding_of_direct_convolution() {
+    // int8 keeps 127 steps of each row's (and kernel column's) largest magnitude, amplified by
+    // the transforms like bf16's rounding.
+    reduced_layers_against_direct(Arithmetic::Int8, (0.1, 0.25));
+}
+
+/// One layer at `arithmetic` against direct convolution in f64, on odd shapes: relative L2 and
+/// largest errors under `bounds`, and above f32's rounding (the reduced arithmetic was used).
+fn reduced_layers_against_direct(arithmetic: Arithmetic, (l2_bound, max_bound): (f64, f64)) {
+    let name = arithmetic.name();
+    if !arithmetic.is_available() {
+        eprintln!("skipped: this CPU has no {}", arithmetic.needs());
         return;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -125,25 +142,22 @@ fn bf16_layers_stay_within_bf16_rounding_of_direct_convolution() {
         };
         let weight = random(c_out * c_in * 9, &mut rng);
         let bias = random(c_out, &mut rng);
-        let conv = Conv3x3::with_arithmetic(&weight, &bias, (c_in, c_out), Arithmetic::Bf16);
-        assert_eq!(conv.method(), "winograd-bf16");
+        let conv = Conv3x3::with_arithmetic(&weight, &bias, (c_in, c_out), arithmetic);
+        assert_eq!(conv.method(), format!("winograd-{name}"));
         let ours = conv.forward(&x);
         let reference = direct(&x, &weight, &bias, c_out);
         let (l2, max) = (
             relative_l2_error(&ours.data, &reference),
             max_relative_error(&ours.data, &reference),
         );
-        eprintln!("bf16 {n}x{h}x{w}x{c_in}->{c_out}: relative error L2 {l2:e}, max {max:e}");
-        // bf16 keeps 8 significant bits (2^-9 relative rounding per operand), and Winograd's
-        // transforms (coefficients up to 8) amplify it about sevenfold; sums stay f32. A wrong
-        // product is O(1).
+        eprintln!("{name} {n}x{h}x{w}x{c_in}->{c_out}: relative error L2 {l2:e}, max {max:e}");
         assert!(
-            l2 < 4e-2 && max < 0.1,
-            "bf16 {n}x{h}x{w}x{c_in}->{c_out}: {l2} {max}"
+            l2 < l2_bound && max < max_bound,
+            "{name} {n}x{h}x{w}x{c_in}->{c_out}: {l2} {max}"
         );
         assert!(
             l2 > 1e-6,
-            "bf16 layer gave f32-exact results: bf16 units not used"
+            "{name} layer gave f32-exact results: its units not used"
         );
     }
 }

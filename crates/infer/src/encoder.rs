@@ -201,8 +201,9 @@ impl Encoding {
         }
         if !reference.precision.is_available() {
             return Err(Error::Config(format!(
-                "this model was trained with the encoder at {} precision, which needs bf16 units (AVX512-BF16, as in AMD Zen 4 and Intel Cooper Lake or later, or Intel AMX); this CPU has none: use it on such a machine, or train it again with encoder.precision = \"f32\"",
-                reference.precision.name()
+                "this model was trained with the encoder at {} precision, which needs {}; this CPU has none: use it on such a machine, or train it again with encoder.precision = \"f32\"",
+                reference.precision.name(),
+                reference.precision.needs()
             )));
         }
         let encoder = Vgg16Encoder::new(&weights, &default_engine(reference.precision))?;

@@ -132,9 +132,10 @@ impl Vgg16Encoder {
     /// give the same bytes as a cold one.
     pub fn cache_identity(&self) -> String {
         match &self.network {
-            Network::Cpu(net) if net.arithmetic() == Arithmetic::Bf16 => {
-                // The units sum in different orders: each keys its own features.
-                let unit = format!("bf16-{}", net.arithmetic().unit().unwrap_or("none"));
+            Network::Cpu(net) if net.arithmetic() != Arithmetic::F32 => {
+                // bf16's units sum in different orders: each keys its own features.
+                let a = net.arithmetic();
+                let unit = format!("{}-{}", a.name(), a.unit().unwrap_or("none"));
                 medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4", &unit])
             }
             Network::Cpu(_) => medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4"]),

@@ -81,9 +81,8 @@ fn encoder(args: EncoderBenchArgs) -> Result<ExitCode> {
 
 /// The engine named by `--engine` at `--precision` (only the cpu engine has a choice).
 fn engine_of(name: &str, precision: &str) -> Result<Engine> {
-    let arithmetic = Arithmetic::parse(precision).ok_or_else(|| {
-        anyhow::anyhow!("--precision {precision}: expected f32 or bf16 (int8 is not built)")
-    })?;
+    let arithmetic = Arithmetic::parse(precision)
+        .ok_or_else(|| anyhow::anyhow!("--precision {precision}: expected f32, bf16 or int8"))?;
     match Engine::parse(name)? {
         Engine::Cpu(_) => Ok(Engine::Cpu(arithmetic)),
         burn => {
