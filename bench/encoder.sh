@@ -33,9 +33,9 @@ done
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-print(f"{'engine':<36} {'batch':>5} {'size':>5} {'images/s':>9} {'x onnxruntime':>14}")
+print(f"{'engine':<40} {'batch':>5} {'size':>5} {'images/s':>9} {'x onnxruntime':>14}")
 for row in rows:
     peer = next(r for r in rows if r["engine"].startswith("onnxruntime") and r["batch"] == row["batch"] and r["size"] == row["size"])
-    print(f"{row['engine']:<36} {row['batch']:>5} {row['size']:>5} {row['images_per_s']:>9.2f} {row['images_per_s'] / peer['images_per_s']:>14.2f}")
+    print(f"{row['engine']:<40} {row['batch']:>5} {row['size']:>5} {row['images_per_s']:>9.2f} {row['images_per_s'] / peer['images_per_s']:>14.2f}")
 PY
 rm -f "$results" "$results.err"

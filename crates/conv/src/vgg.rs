@@ -19,7 +19,8 @@ pub enum Arithmetic {
     /// channel counts are multiples of 32); transforms, bias, ReLU, pooling and the first layer
     /// stay f32.
     Bf16,
-    /// int8 products with i32 sums on AVX512-VNNI: each layer's transformed kernel quantized per
+    /// int8 products with i32 sums, on AVX512-VNNI where the CPU has it and in portable code with
+    /// the same values elsewhere: each layer's transformed kernel quantized per
     /// tile position and output channel, the transformed input per tile position and tile (a
     /// scale from its own largest value, so nothing is calibrated ahead); transforms, bias, ReLU,
     /// pooling and the first layer stay f32.
@@ -35,7 +36,7 @@ impl Arithmetic {
         match self {
             Arithmetic::F32 => true,
             Arithmetic::Bf16 => bf16::available(),
-            Arithmetic::Int8 => int8::available(),
+            Arithmetic::Int8 => true,
         }
     }
 
@@ -49,23 +50,22 @@ impl Arithmetic {
     }
 
     /// The unit that runs its products on this CPU: `amx` or `avx512` for bf16 (none where the
-    /// CPU has no bf16 unit), `avx512vnni` for int8, none for f32.
+    /// CPU has no bf16 unit), `avx512vnni` or `portable` for int8, none for f32.
     pub fn unit(self) -> Option<&'static str> {
         match self {
             Arithmetic::F32 => None,
             Arithmetic::Bf16 => bf16::unit().map(bf16::Unit::name),
-            Arithmetic::Int8 => int8::available().then_some("avx512vnni"),
+            Arithmetic::Int8 => Some(int8::unit()),
         }
     }
 
     /// What a CPU needs to run it, for error messages.
     pub fn needs(self) -> &'static str {
         match self {
-            Arithmetic::F32 => "nothing",
+            Arithmetic::F32 | Arithmetic::Int8 => "nothing",
             Arithmetic::Bf16 => {
                 "bf16 units (AVX512-BF16, as in AMD Zen 4 and Intel Cooper Lake or later, or Intel AMX)"
             }
-            Arithmetic::Int8 => "AVX512-VNNI (AMD Zen 4 and Intel Ice Lake or later)",
         }
     }
 

@@ -127,16 +127,19 @@ impl Vgg16Encoder {
 
     /// What the feature cache keys this encoder's output by in place of the bare weights hash:
     /// the hash alone for burn (the key caches have always used), the hash and the kernel family
-    /// for the CPU engine, and its arithmetic and unit where it is not f32. The two engines agree to a few
+    /// for the CPU engine, and its arithmetic where it is not f32 (with bf16's unit). The two engines agree to a few
     /// millionths, but f16 rounding can turn that into a last-bit difference, and a warm run must
     /// give the same bytes as a cold one.
     pub fn cache_identity(&self) -> String {
         match &self.network {
-            Network::Cpu(net) if net.arithmetic() != Arithmetic::F32 => {
+            Network::Cpu(net) if net.arithmetic() == Arithmetic::Bf16 => {
                 // bf16's units sum in different orders: each keys its own features.
-                let a = net.arithmetic();
-                let unit = format!("{}-{}", a.name(), a.unit().unwrap_or("none"));
+                let unit = format!("bf16-{}", Arithmetic::Bf16.unit().unwrap_or("none"));
                 medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4", &unit])
+            }
+            // int8's sums are integers: every unit gives the same values.
+            Network::Cpu(net) if net.arithmetic() == Arithmetic::Int8 => {
+                medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4", "int8"])
             }
             Network::Cpu(_) => medpath_cache::key_of(&[&self.weights_hash, "cpu-winograd-f4x4"]),
             Network::Burn { .. } => self.weights_hash.clone(),
