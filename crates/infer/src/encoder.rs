@@ -377,7 +377,9 @@ mod tests {
         assert_eq!(reference.precision, Arithmetic::F32);
         let settings: EncoderSettings = serde_json::from_str(r#"{"precision": "bf16"}"#).unwrap();
         assert_eq!(settings.precision, Arithmetic::Bf16);
-        let wrong = serde_json::from_str::<EncoderSettings>(r#"{"precision": "int8"}"#);
-        assert!(wrong.unwrap_err().to_string().contains("int8"));
+        let int8: EncoderSettings = serde_json::from_str(r#"{"precision": "int8"}"#).unwrap();
+        assert_eq!(int8.precision, Arithmetic::Int8);
+        let wrong = serde_json::from_str::<EncoderSettings>(r#"{"precision": "int4"}"#);
+        assert!(wrong.unwrap_err().to_string().contains("int4"));
     }
 }
