@@ -41,9 +41,15 @@ pub fn unit() -> &'static str {
 /// step (-127..=127) stays below 2^24, so the portable code's f32 sums are exact integers.
 const MAX_DEPTH: usize = 1024;
 
+/// Values the quantizer reads at a time: rows are whole vectors of them.
+const QUANTIZER_LANES: usize = 16;
+
 /// Whether a `k x n` right-hand matrix suits the kernel.
 pub fn supports(k: usize, n: usize) -> bool {
-    (1..=MAX_DEPTH).contains(&k) && n > 0 && k.is_multiple_of(DEPTH) && n.is_multiple_of(COL_BLOCK)
+    (1..=MAX_DEPTH).contains(&k)
+        && k.is_multiple_of(QUANTIZER_LANES)
+        && n > 0
+        && n.is_multiple_of(COL_BLOCK)
 }
 
 /// A `k x n` right-hand matrix quantized per column: in the layout `vpdpbusd` reads
@@ -117,7 +123,7 @@ pub fn quantize_rows(
         valid <= rows && a.len() >= valid * k && q.len() >= rows * k && scales.len() >= rows,
         "quantization lengths"
     );
-    assert!(k.is_multiple_of(16), "rows of whole vectors");
+    assert!(k.is_multiple_of(QUANTIZER_LANES), "rows of whole vectors");
     let (a, q_valid, s_valid) = (&a[..valid * k], &mut q[..valid * k], &mut scales[..valid]);
     if has_vnni() {
         // SAFETY: the CPU has the features (checked) and the lengths hold (asserted above).

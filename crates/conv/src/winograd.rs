@@ -83,7 +83,7 @@ impl Kernel {
         ))
     }
 
-    /// Rows of a part's products for `tiles` tiles (bf16 pads to whole blocks of [`bf16::BLOCK`]).
+    /// Rows of a part's products for `tiles` tiles (bf16 and int8 pad to their kernels' blocks).
     fn rows(&self, tiles: usize) -> usize {
         match self {
             Kernel::F32(_) => tiles,

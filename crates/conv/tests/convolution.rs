@@ -122,6 +122,29 @@ fn int8_layers_stay_within_int8_rounding_of_direct_convolution() {
     reduced_layers_against_direct(Arithmetic::Int8, (0.1, 0.25));
 }
 
+#[test]
+fn layers_the_reduced_kernels_cannot_take_stay_f32() {
+    // 8 input channels: not a whole vector for the int8 quantizer, nor a bf16 tile's depth.
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (weight, bias) = (random(32 * 8 * 9, &mut rng), random(32, &mut rng));
+    let x = Activations {
+        data: random(2 * 6 * 6 * 8, &mut rng),
+        n: 2,
+        h: 6,
+        w: 6,
+        c: 8,
+    };
+    let reference = Conv3x3::new(&weight, &bias, 8, 32).forward(&x);
+    for arithmetic in [Arithmetic::Bf16, Arithmetic::Int8] {
+        if !arithmetic.is_available() {
+            continue;
+        }
+        let conv = Conv3x3::with_arithmetic(&weight, &bias, (8, 32), arithmetic);
+        assert_eq!(conv.method(), "winograd", "{}", arithmetic.name());
+        assert_eq!(conv.forward(&x).data, reference.data);
+    }
+}
+
 /// One layer at `arithmetic` against direct convolution in f64, on odd shapes: relative L2 and
 /// largest errors under `bounds`, and above f32's rounding (the reduced arithmetic was used).
 fn reduced_layers_against_direct(arithmetic: Arithmetic, (l2_bound, max_bound): (f64, f64)) {
