@@ -7,10 +7,11 @@
 //! part), Y = At M A (output transform), then bias and ReLU.
 
 use std::cell::RefCell;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::activations::{Activations, bands_per_part};
+use crate::activations::{Activations, Part, bands_per_part};
 use crate::matmul::matmul;
 use crate::{bf16, int8};
 
@@ -123,16 +124,35 @@ pub fn transform_kernel(weight_oihw: &[f32], c_in: usize, c_out: usize) -> Vec<f
 }
 
 /// Convolves `x` with a transformed kernel, adds `bias`, applies ReLU and writes every value of
-/// `out` (same size as `x`, `bias.len()` channels).
+/// `out` (same size as `x`, `bias.len()` channels). Many tiles are cut into parts, each
+/// transformed, multiplied and written back on one thread; few tiles (small maps, small
+/// batches) are multiplied one tile position per thread, so that each position's kernel is read
+/// once per call rather than once per part. Both give the same values.
 pub fn convolve(x: &Activations, kernel: &Kernel, bias: &[f32], out: &mut Activations) {
+    let tiles = x.n * x.bands_per_image(TILE) * x.w.div_ceil(TILE);
+    if tiles < FEW_TILES_PER_THREAD * rayon::current_num_threads() {
+        convolve_by_positions(x, kernel, bias, out);
+    } else {
+        convolve_by_parts(x, kernel, bias, out);
+    }
+}
+
+/// Below this many tiles per thread, parts would be so small that reading each position's
+/// kernel once per part costs more than the products: the kernel of a 512-channel layer is
+/// 38 MB, and a part of block 5 at 128 px and batch 4 holds 4 tiles. Chosen by
+/// `medpath bench encoder` at 64, 128 and 224 px and batches 4 to 24 on 2 cores (128, 256 and
+/// 512 tried; 256 was fastest or tied everywhere).
+const FEW_TILES_PER_THREAD: usize = 256;
+
+/// [`convolve`] in parts of about [`TILES_PER_PART`] tiles, each on one thread.
+fn convolve_by_parts(x: &Activations, kernel: &Kernel, bias: &[f32], out: &mut Activations) {
     let (c_in, c_out) = (x.c, out.c);
     let tiles_per_band = x.w.div_ceil(TILE);
     let total_bands = x.n * x.bands_per_image(TILE);
     let per_part = bands_per_part(total_bands, tiles_per_band, TILES_PER_PART);
-    let (h, w) = (x.h, x.w);
     out.parts_mut(TILE, per_part)
         .into_par_iter()
-        .for_each(|part| {
+        .for_each(|mut part| {
             SCRATCH.with(|scratch| {
                 let Scratch {
                     input,
@@ -143,60 +163,141 @@ pub fn convolve(x: &Activations, kernel: &Kernel, bias: &[f32], out: &mut Activa
                 let rows = kernel.rows(tiles);
                 input.resize(POSITIONS * tiles * c_in, 0.0);
                 products.resize(POSITIONS * rows * c_out, 0.0);
-                let origin = x.band_start_row(part.first_band, TILE);
                 for t in 0..tiles {
                     let tile = tile_place(x, part.first_band, tiles_per_band, t);
                     transform_input(x, tile, t, tiles, input);
                 }
-                multiply(kernel, (tiles, rows, c_in, c_out), input, low, products);
-                for t in 0..tiles {
-                    let Tile { img, ty, tx } = tile_place(x, part.first_band, tiles_per_band, t);
-                    let row0 = img * h + ty * TILE - origin;
-                    let valid_rows = TILE.min(h - ty * TILE);
-                    let valid_cols = TILE.min(w - tx * TILE);
-                    transform_output(products, bias, t, rows, |r, col, lane0, values| {
-                        if r < valid_rows && col < valid_cols {
-                            let at = ((row0 + r) * w + tx * TILE + col) * c_out + lane0;
-                            let target: &mut Lanes = (&mut part.data[at..at + LANES])
-                                .try_into()
-                                .expect("8 lanes");
-                            *target = *values;
-                        }
-                    });
+                for (p, m) in products.chunks_exact_mut(rows * c_out).enumerate() {
+                    let v = &input[p * tiles * c_in..(p + 1) * tiles * c_in];
+                    multiply_position(kernel, p, (tiles, rows, c_in, c_out), v, low, m);
                 }
+                write_outputs(x, &mut part, (products, rows, 0), bias);
             })
         });
 }
 
-/// The 36 products of a part: `products[p]` (`rows x c_out`, rows past `tiles` unused) =
-/// `input[p]` (`tiles x c_in`) times the kernel's `U[p]`.
-fn multiply(
-    kernel: &Kernel,
-    (tiles, rows, c_in, c_out): (usize, usize, usize, usize),
-    input: &[f32],
-    low: &mut LowPrecisionRows,
-    products: &mut [f32],
+/// [`convolve`] with every tile in one product per tile position, the positions shared out
+/// among threads (the transforms are shared out by tiles).
+fn convolve_by_positions(x: &Activations, kernel: &Kernel, bias: &[f32], out: &mut Activations) {
+    let (c_in, c_out) = (x.c, out.c);
+    let tiles_per_band = x.w.div_ceil(TILE);
+    let total_bands = x.n * x.bands_per_image(TILE);
+    let tiles = total_bands * tiles_per_band;
+    let rows = kernel.rows(tiles);
+    // Transformed input tile by tile, `[tiles][36][c_in]`.
+    let mut input = take_buffer(tiles * POSITIONS * c_in);
+    input
+        .par_chunks_mut(POSITIONS * c_in)
+        .enumerate()
+        .for_each(|(t, one)| transform_input(x, tile_place(x, 0, tiles_per_band, t), 0, 1, one));
+    let mut products = take_buffer(POSITIONS * rows * c_out);
+    products
+        .par_chunks_mut(rows * c_out)
+        .enumerate()
+        .for_each(|(p, m)| {
+            SCRATCH.with(|scratch| {
+                let Scratch { input: v, low, .. } = &mut *scratch.borrow_mut();
+                v.clear();
+                for one in input.chunks_exact(POSITIONS * c_in) {
+                    v.extend_from_slice(&one[p * c_in..(p + 1) * c_in]);
+                }
+                multiply_position(kernel, p, (tiles, rows, c_in, c_out), v, low, m);
+            })
+        });
+    let per_part = bands_per_part(total_bands, tiles_per_band, TILES_PER_PART);
+    out.parts_mut(TILE, per_part)
+        .into_par_iter()
+        .for_each(|mut part| {
+            let first = part.first_band * tiles_per_band;
+            write_outputs(x, &mut part, (&products, rows, first), bias);
+        });
+    give_buffers([input, products]);
+}
+
+/// Writes a part's outputs from `products` (`[36][rows][c_out]`, the part's tiles from row
+/// `first`).
+fn write_outputs(
+    x: &Activations,
+    part: &mut Part<'_>,
+    (products, rows, first): (&[f32], usize, usize),
+    bias: &[f32],
 ) {
-    for p in 0..POSITIONS {
-        let v = &input[p * tiles * c_in..(p + 1) * tiles * c_in];
-        let m = &mut products[p * rows * c_out..(p + 1) * rows * c_out];
-        match kernel {
-            Kernel::F32(u) => matmul(tiles, c_in, c_out, v, &u[p * c_in * c_out..], m),
-            Kernel::Bf16(u) => {
-                let bf16_rows = &mut low.bf16;
-                bf16_rows.resize(rows * c_in, 0);
-                bf16::convert_to_bf16(v, &mut bf16_rows[..tiles * c_in]);
-                bf16_rows[tiles * c_in..].fill(0);
-                bf16::matmul_bf16(rows, c_in, c_out, bf16_rows, &u[p * c_in * c_out..], m);
+    let (h, w, c_out) = (x.h, x.w, bias.len());
+    let tiles_per_band = w.div_ceil(TILE);
+    let origin = x.band_start_row(part.first_band, TILE);
+    for t in 0..part.bands * tiles_per_band {
+        let Tile { img, ty, tx } = tile_place(x, part.first_band, tiles_per_band, t);
+        let row0 = img * h + ty * TILE - origin;
+        let valid_rows = TILE.min(h - ty * TILE);
+        let valid_cols = TILE.min(w - tx * TILE);
+        transform_output(products, bias, first + t, rows, |r, col, lane0, values| {
+            if r < valid_rows && col < valid_cols {
+                let at = ((row0 + r) * w + tx * TILE + col) * c_out + lane0;
+                let target: &mut Lanes = (&mut part.data[at..at + LANES])
+                    .try_into()
+                    .expect("8 lanes");
+                *target = *values;
             }
-            Kernel::Int8(u) => {
-                low.int8.resize(rows * c_in, 0);
-                low.scales.resize(rows, 0.0);
-                int8::quantize_rows(v, (rows, tiles, c_in), &mut low.int8, &mut low.scales);
-                int8::matmul_int8(rows, (&low.int8, &low.scales), &u[p], m);
-            }
+        });
+    }
+}
+
+/// Tile position `p`'s product: `m` (`rows x c_out`, rows past `tiles` unused) = `v`
+/// (`tiles x c_in`) times the kernel's `U[p]`.
+fn multiply_position(
+    kernel: &Kernel,
+    p: usize,
+    (tiles, rows, c_in, c_out): (usize, usize, usize, usize),
+    v: &[f32],
+    low: &mut LowPrecisionRows,
+    m: &mut [f32],
+) {
+    match kernel {
+        Kernel::F32(u) => matmul(tiles, c_in, c_out, v, &u[p * c_in * c_out..], m),
+        Kernel::Bf16(u) => {
+            let bf16_rows = &mut low.bf16;
+            bf16_rows.resize(rows * c_in, 0);
+            bf16::convert_to_bf16(v, &mut bf16_rows[..tiles * c_in]);
+            bf16_rows[tiles * c_in..].fill(0);
+            bf16::matmul_bf16(rows, c_in, c_out, bf16_rows, &u[p * c_in * c_out..], m);
+        }
+        Kernel::Int8(u) => {
+            low.int8.resize(rows * c_in, 0);
+            low.scales.resize(rows, 0.0);
+            int8::quantize_rows(v, (rows, tiles, c_in), &mut low.int8, &mut low.scales);
+            int8::matmul_int8(rows, (&low.int8, &low.scales), &u[p], m);
         }
     }
+}
+
+/// Buffers of [`convolve_by_positions`] kept between calls, so that a call reuses memory already
+/// mapped instead of faulting in fresh pages.
+static BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// A kept buffer (or a new one) of `len` values.
+fn take_buffer(len: usize) -> Vec<f32> {
+    let mut kept = BUFFERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // The largest, so that it seldom grows.
+    let mut buffer = if kept.is_empty() {
+        Vec::new()
+    } else {
+        kept.remove(0)
+    };
+    drop(kept);
+    buffer.resize(len, 0.0);
+    buffer
+}
+
+/// Keeps buffers for later calls (at most four).
+fn give_buffers(buffers: [Vec<f32>; 2]) {
+    let mut kept = BUFFERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    kept.extend(buffers);
+    kept.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
+    kept.truncate(4);
 }
 
 /// Writes the transformed input of `tile`, the part's `t`-th, into `input`
@@ -362,5 +463,48 @@ fn output_transform(m: &[Lanes; IN_TILE], y: &mut [Lanes; TILE]) {
         y[1][l] = d12 + 2.0 * d34;
         y[2][l] = s12 + 4.0 * s34;
         y[3][l] = d12 + 8.0 * d34 + m5;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let v = i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
+                v as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parts_and_positions_give_the_same_values_in_every_arithmetic() {
+        // Several parts of several bands, a short last band and a narrow last tile column.
+        let (n, h, w, c_in, c_out) = (3, 30, 22, 32, 48);
+        let x = Activations {
+            data: values(n * h * w * c_in, 1),
+            n,
+            h,
+            w,
+            c: c_in,
+        };
+        let f32_kernel = transform_kernel(&values(c_out * c_in * 9, 2), c_in, c_out);
+        let bias = values(c_out, 3);
+        let kernels = [
+            Some(Kernel::F32(f32_kernel.clone())),
+            Kernel::bf16(&f32_kernel, c_in, c_out).filter(|_| bf16::unit().is_some()),
+            Kernel::int8(&f32_kernel, c_in, c_out),
+        ];
+        for kernel in kernels.iter().flatten() {
+            let mut by_parts = Activations::zeros(n, h, w, c_out);
+            let mut by_positions = Activations::zeros(n, h, w, c_out);
+            convolve_by_parts(&x, kernel, &bias, &mut by_parts);
+            convolve_by_positions(&x, kernel, &bias, &mut by_positions);
+            assert!(by_parts.data.iter().any(|v| *v > 0.0));
+            assert_eq!(by_parts.data, by_positions.data);
+        }
     }
 }
