@@ -82,6 +82,10 @@ pub struct NoveltySection {
     pub enabled: bool,
     /// Share of validation inputs the threshold keeps.
     pub keep: f64,
+    /// Beats of each ECG task's training records whose annotation is none of the task's
+    /// classes (normal beats of an A/L/R task, say) that the rule is also fitted on, spread
+    /// evenly over the records: they are ECG inputs too (models with a router; 0: none).
+    pub other_beats: usize,
 }
 
 impl Default for NoveltySection {
@@ -89,6 +93,7 @@ impl Default for NoveltySection {
         NoveltySection {
             enabled: true,
             keep: 0.99,
+            other_beats: 750,
         }
     }
 }

@@ -16,6 +16,7 @@
 mod follow_up;
 mod joint;
 mod novelty_stage;
+mod other_beats;
 mod outputs;
 mod router;
 mod sheets;

@@ -7,13 +7,17 @@ use std::path::Path as FilePath;
 use medpath_model::ViewRequest;
 use medpath_pathnet::FeatureSet;
 
+use std::collections::BTreeMap;
+
+use super::other_beats::{other_training_beats, symbol_counts};
 use super::router::RouterData;
 use super::{Encoded, Learned, RunContext};
 use crate::config::Experiment;
+use crate::encoding::picture_features_into;
 use crate::error::Result;
 use crate::ood::write_ood_set;
 use crate::pictures::{Drawer, PictureOf};
-use crate::tasks::PreparedTask;
+use crate::tasks::{Input, PreparedTask};
 use medpath_infer::encoder::{Encoding, no_augmentation};
 use medpath_infer::novelty::{NoveltyModel, NoveltyReport};
 use medpath_runkit::Reporter;
@@ -84,7 +88,11 @@ fn test_blanks(
 /// The inputs the novelty rule is fitted and measured on: the router's features split by task,
 /// or with one task (no router) that task's own, with the record or patient of every
 /// training input.
-fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<NoveltyInputs> {
+fn novelty_inputs(
+    cx: &RunContext<'_>,
+    learned: &Learned,
+    reporter: &mut dyn Reporter,
+) -> Result<NoveltyInputs> {
     let routed = learned.router.as_ref().map(|(_, routed)| routed);
     let by_task = |set: &FeatureSet, t: usize| {
         let rows: Vec<usize> = (0..set.len()).filter(|&i| set.labels[i] == t).collect();
@@ -105,7 +113,7 @@ fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<NoveltyInput
                     .map(|t| by_task(set, t))
                     .collect::<Result<_>>()
             };
-            NoveltyInputs {
+            let mut inputs = NoveltyInputs {
                 size: cx.e.router.size,
                 sets: [
                     each(&r.split.train)?,
@@ -116,7 +124,11 @@ fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<NoveltyInput
                     .clone()
                     .map(|t| groups_of(&r.split, Some(t)))
                     .collect(),
+            };
+            for t in tasks {
+                add_other_beats(cx, (&learned.prepared[t], t), r, &mut inputs, reporter)?;
             }
+            inputs
         }
         None => {
             let split = &learned.encoded[0].split;
@@ -131,6 +143,58 @@ fn novelty_inputs(cx: &RunContext<'_>, learned: &Learned) -> Result<NoveltyInput
             }
         }
     })
+}
+
+/// Adds to task `t`'s training inputs of the rule a sample of its training records' beats of
+/// none of its classes (ECG tasks; see [`other_training_beats`]), each with its record's group.
+fn add_other_beats(
+    cx: &RunContext<'_>,
+    (task, t): (&PreparedTask, usize),
+    routed: &RouterData,
+    inputs: &mut NoveltyInputs,
+    reporter: &mut dyn Reporter,
+) -> Result<()> {
+    let beats = other_training_beats(task, cx.e.novelty.other_beats, cx.e.seed + 555 + t as u64)?;
+    if beats.is_empty() {
+        return Ok(());
+    }
+    // The router numbered each training record's group; a record it drew no beat from gets a
+    // number of its own.
+    let mut group_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (&(task_of_row, i), &group) in routed.train_rows.iter().zip(&routed.split.train_groups) {
+        if task_of_row == t {
+            group_of.insert(&task.examples[i].group, group);
+        }
+    }
+    let mut next = routed.split.train_groups.iter().max().map_or(0, |g| g + 1);
+    let pictures: Vec<(&Input, PictureOf)> =
+        beats.iter().map(|b| (&b.input, PictureOf::Own)).collect();
+    let (set, groups) = (&mut inputs.sets[0][t], &mut inputs.train_groups[t]);
+    let label = format!("novelty: encode other beats of {}", task.name);
+    let total = pictures.len();
+    picture_features_into(
+        cx.enc,
+        task,
+        &pictures,
+        inputs.size,
+        no_augmentation(),
+        &mut |k, values| {
+            let group = *group_of.entry(&beats[k].group).or_insert_with(|| {
+                next += 1;
+                next - 1
+            });
+            groups.push(group);
+            Ok(set.push_chw(&values, t)?)
+        },
+        &mut |done| reporter.progress(&label, done, total),
+    )?;
+    reporter.stage(&format!(
+        "novelty: task `{}` also fitted on {} beats of its training records of none of its classes ({})",
+        task.name,
+        beats.len(),
+        symbol_counts(&beats)
+    ));
+    Ok(())
 }
 
 /// What the novelty rule is fitted and measured on.
@@ -157,7 +221,7 @@ pub(super) fn novelty_stage(
     let prepared = &learned.prepared[..routed_tasks];
     let encoded_tasks = &learned.encoded[..routed_tasks];
     let routed = learned.router.as_ref().map(|(_, routed)| routed);
-    let inputs = novelty_inputs(cx, learned)?;
+    let inputs = novelty_inputs(cx, learned, reporter)?;
     let (size, [train, val, test]) = (inputs.size, inputs.sets);
     let (train_refs, val_refs): (Vec<_>, Vec<_>) = (train.iter().collect(), val.iter().collect());
     let fitted_on = (train_refs.as_slice(), inputs.train_groups.as_slice());

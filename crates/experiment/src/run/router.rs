@@ -24,6 +24,8 @@ use medpath_runkit::read_json;
 /// The router's data: every task's inputs at the router's size, labelled with the task index.
 pub(super) struct RouterData {
     pub(super) split: Split,
+    /// (task index, example index) of each training row.
+    pub(super) train_rows: Vec<(usize, usize)>,
     /// (task index, example index) of each test row.
     pub(super) test_rows: Vec<(usize, usize)>,
 }
@@ -73,7 +75,7 @@ fn router_data(
     let size = e.router.size;
     let make = || enc.task_set(size, e.side_width(), false);
     let (mut train, mut val, mut test) = (make()?, make()?, make()?);
-    let mut test_rows = Vec::new();
+    let (mut train_rows, mut test_rows) = (Vec::new(), Vec::new());
     // Each training row's group (its task's record or patient), numbered across tasks.
     let mut groups: std::collections::BTreeMap<(usize, String), usize> = Default::default();
     let mut train_groups = Vec::new();
@@ -96,6 +98,7 @@ fn router_data(
                         let next = groups.len();
                         let key = (t, task.examples[i].group.clone());
                         train_groups.push(*groups.entry(key).or_insert(next));
+                        train_rows.push((t, i));
                         &mut train
                     }
                     Role::Val => &mut val,
@@ -117,7 +120,11 @@ fn router_data(
         test: EvalSet::plain(test),
         view_rule: medpath_readout::ViewRule::Mean,
     };
-    Ok(RouterData { split, test_rows })
+    Ok(RouterData {
+        split,
+        train_rows,
+        test_rows,
+    })
 }
 
 /// The router: one more task of the same network, classes = task names (or read from an
