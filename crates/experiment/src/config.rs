@@ -84,7 +84,7 @@ pub struct NoveltySection {
     pub keep: f64,
     /// Beats of each ECG task's training records whose annotation is none of the task's
     /// classes (normal beats of an A/L/R task, say) that the rule is also fitted on, spread
-    /// evenly over the records: they are ECG inputs too (models with a router; 0: none).
+    /// evenly over the records: they are ECG inputs too (0: none).
     pub other_beats: usize,
 }
 

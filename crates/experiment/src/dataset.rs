@@ -47,6 +47,8 @@ pub struct Assembled {
     pub val_rows: Vec<usize>,
     /// How the side inputs were standardised (fitted on this assignment's training examples).
     pub scaling: SideScaling,
+    /// The number of each group (record or patient) in the split's `train_groups`.
+    pub group_ids: std::collections::BTreeMap<String, usize>,
 }
 
 /// The pictures of `example` the run encodes: for an example that may train, itself and its
@@ -236,6 +238,7 @@ impl EncodedTask {
             test_rows,
             val_rows,
             scaling,
+            group_ids: groups.0,
         })
     }
 

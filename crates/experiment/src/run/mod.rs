@@ -61,6 +61,8 @@ struct Encoded {
     val_rows: Vec<usize>,
     /// How its side inputs are standardised.
     scaling: SideScaling,
+    /// The number of each record or patient in `split.train_groups`.
+    group_ids: std::collections::BTreeMap<String, usize>,
     /// Every picture's features, for cross-validation, and the centres subtracted from them.
     all: EncodedTask,
 }
@@ -82,6 +84,7 @@ fn encode_task(
         answered_rows: assembled.test_rows,
         split: assembled.split,
         scaling: assembled.scaling,
+        group_ids: assembled.group_ids,
         all,
     })
 }

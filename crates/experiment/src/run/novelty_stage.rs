@@ -126,13 +126,21 @@ fn novelty_inputs(
                     .collect(),
             };
             for t in tasks {
-                add_other_beats(cx, (&learned.prepared[t], t), r, &mut inputs, reporter)?;
+                // The router numbered each training record's group.
+                let mut group_of = BTreeMap::new();
+                for (&(row_task, i), &group) in r.train_rows.iter().zip(&r.split.train_groups) {
+                    if row_task == t {
+                        group_of.insert(learned.prepared[t].examples[i].group.clone(), group);
+                    }
+                }
+                let task = (&learned.prepared[t], t);
+                add_other_beats(cx, task, group_of, &mut inputs, reporter)?;
             }
             inputs
         }
         None => {
             let split = &learned.encoded[0].split;
-            NoveltyInputs {
+            let mut inputs = NoveltyInputs {
                 size: learned.prepared[0].size,
                 sets: [
                     vec![split.train.clone()],
@@ -140,17 +148,21 @@ fn novelty_inputs(
                     vec![split.test.fitness().clone()],
                 ],
                 train_groups: vec![groups_of(split, None)],
-            }
+            };
+            let group_of = learned.encoded[0].group_ids.clone();
+            add_other_beats(cx, (&learned.prepared[0], 0), group_of, &mut inputs, reporter)?;
+            inputs
         }
     })
 }
 
 /// Adds to task `t`'s training inputs of the rule a sample of its training records' beats of
-/// none of its classes (ECG tasks; see [`other_training_beats`]), each with its record's group.
+/// none of its classes (ECG tasks; see [`other_training_beats`]), each with its record's number
+/// in `group_of`.
 fn add_other_beats(
     cx: &RunContext<'_>,
     (task, t): (&PreparedTask, usize),
-    routed: &RouterData,
+    mut group_of: BTreeMap<String, usize>,
     inputs: &mut NoveltyInputs,
     reporter: &mut dyn Reporter,
 ) -> Result<()> {
@@ -158,15 +170,9 @@ fn add_other_beats(
     if beats.is_empty() {
         return Ok(());
     }
-    // The router numbered each training record's group; a record it drew no beat from gets a
-    // number of its own.
-    let mut group_of: BTreeMap<&str, usize> = BTreeMap::new();
-    for (&(task_of_row, i), &group) in routed.train_rows.iter().zip(&routed.split.train_groups) {
-        if task_of_row == t {
-            group_of.insert(&task.examples[i].group, group);
-        }
-    }
-    let mut next = routed.split.train_groups.iter().max().map_or(0, |g| g + 1);
+    // A record none of whose beats the rule was fitted on gets a number of its own.
+    let numbered = inputs.train_groups.iter().flatten();
+    let mut next = numbered.chain(group_of.values()).max().map_or(0, |g| g + 1);
     let pictures: Vec<(&Input, PictureOf)> =
         beats.iter().map(|b| (&b.input, PictureOf::Own)).collect();
     let (set, groups) = (&mut inputs.sets[0][t], &mut inputs.train_groups[t]);
@@ -179,7 +185,7 @@ fn add_other_beats(
         inputs.size,
         no_augmentation(),
         &mut |k, values| {
-            let group = *group_of.entry(&beats[k].group).or_insert_with(|| {
+            let group = *group_of.entry(beats[k].group.clone()).or_insert_with(|| {
                 next += 1;
                 next - 1
             });
