@@ -150,7 +150,13 @@ fn novelty_inputs(
                 train_groups: vec![groups_of(split, None)],
             };
             let group_of = learned.encoded[0].group_ids.clone();
-            add_other_beats(cx, (&learned.prepared[0], 0), group_of, &mut inputs, reporter)?;
+            add_other_beats(
+                cx,
+                (&learned.prepared[0], 0),
+                group_of,
+                &mut inputs,
+                reporter,
+            )?;
             inputs
         }
     })
