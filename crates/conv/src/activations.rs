@@ -159,6 +159,43 @@ pub fn bands_per_part(total_bands: usize, units_per_band: usize, target_units: u
     by_size.min(by_threads)
 }
 
+/// Spare buffers kept between calls, so that a call reuses memory already mapped instead of
+/// faulting in fresh pages: the largest are kept, and the largest is handed out first.
+pub struct SpareBuffers {
+    kept: std::sync::Mutex<Vec<Vec<f32>>>,
+    most: usize,
+}
+
+impl SpareBuffers {
+    /// An empty store that keeps at most `most` buffers.
+    pub const fn new(most: usize) -> SpareBuffers {
+        SpareBuffers {
+            kept: std::sync::Mutex::new(Vec::new()),
+            most,
+        }
+    }
+
+    /// The largest kept buffer, or a new empty one.
+    pub fn take(&self) -> Vec<f32> {
+        self.lock().pop().unwrap_or_default()
+    }
+
+    /// Keeps `buffer` if it is among the `most` largest.
+    pub fn give(&self, buffer: Vec<f32>) {
+        let mut kept = self.lock();
+        kept.push(buffer);
+        kept.sort_by_key(Vec::capacity);
+        let excess = kept.len().saturating_sub(self.most);
+        kept.drain(..excess);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<f32>>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod part_tests {
     use super::*;

@@ -2,9 +2,7 @@
 
 use medpath_weights::{EncoderWeights, PlanStep};
 
-use std::sync::Mutex;
-
-use crate::activations::Activations;
+use crate::activations::{Activations, SpareBuffers};
 use crate::pool::max_pool2_into;
 use crate::{bf16, im2col, int8, winograd};
 
@@ -172,7 +170,7 @@ pub struct Vgg16Cpu {
     arithmetic: Arithmetic,
     /// Activation buffers kept between layers and batches, so that a forward pass reuses memory
     /// already mapped instead of faulting in fresh pages for every layer.
-    spare: Mutex<Vec<Vec<f32>>>,
+    spare: SpareBuffers,
 }
 
 impl Vgg16Cpu {
@@ -209,7 +207,7 @@ impl Vgg16Cpu {
         Vgg16Cpu {
             layers,
             arithmetic,
-            spare: Mutex::new(Vec::new()),
+            spare: SpareBuffers::new(2),
         }
     }
 
@@ -227,36 +225,14 @@ impl Vgg16Cpu {
     /// on an NHWC batch; `0..BLOCK4_END` gives block 4's pooled output.
     pub fn forward_steps(&self, mut x: Activations, steps: std::ops::Range<usize>) -> Activations {
         for layer in &self.layers[steps] {
-            let buffer = self.take_spare();
+            let buffer = self.spare.take();
             let next = match layer {
                 Layer::Conv(conv) => conv.forward_into(&x, buffer),
                 Layer::Pool => max_pool2_into(&x, buffer),
             };
-            self.give_back(std::mem::replace(&mut x, next).data);
+            self.spare.give(std::mem::replace(&mut x, next).data);
         }
         x
-    }
-
-    /// The largest spare buffer, or a new empty one.
-    fn take_spare(&self) -> Vec<f32> {
-        let mut spare = self
-            .spare
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        spare.pop().unwrap_or_default()
-    }
-
-    /// Keeps a buffer for later layers (the two largest are kept).
-    fn give_back(&self, buffer: Vec<f32>) {
-        let mut spare = self
-            .spare
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        spare.push(buffer);
-        spare.sort_by_key(Vec::capacity);
-        if spare.len() > 2 {
-            spare.remove(0);
-        }
     }
 
     /// Encodes `n` images of `h x w` given NCHW and returns NCHW features

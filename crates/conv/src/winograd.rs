@@ -7,11 +7,10 @@
 //! part), Y = At M A (output transform), then bias and ReLU.
 
 use std::cell::RefCell;
-use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::activations::{Activations, Part, bands_per_part};
+use crate::activations::{Activations, Part, SpareBuffers, bands_per_part};
 use crate::matmul::matmul;
 use crate::{bf16, int8};
 
@@ -211,7 +210,8 @@ fn convolve_by_positions(x: &Activations, kernel: &Kernel, bias: &[f32], out: &m
             let first = part.first_band * tiles_per_band;
             write_outputs(x, &mut part, (&products, rows, first), bias);
         });
-    give_buffers([input, products]);
+    BUFFERS.give(input);
+    BUFFERS.give(products);
 }
 
 /// Writes a part's outputs from `products` (`[36][rows][c_out]`, the part's tiles from row
@@ -270,34 +270,14 @@ fn multiply_position(
     }
 }
 
-/// Buffers of [`convolve_by_positions`] kept between calls, so that a call reuses memory already
-/// mapped instead of faulting in fresh pages.
-static BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+/// Buffers of [`convolve_by_positions`] kept between calls.
+static BUFFERS: SpareBuffers = SpareBuffers::new(4);
 
 /// A kept buffer (or a new one) of `len` values.
 fn take_buffer(len: usize) -> Vec<f32> {
-    let mut kept = BUFFERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // The largest, so that it seldom grows.
-    let mut buffer = if kept.is_empty() {
-        Vec::new()
-    } else {
-        kept.remove(0)
-    };
-    drop(kept);
+    let mut buffer = BUFFERS.take();
     buffer.resize(len, 0.0);
     buffer
-}
-
-/// Keeps buffers for later calls (at most four).
-fn give_buffers(buffers: [Vec<f32>; 2]) {
-    let mut kept = BUFFERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    kept.extend(buffers);
-    kept.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
-    kept.truncate(4);
 }
 
 /// Writes the transformed input of `tile`, the part's `t`-th, into `input`
