@@ -81,8 +81,9 @@ struct Cut {
 }
 
 impl Cut {
-    /// One line for the run's notes.
-    fn line(&self, what: &str) -> String {
+    /// One line for the run's notes, counting the records from index `first` on (a test cut
+    /// carries the main records before its own, so that its indices follow theirs).
+    fn line(&self, what: &str, first: usize) -> String {
         let per_class: Vec<String> = self
             .per_class
             .iter()
@@ -90,7 +91,7 @@ impl Cut {
             .collect();
         let mut line = format!(
             "{what}: {} records, beats of the task's classes {}, {} beats of other kinds, {} beats rejected for a flat or clipped signal, {} beats skipped at record edges",
-            self.records.len(),
+            self.records.len() - first,
             per_class.join(", "),
             self.others,
             self.rejected,
@@ -419,7 +420,7 @@ pub fn prepare_ecg(name: &str, task: &EcgTask, seed: u64) -> Result<PreparedTask
     }
     let mut cut = Cut::default();
     cut_records(task, &pipeline, &main, whole, centre, &mut cut)?;
-    let mut notes = vec![cut.line("records")];
+    let mut notes = vec![cut.line("records", 0)];
     let main_records = cut.records.len();
     if let Some(dir) = &task.test_mitdb {
         let test = records_in(dir, None)?;
@@ -441,7 +442,7 @@ pub fn prepare_ecg(name: &str, task: &EcgTask, seed: u64) -> Result<PreparedTask
             ..Cut::default()
         };
         cut_records(task, &pipeline, &test, true, centre, &mut tested)?;
-        notes.push(tested.line("test records"));
+        notes.push(tested.line("test records", main_records));
         cut.records = tested.records;
         cut.examples.extend(tested.examples);
         cut.centre_refs.extend(tested.centre_refs);
