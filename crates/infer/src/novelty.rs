@@ -95,6 +95,15 @@ pub struct Rejection {
     pub threshold: f64,
 }
 
+/// The task an input is closest to under the novelty rule, and its novelty score there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Nearest {
+    /// Index of the task in [`NoveltyModel::tasks`].
+    pub task: usize,
+    /// The input's distance to that task in units of the task's validation distance.
+    pub score: f64,
+}
+
 /// How the novelty rule's reason begins for an input of no task.
 const UNLIKE_EVERY_TASK: &str = "unlike every task's inputs";
 
@@ -412,23 +421,39 @@ impl NoveltyModel {
     /// The novelty score of every input of `set` (features at [`NoveltyModel::size`]): its
     /// distance to the nearest task, in units of that task's own validation distance.
     pub fn scores(&self, set: &FeatureSet) -> Result<Vec<f64>> {
-        let mut scores = Vec::with_capacity(set.len());
-        for_each_summary(set, |s| {
-            scores.push(
-                (0..self.means.len())
-                    .map(|t| self.distance(t, &s) / self.scales[t])
-                    .fold(f64::INFINITY, f64::min),
-            );
-        })?;
-        Ok(scores)
+        Ok(self.nearest(set)?.into_iter().map(|n| n.score).collect())
     }
 
-    /// The rejection of an input with `score`, if it is rejected.
-    pub fn judge(&self, score: f64) -> Option<Rejection> {
+    /// The nearest task of every input of `set` and the input's novelty score (its distance to
+    /// that task; see [`NoveltyModel::scores`]).
+    pub fn nearest(&self, set: &FeatureSet) -> Result<Vec<Nearest>> {
+        let mut nearest = Vec::with_capacity(set.len());
+        for_each_summary(set, |s| {
+            let closest = (0..self.means.len())
+                .map(|t| Nearest {
+                    task: t,
+                    score: self.distance(t, &s) / self.scales[t],
+                })
+                .min_by(|a, b| a.score.total_cmp(&b.score));
+            nearest.push(closest.unwrap_or(Nearest {
+                task: 0,
+                score: f64::INFINITY,
+            }));
+        })?;
+        Ok(nearest)
+    }
+
+    /// The rejection of an input whose nearest task and score are `nearest`, if it is
+    /// rejected. The reason names the nearest task and how far the score is past the
+    /// threshold, so that a user can tell an input of no task from one just outside a task.
+    pub fn judge(&self, nearest: Nearest) -> Option<Rejection> {
+        let score = nearest.score;
+        let task = self.tasks.get(nearest.task).map_or("?", String::as_str);
         (score > self.threshold).then(|| Rejection {
             reason: format!(
-                "{UNLIKE_EVERY_TASK}: novelty score {score:.1} above the threshold {:.1}, which keeps {:.0} % of validation inputs",
+                "{UNLIKE_EVERY_TASK}: novelty score {score:.1} above the threshold {:.1} ({:.1}x), which keeps {:.0} % of validation inputs; nearest task `{task}`",
                 self.threshold,
+                score / self.threshold,
                 100.0 * self.keep
             ),
             score,
@@ -587,15 +612,15 @@ mod tests {
         .unwrap();
         // Half a unit off task a: tiny by task b's spread, yet dozens of a's own spreads away.
         let off = set(&[[1.5, 1.0, 1.0], [1.0, 1.5, 1.5]]);
-        for s in model.scores(&off).unwrap() {
-            assert!(model.judge(s).is_some(), "score {s} accepted");
+        for n in model.nearest(&off).unwrap() {
+            assert!(model.judge(n).is_some(), "score {} accepted", n.score);
         }
         let kept = |set: &FeatureSet| {
             model
-                .scores(set)
+                .nearest(set)
                 .unwrap()
-                .iter()
-                .filter(|&&s| model.judge(s).is_none())
+                .into_iter()
+                .filter(|&n| model.judge(n).is_none())
                 .count()
         };
         assert!(
@@ -625,15 +650,18 @@ mod tests {
         )
         .unwrap();
         let kept = model
-            .scores(&a)
+            .nearest(&a)
             .unwrap()
-            .iter()
-            .filter(|&&s| model.judge(s).is_none())
+            .into_iter()
+            .filter(|&n| model.judge(n).is_none())
             .count();
         assert!(kept >= 55, "kept {kept} of 60");
+        // A point just past task b's inputs is nearest to b, whatever its score.
+        let past_b = model.nearest(&set(&[[9.5, 3.8, 2.3]])).unwrap()[0];
+        assert_eq!(model.tasks[past_b.task], "b");
         let far = set(&[[30.0, 0.0, 0.0], [0.0, 0.0, 50.0]]);
-        for s in model.scores(&far).unwrap() {
-            assert!(model.judge(s).is_some(), "score {s} accepted");
+        for n in model.nearest(&far).unwrap() {
+            assert!(model.judge(n).is_some(), "score {} accepted", n.score);
         }
         let tmp = tempfile::tempdir().unwrap();
         model.save(&tmp.path().join("n.json")).unwrap();
@@ -647,12 +675,19 @@ mod tests {
     fn a_rejected_beat_is_called_a_beat_unlike_the_tasks_not_an_input_of_no_task() {
         let a = set(&[[1.0, 2.0, 3.0], [1.1, 2.1, 2.9], [0.9, 1.9, 3.1]]);
         let model = NoveltyModel::fit(&["a".to_string()], 32, (&[&a], &[]), &[&a], 0.99).unwrap();
-        let far = model.scores(&set(&[[30.0, 0.0, 0.0]])).unwrap()[0];
+        let far = model.nearest(&set(&[[30.0, 0.0, 0.0]])).unwrap()[0];
         let rejection = model.judge(far).unwrap();
         assert!(
             rejection
                 .reason
-                .starts_with("unlike every task's inputs: novelty score")
+                .starts_with("unlike every task's inputs: novelty score"),
+            "{}",
+            rejection.reason
+        );
+        assert!(
+            rejection.reason.ends_with("nearest task `a`"),
+            "{}",
+            rejection.reason
         );
         let beat = rejection.of_beat("ecg");
         assert!(
@@ -661,7 +696,7 @@ mod tests {
             "{}",
             beat.reason
         );
-        assert_eq!(beat.score, far);
+        assert_eq!(beat.score, far.score);
     }
 
     #[test]
@@ -696,10 +731,10 @@ mod tests {
         // training patients' spread, kept by the one that saw patients held out.
         let new = set(&patient(5, 10)[..]);
         let kept = |m: &NoveltyModel| {
-            m.scores(&new)
+            m.nearest(&new)
                 .unwrap()
-                .iter()
-                .filter(|&&s| m.judge(s).is_none())
+                .into_iter()
+                .filter(|&n| m.judge(n).is_none())
                 .count()
         };
         assert!(
@@ -710,6 +745,6 @@ mod tests {
         );
         // Far away is still far.
         let far = set(&[[30.0, 0.0, 0.0]]);
-        assert!(unseen.judge(unseen.scores(&far).unwrap()[0]).is_some());
+        assert!(unseen.judge(unseen.nearest(&far).unwrap()[0]).is_some());
     }
 }

@@ -377,11 +377,11 @@ impl Predictor {
         let Some(model) = &self.novelty else {
             return Ok(vec![None; requests.len()]);
         };
-        let scores = match known {
-            Some((size, set)) if size == model.size => model.scores(set)?,
-            _ => model.scores(&self.plain_features(requests, model.size)?)?,
+        let nearest = match known {
+            Some((size, set)) if size == model.size => model.nearest(set)?,
+            _ => model.nearest(&self.plain_features(requests, model.size)?)?,
         };
-        Ok(scores.into_iter().map(|s| model.judge(s)).collect())
+        Ok(nearest.into_iter().map(|n| model.judge(n)).collect())
     }
 }
 
