@@ -317,27 +317,7 @@ fn assign_roles(
                 0,
             ))
         }
-        Protocol::RecordKfold => {
-            let (records, labels) = scored_records_and_labels(main);
-            let folds = record_folds(&records, &labels, task.folds, seed);
-            let fold_of: BTreeMap<&String, usize> =
-                records.iter().zip(folds.iter().copied()).collect();
-            for e in main.iter_mut() {
-                e.fold = fold_of.get(&e.group).copied();
-            }
-            spread_roles(
-                main,
-                &inter_patient_split(&records, &labels, &[], task.val_fraction, seed),
-            );
-            Ok((
-                format!(
-                    "record-kfold, whole records: records dealt into {} folds (each class in as many folds as records allow); each fold's records given whole (every beat answered, the beats of the task's classes scored) to a model trained on the other folds, {} from those; every record tested once, as an unseen patient",
-                    task.folds,
-                    "validation carved by record (by time for records whose class too few records hold)"
-                ),
-                task.folds,
-            ))
-        }
+        Protocol::RecordKfold => Ok(record_kfold_roles(task, main, seed)),
         Protocol::IntraPatient => {
             let labels: Vec<usize> = main.iter().map(|e| e.label).collect();
             let fractions = Fractions {
@@ -353,6 +333,29 @@ fn assign_roles(
             Ok(("intra-patient (the paper's): beats of all records split at random, stratified by class; beats of one patient fall on both sides, so accuracy is optimistic".into(), 0))
         }
     }
+}
+
+/// Deals the main records of a record-kfold task into folds, carves validation by record, and
+/// returns the protocol line and the number of folds.
+fn record_kfold_roles(task: &EcgTask, main: &mut [Example], seed: u64) -> (String, usize) {
+    let (records, labels) = scored_records_and_labels(main);
+    let folds = record_folds(&records, &labels, task.folds, seed);
+    let fold_of: BTreeMap<&String, usize> = records.iter().zip(folds.iter().copied()).collect();
+    for e in main.iter_mut() {
+        e.fold = fold_of.get(&e.group).copied();
+    }
+    spread_roles(
+        main,
+        &inter_patient_split(&records, &labels, &[], task.val_fraction, seed),
+    );
+    (
+        format!(
+            "record-kfold, whole records: records dealt into {} folds (each class in as many folds as records allow); each fold's records given whole (every beat answered, the beats of the task's classes scored) to a model trained on the other folds, {} from those; every record tested once, as an unseen patient",
+            task.folds,
+            "validation carved by record (by time for records whose class too few records hold)"
+        ),
+        task.folds,
+    )
 }
 
 /// Roles for fold `fold` of a record-kfold task: that fold's records test, given whole; the
