@@ -297,6 +297,29 @@ fn demo_runs_end_to_end_resumes_after_a_kill_and_predicts() {
         detected.abs_diff(annotated_beats) <= 2,
         "detected {detected}, annotated {annotated_beats}"
     );
+    // Every beat is counted once per annotation: answered as some class, or rejected.
+    for record in records {
+        let total = |v: &Value| -> u64 {
+            v.as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+                .sum()
+        };
+        let answered: u64 = record["by_annotation"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(total)
+            .sum();
+        let rejected = total(&record["rejected_by_annotation"]);
+        assert_eq!(rejected, record["rejected"].as_u64().unwrap(), "{record}");
+        assert_eq!(
+            answered + rejected,
+            record["beats"].as_u64().unwrap(),
+            "{record}"
+        );
+    }
     // s003 is a right bundle branch block record: most beats are R.
     let r = records[1]["predicted"]["R"].as_u64().unwrap_or(0);
     assert!(r * 10 > annotated_beats * 8, "{}", records[1]);

@@ -1,6 +1,6 @@
 //! `medpath predict --model RUN_DIR INPUT...`: classify new images and WFDB records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use medpath_infer::predict::{Answers, Prediction, Predictor, expand_inputs};
+use medpath_infer::predict::{Answers, Prediction, Predictor, RecordSummary, expand_inputs};
 
 use crate::output::emit;
 
@@ -100,6 +100,15 @@ fn follow_up_lines(predictions: &[Prediction]) -> Vec<String> {
         .collect()
 }
 
+/// Every annotation symbol of a record's summary, answered or rejected, in order.
+fn annotation_symbols(summary: &RecordSummary) -> BTreeSet<&String> {
+    summary
+        .by_annotation
+        .keys()
+        .chain(summary.rejected_by_annotation.keys())
+        .collect()
+}
+
 /// Runs the predictions.
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
     let started = Instant::now();
@@ -144,8 +153,14 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
                 "  the model knows only the classes {}: a beat of any other kind is given one of them",
                 s.model_classes.join(", ")
             );
-            for (symbol, counts) in &s.by_annotation {
-                eprintln!("  annotated {symbol}: predicted {counts:?}");
+            for symbol in annotation_symbols(s) {
+                let counts = s.by_annotation.get(symbol).cloned().unwrap_or_default();
+                match s.rejected_by_annotation.get(symbol) {
+                    Some(n) => {
+                        eprintln!("  annotated {symbol}: predicted {counts:?}, rejected {n}")
+                    }
+                    None => eprintln!("  annotated {symbol}: predicted {counts:?}"),
+                }
             }
         }
     }

@@ -111,6 +111,9 @@ pub struct RecordSummary {
     pub model_classes: Vec<String>,
     /// Beats rejected instead of classified.
     pub rejected: usize,
+    /// Beats rejected, per annotation symbol (so that a user sees which kinds of beat the
+    /// model would not answer).
+    pub rejected_by_annotation: BTreeMap<String, usize>,
 }
 
 /// Everything one `predict` call answers: what `predict --json` prints and what the service

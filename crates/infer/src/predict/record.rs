@@ -216,11 +216,16 @@ impl Predictor {
             by_annotation: BTreeMap::new(),
             model_classes: task.classes.clone(),
             rejected: 0,
+            rejected_by_annotation: BTreeMap::new(),
         };
         let mut predictions = Vec::with_capacity(beats.beats.len());
         for (i, beat) in beats.beats.iter().enumerate() {
             if let Some(why) = raw.rejections[i].clone() {
                 summary.rejected += 1;
+                *summary
+                    .rejected_by_annotation
+                    .entry(beat.symbol.clone())
+                    .or_default() += 1;
                 let (name, sample, symbol) = (
                     beats.name.clone(),
                     Some(beat.sample),
