@@ -155,12 +155,11 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             );
             for symbol in annotation_symbols(s) {
                 let counts = s.by_annotation.get(symbol).cloned().unwrap_or_default();
-                match s.rejected_by_annotation.get(symbol) {
-                    Some(n) => {
-                        eprintln!("  annotated {symbol}: predicted {counts:?}, rejected {n}")
-                    }
-                    None => eprintln!("  annotated {symbol}: predicted {counts:?}"),
-                }
+                let rejected = s.rejected_by_annotation.get(symbol);
+                let rejected = rejected
+                    .map(|n| format!(", rejected {n}"))
+                    .unwrap_or_default();
+                eprintln!("  annotated {symbol}: predicted {counts:?}{rejected}");
             }
         }
     }
